@@ -1,0 +1,5 @@
+import sys
+
+from lafg.cli import main
+
+sys.exit(main())

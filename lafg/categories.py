@@ -1,0 +1,123 @@
+"""Category names: parse from text or a file, validate, de-duplicate, and load real class-list presets."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from lafg.errors import InputError
+
+
+@dataclass(frozen=True)
+class CategoryLimits:
+    max_name_chars: int = 120  # longer "names" are almost always pasted paragraphs
+    max_count: int = 5000  # beyond this an LLM pass or a vocabulary plot is not meaningful
+    min_count: int = 1
+
+
+@dataclass
+class CategoryList:
+    """Validated, de-duplicated names in input order, plus what was dropped on the way."""
+
+    names: list[str]
+    duplicates: list[str] = field(default_factory=list)  # repeated names (second and later occurrences)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+PRESETS = {
+    "cub200": "CUB-200-2011 birds (200 species)",
+    "cars196": "Stanford Cars (196 make/model/year classes)",
+    "aircraft100": "FGVC-Aircraft (100 variants)",
+    "flowers102": "Oxford Flowers-102 (102 species)",
+    "pets37": "Oxford-IIIT Pets (37 cat and dog breeds)",
+    "dogs120": "Stanford Dogs (120 breeds)",
+}
+
+
+def list_presets() -> dict[str, str]:
+    """Preset name → human description."""
+    return dict(PRESETS)
+
+
+def load_preset(name: str) -> list[str]:
+    """The real class list of a preset data set, in the data set's own class order."""
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    text = resources.files("lafg.presets").joinpath(f"{name}.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def clean_name(raw: str) -> str:
+    """NFC-normalise, drop control characters and collapse whitespace; any script is kept as is."""
+    text = unicodedata.normalize("NFC", raw)
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t ")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def split_names(text: str) -> list[str]:
+    """One name per line; a line holding commas (and no other line break) is split on commas too."""
+    lines = [ln for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    parts: list[str] = []
+    for line in lines:
+        parts.extend(line.split(",") if "," in line else [line])
+    return parts
+
+
+def parse_categories(text: str, limits: CategoryLimits | None = None) -> CategoryList:
+    """Parse names from free text (see :func:`split_names` and :func:`validate_names`)."""
+    return validate_names(split_names(text or ""), limits)
+
+
+def validate_names(raw_names: list[str], limits: CategoryLimits | None = None) -> CategoryList:
+    """Clean names; raise :class:`InputError` with a one-line reason when the list is unusable.
+
+    Empty entries are skipped, and repeated names (case-insensitive, after cleaning) are kept once in
+    first-seen order and reported in ``duplicates``.
+    """
+    limits = limits or CategoryLimits()
+    names: list[str] = []
+    duplicates: list[str] = []
+    seen: set[str] = set()
+    for raw in raw_names:
+        name = clean_name(raw)
+        if not name:
+            continue
+        if len(name) > limits.max_name_chars:
+            raise InputError(f"category name too long ({len(name)} > {limits.max_name_chars} characters): {name[:40]!r}…")
+        key = name.casefold()
+        if key in seen:
+            duplicates.append(name)
+            continue
+        seen.add(key)
+        names.append(name)
+    if len(names) < limits.min_count:
+        raise InputError("no category names given: enter one name per line (or comma separated)")
+    if len(names) > limits.max_count:
+        raise InputError(f"too many categories ({len(names)} > {limits.max_count})")
+    return CategoryList(names=names, duplicates=duplicates)
+
+
+def read_categories(path: str | Path, limits: CategoryLimits | None = None) -> CategoryList:
+    """Parse names from a UTF-8 text file (a BOM is tolerated)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"category file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"category file is not UTF-8 text: {path}") from exc
+    return parse_categories(text, limits)
+
+
+def resolve_categories(text: str | None = None, file: str | Path | None = None, preset: str | None = None) -> CategoryList:
+    """Names from exactly one source: a preset, a file, or free text (that precedence if several are given)."""
+    if preset:
+        return validate_names(load_preset(preset))
+    if file:
+        return read_categories(file)
+    return parse_categories(text or "")

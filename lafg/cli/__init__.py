@@ -1,0 +1,46 @@
+"""``lafg`` command line: one sub-module per sub-command, each exposing ``add_parser(subparsers)``.
+
+Every sub-command reads its inputs from flags or from a run folder written by the previous stage, and writes
+its outputs into that run folder. A :class:`~lafg.errors.LafgError` becomes a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from lafg.errors import LafgError
+
+# Sub-command modules; each defines add_parser(subparsers) which sets func=callable(args) -> int.
+COMMANDS = ["describe", "vocab", "prototypes", "train", "eval", "bench"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lafg", description="LaFG Explorer: language-driven fine-grained retrieval")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"lafg.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"lafg.cli.{name}":
+                continue  # command not built yet in this checkout
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LafgError as exc:
+        print(f"lafg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lafg {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
