@@ -1,0 +1,274 @@
+"""Plotly figures for the app: the vocabulary map, atom-weight bars, training curves, explanations.
+
+The map is drawn at once from a PCA projection; a UMAP projection is computed in a background thread and cached
+(pickle-free :class:`~lafg.cache.ArrayCache`), and the app swaps it in when it is ready. Above
+``WEBGL_THRESHOLD`` points the map uses ``Scattergl``. Colours follow the atoms; only the largest
+``MAX_LEGEND`` atoms get their own legend entry (the rest share one grey "other atoms" entry), so the legend
+stays readable with hundreds of atoms or classes; hovering any point shows its sentence, class and atom.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+from lafg.cache import ArrayCache
+
+WEBGL_THRESHOLD = 3000  # points above which the map switches to WebGL (Scattergl)
+MAX_LEGEND = 20  # atoms with their own legend entry and colour
+PALETTE = qualitative.Dark24 + qualitative.Light24
+OTHER_COLOUR = "#b8b8b8"
+
+
+def short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """First two principal components of the rows of ``x`` (deterministic sign)."""
+    x = np.asarray(x, dtype=np.float64)
+    xc = x - x.mean(axis=0)
+    if xc.shape[0] < 2:
+        return np.zeros((x.shape[0], 2), dtype=np.float32)
+    _, _, vt = np.linalg.svd(xc, full_matrices=False)
+    comps = vt[:2]
+    comps *= np.sign(comps[:, :1] + 1e-12)  # stable orientation across runs
+    out = xc @ comps.T
+    if out.shape[1] < 2:
+        out = np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
+    return out.astype(np.float32)
+
+
+class BackgroundUmap:
+    """UMAP projections computed in a daemon thread and cached on disk; ``get`` never blocks."""
+
+    def __init__(self, cache: ArrayCache | None = None, seed: int = 0):
+        self.cache = cache
+        self.seed = seed
+        self._lock = threading.Lock()
+        self._running: dict[str, threading.Thread] = {}
+        self._memory: dict[str, np.ndarray] = {}
+        self._errors: dict[str, str] = {}
+
+    def _parts(self, key: str, n: int) -> dict:
+        return {"kind": "umap-2d", "key": key, "n": n, "seed": self.seed}
+
+    def get(self, key: str, x: np.ndarray, start: bool = True) -> np.ndarray | None:
+        """The UMAP of ``x`` if ready (memory or disk cache); else start computing it and return None.
+
+        ``key`` must identify the content of ``x`` (for example a hash of the sentences and encoder name).
+        """
+        with self._lock:
+            if key in self._memory:
+                return self._memory[key]
+        hit = self.cache.get(self._parts(key, len(x))) if self.cache is not None else None
+        if hit is not None and hit.shape == (len(x), 2):
+            with self._lock:
+                self._memory[key] = hit
+            return hit
+        if start:
+            self._start(key, np.array(x, dtype=np.float32, copy=True))
+        return None
+
+    def error(self, key: str) -> str | None:
+        return self._errors.get(key)
+
+    def wait(self, key: str, timeout: float = 120.0) -> np.ndarray | None:
+        thread = self._running.get(key)
+        if thread is not None:
+            thread.join(timeout)
+        return self._memory.get(key)
+
+    def _start(self, key: str, x: np.ndarray) -> None:
+        with self._lock:
+            if key in self._running and self._running[key].is_alive():
+                return
+            thread = threading.Thread(target=self._compute, args=(key, x), name="lafg-umap", daemon=True)
+            self._running[key] = thread
+        thread.start()
+
+    def _compute(self, key: str, x: np.ndarray) -> None:
+        try:
+            out = umap_2d(x, self.seed)
+        except Exception as exc:  # UMAP is a nicety: the PCA map stays; record why
+            self._errors[key] = f"{type(exc).__name__}: {exc}"
+            return
+        if self.cache is not None:
+            self.cache.set(self._parts(key, len(x)), out)
+        with self._lock:
+            self._memory[key] = out
+
+
+def umap_2d(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """2-D UMAP (cosine metric) of the rows of ``x``; falls back to PCA below 5 points."""
+    if len(x) < 5:
+        return pca_2d(x)
+    import umap
+
+    n_neighbors = int(min(15, len(x) - 1))
+    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, metric="cosine", random_state=seed, n_jobs=1, init="random")
+    return reducer.fit_transform(np.asarray(x, dtype=np.float32)).astype(np.float32)
+
+
+def atom_colours(sizes: Sequence[int], max_legend: int = MAX_LEGEND) -> tuple[list[str], set[int]]:
+    """A colour per atom: the ``max_legend`` largest get palette colours, the rest grey; returns (colours, named)."""
+    order = np.argsort(-np.asarray(sizes), kind="stable")[:max_legend]
+    colours = [OTHER_COLOUR] * len(sizes)
+    for rank, atom in enumerate(order):
+        colours[int(atom)] = PALETTE[rank % len(PALETTE)]
+    return colours, {int(a) for a in order}
+
+
+def vocabulary_map(
+    xy: np.ndarray,
+    sentences: Sequence[str],
+    sentence_class: np.ndarray,
+    sentence_atom: np.ndarray,
+    class_names: Sequence[str],
+    atom_labels: Sequence[str],
+    atom_xy: np.ndarray | None = None,
+    highlight: Sequence[int] | None = None,
+    title: str = "Description embeddings coloured by attribute atom",
+    webgl_threshold: int = WEBGL_THRESHOLD,
+) -> go.Figure:
+    """Scatter of every description (one point each) coloured by its atom, with atom centroids as stars.
+
+    ``highlight``: atom indices to emphasise (others are faded). One trace per named atom plus one "other
+    atoms" trace keeps the legend short; clicking a legend entry toggles that atom.
+    """
+    n_atoms = len(atom_labels)
+    sentence_atom = np.asarray(sentence_atom)
+    sizes = np.bincount(sentence_atom, minlength=n_atoms)
+    colours, named = atom_colours(sizes)
+    highlight_set = set(int(a) for a in highlight) if highlight else set()
+    scatter = go.Scattergl if len(xy) > webgl_threshold else go.Scatter
+    fig = go.Figure()
+    hover = [
+        f"<b>{short(s, 90)}</b><br>class: {class_names[int(c)]}<br>atom {int(a)}: {short(atom_labels[int(a)], 50)}"
+        for s, c, a in zip(sentences, sentence_class, sentence_atom, strict=True)
+    ]
+    groups = [[a] for a in sorted(named, key=lambda a: -sizes[a])] + [[a for a in range(n_atoms) if a not in named]]
+    for group in groups:
+        rows = np.flatnonzero(np.isin(sentence_atom, group))
+        if rows.size == 0:
+            continue
+        is_other = len(group) != 1 or group[0] not in named
+        name = f"other atoms ({len(group)})" if is_other else f"{group[0]}: {short(atom_labels[group[0]], 38)}"
+        opacity = 0.85
+        if highlight_set:
+            opacity = 0.95 if (not is_other and group[0] in highlight_set) else 0.15
+        marker = dict(size=7, color=[colours[int(sentence_atom[r])] for r in rows], opacity=opacity, line=dict(width=0))
+        if highlight_set:
+            marker["size"] = [11 if int(sentence_atom[r]) in highlight_set else 6 for r in rows]
+            marker["opacity"] = 0.9
+            marker["color"] = [colours[int(sentence_atom[r])] if int(sentence_atom[r]) in highlight_set else "#dddddd" for r in rows]
+        fig.add_trace(
+            scatter(
+                x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=name, marker=marker,
+                hovertext=[hover[r] for r in rows], hoverinfo="text", legendgroup=name,
+            )
+        )
+    if atom_xy is not None and len(atom_xy):
+        fig.add_trace(
+            go.Scatter(
+                x=atom_xy[:, 0], y=atom_xy[:, 1], mode="markers", name="atom centroids",
+                marker=dict(symbol="star", size=[16 if a in highlight_set else 10 for a in range(n_atoms)], color=colours, line=dict(width=1, color="#222")),
+                hovertext=[f"<b>atom {a}</b>: {short(atom_labels[a], 80)}<br>{int(sizes[a])} sentences" for a in range(n_atoms)],
+                hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14)),
+        height=560, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
+        legend=dict(title="atom (largest first)", itemsizing="constant", font=dict(size=10), itemclick="toggleothers", itemdoubleclick="toggle"),
+        xaxis=dict(showticklabels=False, title=None), yaxis=dict(showticklabels=False, title=None),
+    )
+    return fig
+
+
+def atom_weights_bar(labels: Sequence[str], weights: Sequence[float], own: Sequence[bool] | None = None, title: str = "") -> go.Figure:
+    """Horizontal bars of a class's chosen atoms (heaviest on top); own vs borrowed in two colours."""
+    own = list(own) if own is not None else [True] * len(labels)
+    fig = go.Figure()
+    for flag, name, colour in ((True, "own description", "#2b6cb0"), (False, "borrowed from other classes", "#dd8a2e")):
+        idx = [i for i, o in enumerate(own) if bool(o) == flag]
+        if idx:
+            fig.add_trace(go.Bar(
+                x=[float(weights[i]) for i in idx], y=[short(labels[i], 70) for i in idx], orientation="h", name=name,
+                marker_color=colour, hovertext=[labels[i] for i in idx], hoverinfo="text+x",
+            ))
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14)), template="plotly_white", barmode="stack",
+        height=max(220, 60 + 34 * len(labels)), margin=dict(l=10, r=10, t=40, b=10),
+        yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=[short(x, 70) for x in labels]),
+        xaxis=dict(title="weight in the prototype"), legend=dict(orientation="h", y=-0.25),
+    )
+    return fig
+
+
+def compare_bar(labels: Sequence[str], a: Sequence[float], b: Sequence[float], name_a: str, name_b: str, title: str = "") -> go.Figure:
+    """Grouped horizontal bars: how strongly each atom belongs to class A and to class B."""
+    fig = go.Figure()
+    ys = [short(x, 70) for x in labels]
+    fig.add_trace(go.Bar(x=list(a), y=ys, orientation="h", name=name_a, marker_color="#2b6cb0", hovertext=list(labels)))
+    fig.add_trace(go.Bar(x=list(b), y=ys, orientation="h", name=name_b, marker_color="#c53030", hovertext=list(labels)))
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14)), template="plotly_white", barmode="group",
+        height=max(240, 60 + 40 * len(labels)), margin=dict(l=10, r=10, t=40, b=10),
+        yaxis=dict(autorange="reversed"), xaxis=dict(title="similarity of the class to the atom"), legend=dict(orientation="h", y=-0.2),
+    )
+    return fig
+
+
+def training_curves(history: dict[str, list[list[float]]], title: str = "Training") -> go.Figure:
+    """Loss on the left axis, every ``recall*`` series on the right axis (0–1)."""
+    fig = go.Figure()
+    for name, points in sorted(history.items()):
+        if not points:
+            continue
+        xs, ys = zip(*points, strict=True)
+        is_recall = name.lower().startswith("recall")
+        fig.add_trace(go.Scatter(
+            x=list(xs), y=list(ys), mode="lines+markers", name=name, yaxis="y2" if is_recall else "y",
+            line=dict(dash="solid" if not is_recall else "dot"),
+        ))
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14)), template="plotly_white", height=320, margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(title="epoch"), yaxis=dict(title="loss"),
+        yaxis2=dict(title="Recall@K (unseen)", overlaying="y", side="right", range=[0, 1]),
+        legend=dict(orientation="h", y=-0.3),
+    )
+    if not fig.data:
+        fig.add_annotation(text="no training yet", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    return fig
+
+
+def explanation_bar(shared: Sequence, differing: Sequence, title: str = "Why this result") -> go.Figure:
+    """Two panels of bars from :class:`lafg.explain.AtomContribution` lists: shared (contribution to the
+    similarity) and differing (query − result activation)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("shared attributes (contribution)", "differing attributes (query − result)"), horizontal_spacing=0.35)
+    fig.add_trace(go.Bar(
+        x=[c.contribution for c in shared], y=[short(c.label, 45) for c in shared], orientation="h",
+        marker_color="#2f855a", hovertext=[c.label for c in shared], name="shared", showlegend=False,
+    ), row=1, col=1)
+    fig.add_trace(go.Bar(
+        x=[c.contribution for c in differing], y=[short(c.label, 45) for c in differing], orientation="h",
+        marker_color=["#2b6cb0" if c.contribution >= 0 else "#c53030" for c in differing],
+        hovertext=[f"{c.label}<br>query {c.query:.2f} · result {c.result:.2f}" for c in differing], name="differing", showlegend=False,
+    ), row=1, col=2)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=dict(text=title, font=dict(size=14)), template="plotly_white", height=340, margin=dict(l=10, r=10, t=60, b=10))
+    return fig
+
+
+def empty_figure(message: str, height: int = 300) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14, color="#666"))
+    fig.update_layout(template="plotly_white", height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), margin=dict(l=10, r=10, t=10, b=10))
+    return fig

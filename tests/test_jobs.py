@@ -1,0 +1,67 @@
+import threading
+import time
+
+import pytest
+
+from lafg.errors import InputError, LafgError
+from lafg.jobs import JobRegistry
+
+
+def quick(ctx):
+    for epoch in range(3):
+        ctx.check_cancelled()
+        ctx.log("loss", epoch, 1.0 / (epoch + 1))
+        ctx.progress(epoch + 1, 3, f"epoch {epoch + 1}")
+    return {"recall@1": 0.5}
+
+
+def test_job_runs_and_records_history(tmp_path):
+    reg = JobRegistry(tmp_path)
+    job = reg.submit(quick, {"epochs": 3}, "t")
+    st = reg.wait(job, 10)
+    assert st.state == "done" and st.result == {"recall@1": 0.5}
+    assert [p[1] for p in st.history["loss"]] == [1.0, 0.5, pytest.approx(1 / 3)]
+    # a second registry (a reloaded app) reads the same status from disk
+    assert JobRegistry(tmp_path).status(job).state == "done"
+
+
+def test_one_at_a_time_queue_and_cancel(tmp_path):
+    reg = JobRegistry(tmp_path)
+    release = threading.Event()
+
+    def slow(ctx):
+        while not release.is_set():
+            if ctx.cancelled():
+                return {}
+            time.sleep(0.02)
+        return {"ok": True}
+
+    first = reg.submit(slow, {}, "first")
+    second = reg.submit(slow, {}, "second")
+    time.sleep(0.3)
+    assert reg.status(first).state == "running"
+    assert reg.status(second).state == "queued" and "ahead" in reg.status(second).message
+    assert reg.cancel(second)
+    assert reg.status(second).state == "cancelled"
+    reg.cancel(first)
+    assert reg.wait(first, 5).state == "cancelled"
+
+
+def test_failures_are_recorded_not_raised(tmp_path):
+    reg = JobRegistry(tmp_path)
+
+    def bad_input(ctx):
+        raise InputError("no images")
+
+    def bug(ctx):
+        raise RuntimeError("boom")
+
+    assert reg.wait(reg.submit(bad_input, {}), 5).error == "no images"
+    st = reg.wait(reg.submit(bug, {}), 5)
+    assert st.state == "failed" and "boom" in st.error
+
+
+def test_job_ids_cannot_escape_the_root(tmp_path):
+    reg = JobRegistry(tmp_path)
+    with pytest.raises(LafgError):
+        reg.status("../etc")

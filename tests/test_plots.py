@@ -1,0 +1,55 @@
+import numpy as np
+import plotly.graph_objects as go
+
+from lafg.explain import AtomContribution
+from lafg.plots import (
+    MAX_LEGEND,
+    BackgroundUmap,
+    atom_weights_bar,
+    explanation_bar,
+    pca_2d,
+    training_curves,
+    vocabulary_map,
+)
+
+
+def test_pca_is_2d_and_deterministic():
+    x = np.random.default_rng(0).normal(size=(30, 8))
+    assert pca_2d(x).shape == (30, 2)
+    assert np.allclose(pca_2d(x), pca_2d(x.copy()))
+
+
+def test_map_legend_stays_short_with_many_atoms_and_uses_webgl_when_large():
+    rng = np.random.default_rng(0)
+    n, atoms = 4000, 200
+    xy = rng.normal(size=(n, 2))
+    atom = rng.integers(0, atoms, n)
+    fig = vocabulary_map(xy, [f"s{i}" for i in range(n)], rng.integers(0, 200, n), atom, [f"c{i}" for i in range(200)], [f"a{i}" for i in range(atoms)])
+    point_traces = [t for t in fig.data if t.name != "atom centroids"]
+    assert len(point_traces) == MAX_LEGEND + 1  # named atoms + one "other atoms"
+    assert all(isinstance(t, go.Scattergl) for t in point_traces)
+    assert "class: c" in point_traces[0].hovertext[0] and "atom" in point_traces[0].hovertext[0]
+
+
+def test_small_map_uses_svg_scatter_and_highlight():
+    xy = np.zeros((4, 2))
+    fig = vocabulary_map(xy, list("abcd"), np.array([0, 0, 1, 1]), np.array([0, 1, 1, 0]), ["x", "y"], ["red", "blue"], highlight=[1])
+    assert all(isinstance(t, go.Scatter) for t in fig.data)
+
+
+def test_other_figures_build():
+    assert len(atom_weights_bar(["a", "b"], [0.6, 0.4], [True, False]).data) == 2
+    assert len(training_curves({"loss": [[1, 0.5]], "recall@1": [[1, 0.3]]}).data) == 2
+    c = AtomContribution(0, "red crown", 0.5, 0.4, 0.2)
+    assert len(explanation_bar([c], [c]).data) == 2
+
+
+def test_background_umap_returns_none_then_result(tmp_path):
+    from lafg.cache import ArrayCache
+
+    bg = BackgroundUmap(ArrayCache(tmp_path))
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)  # < 5 points: PCA path, fast
+    first = bg.get("k", x)
+    out = first if first is not None else bg.wait("k", 30)
+    assert out.shape == (4, 2)
+    assert BackgroundUmap(ArrayCache(tmp_path)).get("k", x, start=False).shape == (4, 2)  # from the disk cache
