@@ -1,0 +1,419 @@
+"""The trainer: one loop for the three modes, with progress, cancel, atomic checkpoints and resume.
+
+Modes differ only in what a batch's inputs are and what the trunk is:
+
+- ``head``: inputs are cached frozen features (V augmented views × N images × D); the trunk is the identity and
+  only the embedding head and the projectors train.
+- ``partial``: inputs are cached activations of the stage below the last backbone stage(s) (V × N × C×H×W);
+  the trunk is those top stages, fine-tuned (batch-norm statistics frozen).
+- ``full``: inputs are images loaded and augmented on the fly; the trunk is the whole backbone (CUDA and
+  autocast when present).
+
+Objective for a batch of N classes × m images (sampler: :mod:`lafg.sampler`), the terms a method uses
+(:mod:`lafg.methods`):
+
+    L = L_aux + β L_ali          (or L_onehot alone for ``onehot``)
+
+with L_aux from :mod:`lafg.losses.aux` and L_ali one of the readings in :mod:`lafg.losses` chosen by
+``TrainConfig.reading``. The learning rate follows a cosine from ``lr`` to 0 over all steps (computed from the
+step number, so a resumed run has the same schedule). After each epoch the complete state is written to
+``checkpoint.pt`` atomically (temporary file, then ``os.replace``) and one JSON line is appended to
+``metrics.jsonl``; ``resume=True`` continues from the last completed epoch and reproduces the uninterrupted
+run exactly (batches and views are drawn from (seed, epoch)).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from lafg.errors import InputError
+from lafg.losses import (
+    AttributeDistributionLoss,
+    MeanProjectorKLLoss,
+    NormalizedSoftmaxLoss,
+    PairwiseCrossEntropyLoss,
+    RelationalKLLoss,
+    SymmetricKLLoss,
+)
+from lafg.losses.attribute import atom_logits
+from lafg.methods import get_method
+from lafg.model import ModelConfig, RetrievalModel
+from lafg.sampler import ClassBalancedSampler
+
+MODES = ("head", "partial", "full")
+READINGS = ("meankl", "symkl", "relational", "attribute")
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+
+
+@dataclass
+class TrainConfig:
+    method: str = "lafg"  # see lafg.methods.list_methods()
+    mode: str = "head"  # head | partial | full
+    reading: str = "relational"  # L_ali reading: meankl | symkl | relational | attribute
+    epochs: int = 40  # passes over the seen-class training images
+    lr: float = 1e-4  # AdamW learning rate of the head and projectors (cosine to 0)
+    trunk_lr: float = 1e-4  # learning rate of the fine-tuned backbone stages (partial / full)
+    weight_decay: float = 1e-4  # AdamW weight decay
+    classes_per_batch: int = 64  # N classes per batch
+    images_per_class: int = 2  # m images per class
+    embed_dim: int = 512  # retrieval embedding width
+    tau_aux: float = 0.1  # τ of L_aux
+    beta: float = 3.0  # β: weight of L_ali
+    tau_align: float = 0.2  # τ of the image-side distribution in L_ali
+    tau_proto: float = 0.2  # τ of the prototype-side distribution (relational, attribute readings)
+    ema_alpha: float = 0.01  # α of the mean projectors (meankl reading)
+    onehot_temperature: float = 0.05  # T of the normalised-softmax baseline
+    seed: int = 0  # model init, batches and views
+    cancel_every: int = 5  # check the cancel flag every this many steps
+    amp: bool = True  # autocast (bfloat16) when training on CUDA
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InputError(f"unknown mode {self.mode!r}; choose one of: {', '.join(MODES)}")
+        if self.reading not in READINGS:
+            raise InputError(f"unknown L_ali reading {self.reading!r}; choose one of: {', '.join(READINGS)}")
+        get_method(self.method)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class TrainEvent:
+    """What the progress callback receives after every step."""
+
+    epoch: int  # 0-based epoch being trained
+    step: int  # global step, 1-based
+    total_steps: int
+    terms: dict[str, float]  # loss terms of this step (already weighted)
+    lr: float
+    eta_s: float  # estimated seconds left
+
+
+@dataclass
+class TrainResult:
+    model: RetrievalModel
+    status: str  # "done" | "cancelled"
+    epochs_done: int
+    history: list[dict] = field(default_factory=list)  # the metrics lines written by this call
+
+
+class CachedInputs:
+    """Inputs for ``head`` / ``partial``: an array (V, N, ...) of V cached views per image; each batch item
+    takes one view drawn from the batch's generator."""
+
+    def __init__(self, views: np.ndarray):
+        self.views = torch.from_numpy(np.ascontiguousarray(views))
+
+    def __len__(self) -> int:
+        return self.views.shape[1]
+
+    def batch(self, indices: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+        view = torch.randint(self.views.shape[0], (len(indices),), generator=generator)
+        return self.views[view, torch.as_tensor(indices)].float()
+
+
+class ImageInputs:
+    """Inputs for ``full``: image paths loaded with ``loader`` and augmented with ``transform``."""
+
+    def __init__(self, paths: list[str], transform: Callable, loader: Callable):
+        self.paths, self.transform, self.loader = list(paths), transform, loader
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def batch(self, indices: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+        torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))
+        return torch.stack([self.transform(self.loader(self.paths[i])) for i in indices])
+
+
+class Objective(nn.Module):
+    """The loss terms of one method and reading; ``forward(model, z, labels) -> {term: weighted loss}``."""
+
+    def __init__(
+        self, cfg: TrainConfig, n_classes: int, prototypes: np.ndarray | None, centroids: np.ndarray | None
+    ):
+        super().__init__()
+        self.cfg, self.method = cfg, get_method(cfg.method)
+        self.aux = PairwiseCrossEntropyLoss(cfg.tau_aux)
+        self.onehot = (
+            NormalizedSoftmaxLoss(n_classes, cfg.embed_dim, cfg.onehot_temperature, cfg.seed)
+            if self.method.onehot
+            else None
+        )
+        if self.method.align and prototypes is None:
+            raise InputError(f"method {cfg.method!r} needs prototypes")
+        if self.method.align and cfg.reading == "attribute" and centroids is None:
+            raise InputError("the attribute reading of L_ali needs the vocabulary centroids")
+        self.register_buffer("prototypes", _tensor_or_empty(prototypes))
+        self.register_buffer("centroids", _tensor_or_empty(centroids))
+
+    def forward(
+        self, model: RetrievalModel, z: torch.Tensor, labels: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        terms = {}
+        if self.method.aux:
+            terms["aux"] = self.aux(z, labels)
+        if self.onehot is not None:
+            terms["onehot"] = self.onehot(z, labels)
+        if self.method.align:
+            terms["ali"] = self.cfg.beta * self.alignment(model, z, labels)
+        return terms
+
+    def alignment(self, model: RetrievalModel, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cfg, t = self.cfg, self.prototypes[labels]
+        if cfg.reading == "relational":
+            return RelationalKLLoss(cfg.tau_align, cfg.tau_proto)(z, labels, self.prototypes)
+        if cfg.reading == "attribute":
+            target = atom_logits(self.prototypes, self.centroids, cfg.tau_proto)[labels]
+            return AttributeDistributionLoss()(model.project_image(z) / cfg.tau_align, target)
+        v, p = model.project_image(z) / cfg.tau_align, model.project_text(t) / cfg.tau_align
+        if cfg.reading == "symkl":
+            return SymmetricKLLoss()(v, p)
+        v_mean = model.project_image(z, mean=True) / cfg.tau_align
+        t_mean = model.project_text(t, mean=True) / cfg.tau_align
+        return MeanProjectorKLLoss()(v, p, v_mean, t_mean)
+
+
+def _tensor_or_empty(x: np.ndarray | None) -> torch.Tensor:
+    return torch.zeros(0) if x is None else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+
+
+def build_model(
+    cfg: TrainConfig,
+    in_dim: int,
+    text_dim: int,
+    n_outputs: int,
+    trunk: nn.Module | None,
+    centroids: np.ndarray | None,
+) -> RetrievalModel:
+    """The model a config trains, initialised from ``cfg.seed``."""
+    torch.manual_seed(cfg.seed)
+    mcfg = ModelConfig(
+        in_dim=in_dim,
+        embed_dim=cfg.embed_dim,
+        text_dim=text_dim,
+        n_outputs=n_outputs,
+        ema_alpha=cfg.ema_alpha,
+    )
+    return RetrievalModel(mcfg, trunk, centroids)
+
+
+def cosine_lr(base: float, step: int, total: int) -> float:
+    """base · ½(1 + cos(π · step / total))."""
+    return base * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+
+
+def train(
+    cfg: TrainConfig,
+    inputs: CachedInputs | ImageInputs,
+    labels: np.ndarray,
+    out_dir: str | Path,
+    *,
+    in_dim: int,
+    prototypes: np.ndarray | None = None,
+    centroids: np.ndarray | None = None,
+    trunk: nn.Module | None = None,
+    progress: Callable[[TrainEvent], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    resume: bool = False,
+    device: str | None = None,
+) -> TrainResult:
+    """Train ``cfg.method`` on ``inputs`` (seen-class images) with class indices ``labels`` (0..C−1).
+
+    ``prototypes`` (C, d_t) are the rows T_c the method trains with (controls already applied, see
+    :func:`lafg.methods.control_prototypes`); ``centroids`` (N, d_t) the vocabulary atoms (they size and
+    initialise the projectors). ``trunk`` is the trainable part of the backbone for ``partial`` / ``full``.
+    With ``resume`` the checkpoint in ``out_dir`` (if any) restores everything and training continues at its
+    next epoch. ``cancel()`` is polled every ``cfg.cancel_every`` steps; a cancelled run keeps the checkpoint
+    of its last completed epoch.
+    """
+    method = get_method(cfg.method)
+    if not method.trains:
+        raise InputError(f"method {cfg.method!r} does not train; evaluate the backbone features instead")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    labels = np.asarray(labels, dtype=np.int64)
+    n_classes = int(labels.max()) + 1
+    text_dim = (
+        prototypes.shape[1]
+        if prototypes is not None
+        else (centroids.shape[1] if centroids is not None else 384)
+    )
+    n_outputs = centroids.shape[0] if centroids is not None else 128
+    model = build_model(cfg, in_dim, text_dim, n_outputs, trunk, centroids).to(device)
+    objective = Objective(cfg, n_classes, prototypes, centroids).to(device)
+    optimizer = _optimizer(cfg, model, objective)
+    start_epoch = 0
+    if resume and (out / CHECKPOINT).exists():
+        start_epoch = load_checkpoint(out / CHECKPOINT, model, objective, optimizer)
+    _write_json(out / "train_config.json", cfg.to_dict())
+    sampler = ClassBalancedSampler(labels, cfg.classes_per_batch, cfg.images_per_class, cfg.seed)
+    loop = _Loop(cfg, model, objective, optimizer, inputs, labels, sampler, device, progress, cancel)
+    history, status, epoch = [], "done", start_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        record = loop.run_epoch(epoch)
+        if record is None:
+            status = "cancelled"
+            break
+        save_checkpoint(out / CHECKPOINT, model, objective, optimizer, epoch + 1, cfg)
+        _append_jsonl(out / METRICS, record)
+        history.append(record)
+    else:
+        epoch = cfg.epochs
+    model.eval()
+    return TrainResult(model, status, epoch if status == "cancelled" else cfg.epochs, history)
+
+
+def _optimizer(cfg: TrainConfig, model: RetrievalModel, objective: Objective) -> torch.optim.Optimizer:
+    trunk = [p for p in model.trunk.parameters() if p.requires_grad]
+    trunk_ids = {id(p) for p in trunk}
+    rest = [
+        p
+        for p in list(model.parameters()) + list(objective.parameters())
+        if p.requires_grad and id(p) not in trunk_ids
+    ]
+    groups = [{"params": rest, "lr": cfg.lr, "base_lr": cfg.lr}]
+    if trunk:
+        groups.append({"params": trunk, "lr": cfg.trunk_lr, "base_lr": cfg.trunk_lr})
+    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+
+
+class _Loop:
+    """One epoch of steps; returns the epoch's metrics line, or None when cancelled."""
+
+    def __init__(self, cfg, model, objective, optimizer, inputs, labels, sampler, device, progress, cancel):
+        self.cfg, self.model, self.objective, self.optimizer = cfg, model, objective, optimizer
+        self.inputs, self.labels, self.sampler, self.device = inputs, torch.as_tensor(labels), sampler, device
+        self.progress, self.cancel = progress, cancel
+        self.total = len(sampler) * cfg.epochs
+        self.started = time.perf_counter()
+        self.steps_this_call = 0
+
+    def run_epoch(self, epoch: int) -> dict | None:
+        cfg, model = self.cfg, self.model
+        model.train()
+        model.trunk.apply(_freeze_batchnorm)
+        generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        sums: dict[str, float] = {}
+        t0 = time.perf_counter()
+        batches = self.sampler.batches(epoch)
+        for b, idx in enumerate(batches):
+            if self.cancel is not None and b % cfg.cancel_every == 0 and self.cancel():
+                return None
+            step = epoch * len(self.sampler) + b
+            lr_scale = cosine_lr(1.0, step, self.total)
+            for group in self.optimizer.param_groups:
+                group["lr"] = group["base_lr"] * lr_scale
+            terms = self.step(idx, generator)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            self.report(epoch, step + 1, terms, lr_scale)
+        n = len(batches)
+        record = {
+            "epoch": epoch + 1,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "lr": self.cfg.lr * lr_scale,
+        }
+        record.update({f"loss_{k}": v / n for k, v in sums.items()})
+        return record
+
+    def step(self, idx: np.ndarray, generator: torch.Generator) -> dict[str, float]:
+        x = self.inputs.batch(idx, generator).to(self.device, non_blocking=True)
+        y = self.labels[torch.as_tensor(idx)].to(self.device)
+        use_amp = self.cfg.amp and self.device.startswith("cuda")
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            z = self.model(x)
+        terms = self.objective(self.model, z.float(), y)
+        loss = sum(terms.values())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.model.update_mean_projectors()
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    def report(self, epoch: int, step: int, terms: dict[str, float], lr_scale: float) -> None:
+        self.steps_this_call += 1
+        if self.progress is None:
+            return
+        per_step = (time.perf_counter() - self.started) / self.steps_this_call
+        event = TrainEvent(
+            epoch, step, self.total, terms, self.cfg.lr * lr_scale, per_step * (self.total - step)
+        )
+        self.progress(event)
+
+
+def _freeze_batchnorm(module: nn.Module) -> None:
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        module.eval()
+
+
+def save_checkpoint(path: Path, model, objective, optimizer, epochs_done: int, cfg: TrainConfig) -> None:
+    """Write everything needed to resume, atomically: ``path.tmp`` then ``os.replace``."""
+    state = {
+        "model": model.state_dict(),
+        "objective": objective.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epochs_done": epochs_done,
+        "config": json.dumps(cfg.to_dict()),
+        "model_config": json.dumps(asdict(model.cfg)),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The checkpoint's dict, loaded with ``weights_only=True`` (no pickle code runs); configs parsed."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state["config"] = json.loads(state["config"])
+    state["model_config"] = json.loads(state["model_config"])
+    return state
+
+
+def load_checkpoint(path: Path, model, objective, optimizer) -> int:
+    """Restore model, objective and optimizer from ``path``; returns the number of completed epochs."""
+    state = read_checkpoint(path)
+    model.load_state_dict(state["model"])
+    objective.load_state_dict(state["objective"])
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["epochs_done"])
+
+
+def load_model(path: str | Path, trunk: nn.Module | None = None) -> tuple[RetrievalModel, TrainConfig]:
+    """A trained model (eval mode) and its config from a checkpoint; pass the same ``trunk`` it trained."""
+    state = read_checkpoint(path)
+    model = RetrievalModel(ModelConfig(**state["model_config"]), trunk)
+    model.load_state_dict(state["model"])
+    return model.eval(), TrainConfig.from_dict(state["config"])
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+def _append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
