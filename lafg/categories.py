@@ -52,15 +52,23 @@ def load_preset(name: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+# Format characters that are part of the spelling in some scripts (Persian, Indic, emoji sequences).
+_KEEP_FORMAT = "\u200c\u200d"  # zero-width non-joiner, zero-width joiner
+
+
 def clean_name(raw: str) -> str:
     """NFC-normalise, drop control characters and collapse whitespace; any script is kept as is."""
     text = unicodedata.normalize("NFC", raw)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t ")
-    return re.sub(r"\s+", " ", text).strip()
+    # control characters that are whitespace (tab, vertical tab, form feed, ...) separate words: keep them for
+    # the whitespace collapse below instead of gluing the words together
+    keep = "".join(
+        ch for ch in text if unicodedata.category(ch)[0] != "C" or ch.isspace() or ch in _KEEP_FORMAT
+    )
+    return re.sub(r"\s+", " ", keep).strip()
 
 
 def split_names(text: str) -> list[str]:
-    """One name per line; a line holding commas (and no other line break) is split on commas too."""
+    """One name per line; any line holding commas is split on commas too (so a name cannot hold a comma)."""
     lines = [ln for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     parts: list[str] = []
     for line in lines:
@@ -111,6 +119,8 @@ def read_categories(path: str | Path, limits: CategoryLimits | None = None) -> C
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"category file is not UTF-8 text: {path}") from exc
+    except OSError as exc:
+        raise InputError(f"category file cannot be read: {path} ({exc.strerror or exc})") from exc
     return parse_categories(text, limits)
 
 
