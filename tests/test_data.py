@@ -1,0 +1,125 @@
+import logging
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lafg.data import ImageSet, class_name_from_folder, load_image, load_image_set, shared_data_root
+from lafg.errors import InputError
+
+
+def _tree(root, classes=("001.Red_Bird", "002.Blue_Bird", "003.Green_Bird", "004.Grey_Bird"), per_class=2):
+    for c, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (40 + i, 30), (60 * c, 20 * i, 100)).save(folder / f"img{i}.jpg")
+    return root
+
+
+def test_folder_layout_with_junk_files(tmp_path, caplog):
+    root = _tree(tmp_path / "set")
+    (root / "001.Red_Bird" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    (root / "002.Blue_Bird" / "notes.txt").write_text("not an image")
+    with caplog.at_level(logging.WARNING, logger="lafg.data"):
+        image_set = load_image_set(root)
+    assert image_set.classes == ["Red Bird", "Blue Bird", "Green Bird", "Grey Bird"]
+    assert image_set.seen == [0, 1]
+    assert len(image_set) == 9  # the corrupt .jpg is listed (found on read), the .txt is not
+    assert "notes.txt" in caplog.text
+    paths, labels, names = image_set.split("unseen")
+    assert names == ["Green Bird", "Grey Bird"]
+    assert labels.dtype == np.int64 and labels.tolist() == [0, 0, 1, 1]
+    assert all(p.parent.name in {"003.Green_Bird", "004.Grey_Bird"} for p in paths)
+    with caplog.at_level(logging.WARNING, logger="lafg.data"):
+        assert load_image(root / "001.Red_Bird" / "broken.jpg") is None
+        assert load_image(root / "002.Blue_Bird" / "notes.txt") is None
+    assert "broken.jpg" in caplog.text
+    img = load_image(root / "001.Red_Bird" / "img1.jpg")
+    assert img.mode == "RGB" and img.size == (41, 30)
+
+
+def test_explicit_seen_list(tmp_path):
+    root = _tree(tmp_path / "set")
+    image_set = load_image_set(root, seen=["Grey Bird", "Red Bird"])
+    assert image_set.seen == [0, 3]
+    _, labels, names = image_set.split("seen")
+    assert names == ["Red Bird", "Grey Bird"] and sorted(set(labels.tolist())) == [0, 1]
+    with pytest.raises(InputError, match="Purple"):
+        load_image_set(root, seen=["Purple Bird"])
+
+
+def test_errors(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_image_set(tmp_path / "nope")
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    with pytest.raises(InputError, match="no images"):
+        load_image_set(tmp_path / "empty")
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(InputError, match="no class folders"):
+        load_image_set(tmp_path / "flat")
+    with pytest.raises(InputError):
+        ImageSet(tmp_path, ["a"], [], [0]).split("train")
+
+
+def test_csv_layout(tmp_path):
+    root = _tree(tmp_path / "set", classes=("001.A", "002.B", "003.C"))
+    (root / "classes.csv").write_text("class_id,name,split\n1,Alpha,test\n2,Beta,train\n3,Gamma,test\n")
+    rows = ["path,class_id,split"] + [f"{d}/img{i}.jpg,{c},x" for c, d in [(1, "001.A"), (2, "002.B"), (3, "003.C")] for i in range(2)]
+    (root / "images.csv").write_text("\n".join(rows) + "\n")
+    image_set = load_image_set(root)
+    assert image_set.classes == ["Alpha", "Beta", "Gamma"] and image_set.seen == [1]
+    paths, labels, names = image_set.split("unseen")
+    assert names == ["Alpha", "Gamma"] and labels.tolist() == [0, 0, 1, 1]
+    assert paths[0] == root / "001.A" / "img0.jpg"
+    (root / "images.csv").write_text("path,class_id\n001.A/img0.jpg,9\n")
+    with pytest.raises(InputError, match="9"):
+        load_image_set(root)
+
+
+def test_decompression_bomb_refused(tmp_path, caplog):
+    path = tmp_path / "big.png"
+    Image.new("RGB", (100, 100)).save(path)
+    with caplog.at_level(logging.WARNING, logger="lafg.data"):
+        assert load_image(path, max_pixels=5000) is None
+    assert "big.png" in caplog.text
+    assert load_image(path) is not None
+
+
+def test_decompression_bomb_pil_limit(tmp_path, monkeypatch, caplog):
+    path = tmp_path / "bomb.png"
+    Image.new("RGB", (100, 100)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # 10,000 px > 2 x limit: PIL itself refuses
+    with caplog.at_level(logging.WARNING, logger="lafg.data"):
+        assert load_image(path) is None
+    assert "bomb.png" in caplog.text
+
+
+def test_grey_and_palette_images_become_rgb(tmp_path):
+    Image.new("L", (5, 5), 128).save(tmp_path / "g.png")
+    Image.new("P", (5, 5)).save(tmp_path / "p.gif")
+    assert load_image(tmp_path / "g.png").mode == "RGB"
+    assert load_image(tmp_path / "p.gif").mode == "RGB"
+
+
+def test_class_name_from_folder():
+    assert class_name_from_folder("001.Black_footed_Albatross") == "Black footed Albatross"
+    assert class_name_from_folder("AM General Hummer") == "AM General Hummer"
+    assert class_name_from_folder("123") == "123"
+
+
+def test_shared_data_root_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAFG_SHARED_DATA", str(tmp_path))
+    assert shared_data_root() == tmp_path
+    monkeypatch.setenv("LAFG_SHARED_DATA", str(tmp_path / "missing"))
+    assert shared_data_root() is None
+
+
+@pytest.mark.slow
+def test_shared_cub100(shared_data):
+    image_set = load_image_set(shared_data / "cub100")
+    assert len(image_set.classes) == 100 and len(image_set.seen) == 58 and len(image_set) == 5902
+    paths, labels, names = image_set.split("unseen")
+    assert len(names) == 42 and labels.max() == 41 and len(paths) + len(image_set.split("seen")[0]) == 5902
+    assert all(p.is_file() for p in paths[:20])
+    assert load_image(paths[0]).mode == "RGB"
