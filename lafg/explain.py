@@ -139,3 +139,19 @@ def fallback_projector(image_emb: np.ndarray, labels: np.ndarray, class_vectors:
         return (z - mean) @ w
 
     return project, "ridge"
+
+
+@dataclass
+class ClassComparison:
+    separating: list[tuple[int, str, float, float]]  # (atom, label, sim to A, sim to B), largest |A − B| first
+    shared: list[tuple[int, str, float, float]]  # atoms close to both, largest min(A, B) first
+
+
+def compare_prototypes(vec_a: np.ndarray, vec_b: np.ndarray, atoms: np.ndarray, labels: list[str], top: int = 6) -> ClassComparison:
+    """Which atoms separate two class prototypes (cosine to the atom differs most) and which they share."""
+    sa, sb = _unit(atoms) @ _unit(vec_a), _unit(atoms) @ _unit(vec_b)
+
+    def rows(order) -> list[tuple[int, str, float, float]]:
+        return [(int(i), labels[i], float(sa[i]), float(sb[i])) for i in order[:top]]
+
+    return ClassComparison(rows(np.argsort(-np.abs(sa - sb), kind="stable")), rows(np.argsort(-np.minimum(sa, sb), kind="stable")))

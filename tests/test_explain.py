@@ -48,3 +48,12 @@ def test_fallback_ridge_maps_images_to_their_class_prototype():
     assert (np.argmax(z, axis=1) == labels).all()
     same, kind = fallback_projector(np.ones((3, 2)), np.zeros(3, int), protos)
     assert kind == "identity"
+
+
+def test_compare_prototypes_separates_and_shares():
+    from lafg.explain import compare_prototypes
+
+    atoms = np.eye(3, dtype=np.float32)
+    cmp = compare_prototypes(np.array([1.0, 1.0, 0.0]), np.array([0.0, 1.0, 1.0]), atoms, ["red", "wings", "blue"], top=2)
+    assert cmp.shared[0][1] == "wings"
+    assert {cmp.separating[0][1], cmp.separating[1][1]} == {"red", "blue"}

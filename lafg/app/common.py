@@ -1,0 +1,95 @@
+"""Helpers shared by the tabs: per-session state, user-facing errors, progress adapters."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from lafg.errors import LafgError
+
+from .services import DEMO_DIR, read_descriptions_json
+
+log = logging.getLogger("lafg.app")
+
+
+@dataclass
+class Session:
+    """One browser session's work (kept in ``gr.State``; heavy shared objects are referenced by key only)."""
+
+    names: list[str] = field(default_factory=list)
+    descriptions: dict[str, list[str]] = field(default_factory=dict)
+    vocab: Any = None  # lafg.vocabulary.Vocabulary
+    vocab_key: str = ""  # content key of the vocabulary (UMAP cache)
+    projection: str = "PCA"
+    highlight: list[int] = field(default_factory=list)
+    prototypes: Any = None  # lafg.prototypes.Prototypes
+    datasets: dict[str, str] = field(default_factory=dict)  # extra data sets of this session (uploads, folders)
+    job_id: str = ""
+    job_seen: str = ""  # fingerprint of the last job status drawn (skip redraws)
+    gallery_key: tuple | None = None
+    query: Any = None  # lafg.app.retrieval.Query
+    hits: list = field(default_factory=list)
+    upload_tag: str = ""
+
+
+def demo_session() -> Session:
+    """The embedded demo: its 10 class names and their bundled descriptions (no model needed)."""
+    desc = read_descriptions_json(DEMO_DIR / "descriptions.json") if (DEMO_DIR / "descriptions.json").is_file() else {}
+    return Session(names=list(desc), descriptions=desc)
+
+
+def user_errors(fn):
+    """Turn library errors into a visible ``gr.Error`` with their one-line message; never show a trace."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except LafgError as exc:
+            raise gr.Error(str(exc)) from None
+        except (ConnectionError, TimeoutError) as exc:
+            raise gr.Error(f"cannot reach the model endpoint ({type(exc).__name__}): check the URL and that it is running") from None
+        except Exception as exc:  # noqa: BLE001 (last line of defence for the UI)
+            if type(exc).__module__.startswith(("requests", "urllib3", "httpx", "openai")):
+                raise gr.Error(f"cannot reach the model endpoint: {exc}") from None
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Unexpected error ({type(exc).__name__}: {str(exc)[:200]}). Details are in the server log.") from None
+
+    return wrapper
+
+
+def progress_callback(progress: gr.Progress | None):
+    """Adapter from the library's ``(done, total, message)`` callback to ``gr.Progress``."""
+    if progress is None:
+        return None
+
+    def report(done: int, total: int, message: str = "") -> None:
+        progress((int(done), max(1, int(total))), desc=message)
+
+    return report
+
+
+def session_tag(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "anon"
+
+
+def md_list(items: list[str], empty: str = "—") -> str:
+    return "\n".join(f"- {x}" for x in items) if items else empty
+
+
+def file_path(value: Any) -> str | None:
+    """The local path of a ``gr.File``/``gr.Image`` value (str or FileData-like)."""
+    if value is None:
+        return None
+    if isinstance(value, str | Path):
+        return str(value)
+    if isinstance(value, dict):
+        return value.get("path") or value.get("name")
+    return getattr(value, "path", None) or getattr(value, "name", None)

@@ -1,0 +1,176 @@
+"""Tab 5 — Retrieve & explain: a checkpoint (or the pretrained backbone) × a gallery → cached faiss index; query
+by image upload, gallery pick or text; results with scores; per result, the attributes that explain it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import gradio as gr
+
+from lafg.errors import InputError
+from lafg.plots import empty_figure, explanation_bar, short
+
+from . import retrieval
+from .common import Session, file_path, progress_callback, session_tag, user_errors
+from .services import IMAGE_EXTS, Services, check_image, safe_upload_dir, shared_descriptions
+from .tab_train import dataset_choices, dataset_dir
+
+MAX_BROWSE = 240  # gallery images shown for picking a query
+
+
+def explanation_md(ex, hit) -> str:
+    if ex is None:
+        return f"**{hit.label}** (score {hit.score:.3f}). No attribute explanation: this gallery has no descriptions for its classes."
+    how = {"projector": "through the trained image projector", "ridge": "through a linear probe of the frozen features (no trained projector)", "identity": "in the shared image–text space"}[ex.method]
+    shared = ", ".join(f"*{short(c.label, 50)}* ({c.contribution:+.3f})" for c in ex.shared[:3])
+    more_q = [c for c in ex.differing if c.contribution > 0][:2]
+    more_r = [c for c in ex.differing if c.contribution < 0][:2]
+    lines = [
+        f"**Result: {hit.label}** — retrieval score {hit.score:.3f}; attribute-space similarity {ex.similarity:.3f} (read {how}).",
+        f"- **Shared:** {shared}",
+    ]
+    if more_q:
+        lines.append("- **Query shows more:** " + ", ".join(f"*{short(c.label, 50)}*" for c in more_q))
+    if more_r:
+        lines.append("- **Result shows more:** " + ", ".join(f"*{short(c.label, 50)}*" for c in more_r))
+    return "\n".join(lines)
+
+
+def build(svc: Services, state: gr.State) -> dict:
+    s0: Session = state.value
+    with gr.Row():
+        ckpt = gr.Dropdown(choices=list(retrieval.checkpoint_choices(svc.jobs)), value=retrieval.PRETRAINED, label="Model (a finished training run, or the pretrained backbone)", scale=3)
+        refresh_btn = gr.Button("Refresh models", scale=0)
+        gallery_ds = gr.Dropdown(choices=dataset_choices(svc, s0), value=dataset_choices(svc, s0)[0], label="Gallery", scale=2)
+        index_btn = gr.Button("Build / load index", variant="primary", scale=1, elem_id="build-index")
+    index_info = gr.Markdown("Build the index to search this gallery.", elem_id="index-info")
+    with gr.Row():
+        with gr.Column(scale=2):
+            with gr.Tab("Upload an image"):
+                query_file = gr.File(label="Query image (jpg, png, webp…)", file_types=["image"], type="filepath", height=90)
+                query_preview = gr.Image(label="Query", height=180, interactive=False)
+                search_image_btn = gr.Button("Search with this image")
+            with gr.Tab("Pick from the gallery"):
+                browse = gr.Gallery(label="Click an image to search with it", columns=6, height=300, allow_preview=False)
+                pick_row = gr.Number(label="…or gallery image number", precision=0, value=0)
+                pick_btn = gr.Button("Search with this gallery image")
+            with gr.Tab("Describe in words"):
+                query_text = gr.Textbox(label="Attributes or a class name", placeholder="red crown, black wings — or a class name such as “Scarlet Tanager”", elem_id="query-text")
+                search_text_btn = gr.Button("Search by text", elem_id="search-text")
+        with gr.Column(scale=3):
+            results = gr.Gallery(label="Results (click one to see why it matched)", columns=4, height=360, allow_preview=False, elem_id="results")
+            result_rank = gr.Number(label="Explain result number", precision=0, value=0, visible=True)
+    explain_md = gr.Markdown(elem_id="explain-md")
+    explain_plot = gr.Plot(value=empty_figure("select a result to see the shared and differing attributes"), label="Why this result", elem_id="explain-plot")
+
+    def gallery_of(s: Session):
+        if s.gallery_key is None:
+            raise InputError("build the index first (button above)")
+        g = svc.get_index(s.gallery_key)
+        if g is None:
+            raise InputError("the index was dropped from memory: press “Build / load index” again")
+        return g
+
+    @user_errors
+    def build_index(s: Session, ckpt_label: str, ds_label: str, progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
+        choices = retrieval.checkpoint_choices(svc.jobs)
+        if ckpt_label not in choices:
+            raise InputError("this model is no longer available: press “Refresh models”")
+        folder = dataset_dir(svc, s, ds_label)
+        descriptions = dict(shared_descriptions(folder))
+        descriptions.update({k: v for k, v in s.descriptions.items() if v})
+        progress(0.02, desc="loading models")
+        g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress))
+        s.gallery_key, s.query, s.hits = g.key, None, []
+        explain = {"projector": "trained projector", "ridge": "linear probe (pretrained)", "identity": "shared space", "none": "unavailable (no descriptions)"}[g.method]
+        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · explanations: {explain}."
+        shown = [(p, f"#{i} {g.classes[g.labels[i]]}") for i, p in enumerate(g.paths[:MAX_BROWSE])]
+        return s, info, shown
+
+    index_btn.click(build_index, [state, ckpt, gallery_ds], [state, index_info, browse], api_name="build_index")
+
+    def show_results(s: Session, g, hits):
+        s.hits = hits
+        items = [(h.path, f"{h.label} · {h.score:.3f}") for h in hits]
+        if not hits:
+            return s, items, "No results.", empty_figure("no results")
+        md, fig = explain_one(s, g, 0)
+        return s, items, md, fig
+
+    def explain_one(s: Session, g, rank: int):
+        if not s.hits or s.query is None:
+            raise InputError("search first")
+        if not 0 <= rank < len(s.hits):
+            raise InputError(f"result number must be between 0 and {len(s.hits) - 1}")
+        hit = s.hits[rank]
+        ex = retrieval.explain_hit(g, s.query, hit)
+        if ex is None:
+            return explanation_md(None, hit), empty_figure("no attribute space for this gallery")
+        return explanation_md(ex, hit), explanation_bar(ex.shared, ex.differing, title=f"Why “{hit.label}” matched")
+
+    @user_errors
+    def search_image(s: Session, path, request: gr.Request):
+        g = gallery_of(s)
+        path = file_path(path)
+        if not path:
+            raise InputError("upload a query image first")
+        check_image(path)
+        # Keep the upload in this session's own folder, under a name we choose (never the user's path).
+        suffix = Path(path).suffix.lower() if Path(path).suffix.lower() in IMAGE_EXTS else ".img"
+        own = safe_upload_dir(svc.work_dir, session_tag(request)) / f"query{suffix}"
+        shutil.copyfile(path, own)
+        s.query = retrieval.query_from_image(svc, g, str(own))
+        return (*show_results(s, g, retrieval.search(g, s.query)), str(own))
+
+    outs = [state, results, explain_md, explain_plot]
+    search_image_btn.click(search_image, [state, query_file], [*outs, query_preview], api_name="search_image")
+    query_file.upload(search_image, [state, query_file], [*outs, query_preview], api_name="search_uploaded", api_visibility="private")
+
+    @user_errors
+    def search_row(s: Session, row):
+        g = gallery_of(s)
+        row = int(row or 0)
+        if not 0 <= row < len(g):
+            raise InputError(f"gallery image number must be between 0 and {len(g) - 1}")
+        s.query = retrieval.query_from_row(g, row)
+        return show_results(s, g, retrieval.search(g, s.query))
+
+    pick_btn.click(search_row, [state, pick_row], outs, api_name="search_gallery_image")
+
+    def picked(evt: gr.SelectData):
+        return int(evt.index)
+
+    browse.select(picked, None, pick_row, api_name="pick_gallery_image", api_visibility="private").then(
+        search_row, [state, pick_row], outs, api_name="search_picked", api_visibility="private"
+    )
+
+    @user_errors
+    def search_text(s: Session, text: str):
+        g = gallery_of(s)
+        s.query = retrieval.query_from_text(svc, g, text)
+        return show_results(s, g, retrieval.search(g, s.query))
+
+    search_text_btn.click(search_text, [state, query_text], outs, api_name="search_text")
+    query_text.submit(search_text, [state, query_text], outs, api_name="search_text_submit")
+
+    @user_errors
+    def explain(s: Session, rank):
+        return explain_one(s, gallery_of(s), int(rank or 0))
+
+    result_rank.submit(explain, [state, result_rank], [explain_md, explain_plot], api_name="explain_result")
+
+    def selected(evt: gr.SelectData):
+        return int(evt.index)
+
+    results.select(selected, None, result_rank, api_name="select_result", api_visibility="private").then(
+        explain, [state, result_rank], [explain_md, explain_plot], api_name="explain_selected", api_visibility="private"
+    )
+
+    def refresh(s: Session):
+        return gr.Dropdown(choices=list(retrieval.checkpoint_choices(svc.jobs))), gr.Dropdown(choices=dataset_choices(svc, s))
+
+    refresh_btn.click(refresh, [state], [ckpt, gallery_ds], api_name="list_models")
+    return {"ckpt": ckpt}
+
+

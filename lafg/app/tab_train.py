@@ -1,0 +1,235 @@
+"""Tab 4 — Train: a background job per run (lafg.jobs), polled with gr.Timer; curves, ETA, Stop, re-attach after a
+reload; finished runs compared with the pretrained backbone on the unseen classes."""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from lafg.errors import InputError
+from lafg.jobs import ACTIVE
+from lafg.plots import training_curves
+
+from .common import Session, file_path, session_tag, user_errors
+from .services import Services, extract_zip, load_dataset, safe_upload_dir, shared_descriptions
+
+METHOD_HELP = {
+    "lafg": "LaFG (the paper): language prototypes from the attribute vocabulary",
+    "pretrained": "no training: the frozen backbone (baseline)",
+    "onehot": "label-only softmax baseline",
+    "aux": "pairwise loss only (no language)",
+    "template": "prototype = class name in the template",
+    "descriptions": "prototype = mean of the class's descriptions",
+    "random": "control: random prototypes",
+    "permuted": "control: prototypes of the wrong classes",
+}
+
+
+def method_choices() -> list[tuple[str, str]]:
+    from lafg.methods import list_methods
+
+    return [(f"{m} — {METHOD_HELP.get(m, '')}", m) for m in list_methods()]
+
+
+def dataset_choices(svc: Services, s: Session) -> list[str]:
+    return list(svc.datasets) + list(s.datasets)
+
+
+def dataset_dir(svc: Services, s: Session, label: str | None) -> Path:
+    folder = svc.datasets.get(label or "") or s.datasets.get(label or "")
+    if folder is None:
+        raise InputError("choose a data set (or add a folder / zip below)")
+    return Path(folder)
+
+
+def fmt_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    m, sec = divmod(int(seconds), 60)
+    return f" · ETA {m} min {sec:02d} s" if m else f" · ETA {sec} s"
+
+
+def progress_html(st) -> str:
+    if st is None:
+        return "<div class='lafg-job'>No training job attached. Choose a method and press <b>Start training</b>.</div>"
+    pct = int(100 * st.fraction) if st.state != "done" else 100
+    colour = {"failed": "#c53030", "cancelled": "#b7791f", "interrupted": "#b7791f", "done": "#2f855a"}.get(st.state, "#2b6cb0")
+    msg = html.escape(st.message or "")
+    return (
+        f"<div class='lafg-job' id='job-progress'><b>{html.escape(st.title)}</b> — <span class='job-state'>{st.state}</span>"
+        f" · {pct}%{fmt_eta(st.eta_s) if st.state == 'running' else ''}<br>"
+        f"<div style='background:#e2e8f0;border-radius:4px;height:12px;margin:6px 0'>"
+        f"<div style='width:{pct}%;background:{colour};height:12px;border-radius:4px'></div></div>{msg}</div>"
+    )
+
+
+def results_table(svc: Services, dataset: str | None) -> list[list]:
+    """Finished runs on the same data set: method, epochs, unseen Recall@K, and the pretrained baseline."""
+    rows, baseline = [], None
+    for st in svc.jobs.list():
+        r = st.result or {}
+        if st.state not in ("done", "cancelled") or not r.get("recall"):
+            continue
+        if dataset and r.get("dataset") != dataset:
+            continue
+        rec = r["recall"]
+        baseline = baseline or r.get("pretrained")
+        delta = rec.get("R@1", 0) - (r.get("pretrained") or {}).get("R@1", 0)
+        rows.append([r.get("method"), r.get("epochs_done", 0), rec.get("R@1"), rec.get("R@2"), rec.get("R@4"), rec.get("R@8"), f"{delta:+.1f}", st.id])
+    if baseline:
+        rows.insert(0, ["pretrained (frozen backbone)", 0, baseline.get("R@1"), baseline.get("R@2"), baseline.get("R@4"), baseline.get("R@8"), "+0.0", "baseline"])
+    return rows
+
+
+RESULT_HEADERS = ["method", "epochs", "R@1", "R@2", "R@4", "R@8", "Δ R@1 vs pretrained", "job"]
+
+
+def verdict(st) -> str:
+    if st is None or st.state not in ("done", "cancelled") or not st.result:
+        return ""
+    r = st.result
+    rec, base = r.get("recall", {}), r.get("pretrained", {})
+    if r.get("method") == "pretrained":
+        return f"Pretrained backbone on the unseen classes: R@1 **{rec.get('R@1')}%**."
+    text = f"Unseen-class R@1: **{rec.get('R@1')}%** after {r.get('epochs_done')} epoch(s), vs **{base.get('R@1')}%** for the untrained backbone."
+    if r.get("worse_than_pretrained"):
+        text += "\n\n⚠️ **Fine-tuning made unseen-class retrieval worse than the untrained backbone.** Try fewer epochs, a lower learning rate, or more seen classes."
+    return text
+
+
+def job_choices(svc: Services) -> list[tuple[str, str]]:
+    out = []
+    for st in svc.jobs.list()[:30]:
+        when = time.strftime("%H:%M", time.localtime(st.created))
+        out.append((f"{when} · {st.title} · {st.state}", st.id))
+    return out
+
+
+def build(svc: Services, state: gr.State) -> dict:
+    s0: Session = state.value
+    cuda_note = "CUDA found: `full` fine-tuning available." if svc.cuda else "CPU only: `head` mode (frozen backbone features; `full` needs CUDA)."
+    with gr.Row():
+        with gr.Column(scale=2):
+            dataset = gr.Dropdown(choices=dataset_choices(svc, s0), value=dataset_choices(svc, s0)[0], label="Data set (seen classes train, unseen classes evaluate)")
+            with gr.Accordion("Add a data set", open=False):
+                folder = gr.Textbox(label="Folder on this machine", placeholder="/path/to/set (class-per-folder, or classes.csv + images.csv)")
+                add_folder_btn = gr.Button("Add folder")
+                zip_file = gr.File(label="…or upload a zip of class folders", file_types=[".zip"], type="filepath", height=90)
+        with gr.Column(scale=2):
+            method = gr.Dropdown(choices=method_choices(), value="lafg", label="Method")
+            mode = gr.Radio(["head", "full"] if svc.cuda else ["head"], value="head", label="Mode", info=cuda_note)
+        with gr.Column(scale=1):
+            epochs = gr.Slider(1, 50, value=5, step=1, label="Epochs")
+            lr = gr.Number(value=1e-3, label="Learning rate", minimum=1e-6, maximum=1.0)
+    with gr.Row():
+        start_btn = gr.Button("Start training", variant="primary", elem_id="start-training")
+        stop_btn = gr.Button("Stop", variant="stop")
+        job_pick = gr.Dropdown(choices=job_choices(svc), label="Re-attach to a job", scale=2)
+        refresh_btn = gr.Button("Refresh job list", scale=0)
+    progress = gr.HTML(progress_html(None), elem_id="job-box")
+    curves = gr.Plot(value=training_curves({}), label="Loss and unseen-class Recall@1")
+    verdict_md = gr.Markdown(elem_id="train-verdict")
+    table = gr.Dataframe(headers=RESULT_HEADERS, value=results_table(svc, None), label="Finished runs on this data set (unseen classes, %)", interactive=False)
+    timer = gr.Timer(1.0, active=False)
+    job_store = gr.BrowserState("", storage_key="lafg-job-id")
+
+    @user_errors
+    def add_folder(s: Session, path: str):
+        if not path:
+            raise InputError("type a folder path first")
+        ds = load_dataset(path)
+        label = f"{Path(path).name} (folder, {len(ds.classes)} classes)"
+        s.datasets[label] = str(Path(path).resolve())
+        return s, gr.Dropdown(choices=dataset_choices(svc, s), value=label)
+
+    add_folder_btn.click(add_folder, [state, folder], [state, dataset], api_name="add_folder")
+
+    @user_errors
+    def add_zip(s: Session, path, request: gr.Request):
+        path = file_path(path)
+        if not path:
+            return s, gr.skip()
+        dest = safe_upload_dir(svc.work_dir, session_tag(request)) / f"set-{int(time.time())}"
+        extract_zip(path, dest)
+        ds = load_dataset(dest)
+        label = f"{Path(path).stem} (upload, {len(ds.classes)} classes)"
+        s.datasets[label] = str(dest)
+        return s, gr.Dropdown(choices=dataset_choices(svc, s), value=label)
+
+    zip_file.upload(add_zip, [state, zip_file], [state, dataset], api_name="upload_dataset")
+
+    def render(s: Session, job_id: str, force: bool = False):
+        """(progress html, curves, verdict, table, timer) for a job; skips redraws when nothing changed."""
+        if not job_id:
+            return progress_html(None), gr.skip(), "", gr.skip(), gr.Timer(active=False)
+        try:
+            st = svc.jobs.status(job_id)
+        except Exception:  # noqa: BLE001 (a job folder that disappeared)
+            return progress_html(None), gr.skip(), "", gr.skip(), gr.Timer(active=False)
+        mark = f"{st.state}|{st.done}|{st.message}|{sum(len(v) for v in st.history.values())}"
+        active = st.state in ACTIVE
+        if mark == s.job_seen and not force:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=active)
+        s.job_seen = mark
+        table_value = results_table(svc, (st.result or {}).get("dataset") or st.params.get("dataset_dir")) if not active else gr.skip()
+        return progress_html(st), training_curves(st.history, title=st.title), verdict(st), table_value, gr.Timer(active=active)
+
+    @user_errors
+    def start(s: Session, ds_label: str, method_name: str, mode_name: str, n_epochs: float, rate: float):
+        from lafg.methods import get_method
+
+        get_method(method_name)
+        if mode_name != "head" and not svc.cuda:
+            raise InputError("full fine-tuning needs a CUDA GPU; use head mode on this machine")
+        folder_path = dataset_dir(svc, s, ds_label)
+        descriptions = dict(shared_descriptions(folder_path))
+        descriptions.update({k: v for k, v in s.descriptions.items() if v})
+        params = {
+            "dataset_dir": str(folder_path), "method": method_name, "mode": mode_name, "epochs": int(n_epochs),
+            "lr": float(rate or 1e-3), "descriptions": descriptions, "n_atoms": s.vocab.n_atoms if s.vocab is not None else 32,
+        }
+        title = f"{method_name} · {mode_name} · {int(n_epochs)} epochs · {ds_label.split(' (')[0]}"
+        busy = [j for j in svc.jobs.active()]
+        job_id = svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), params, title)
+        if busy:
+            gr.Warning(f"Another training is running on this machine ({busy[0].title}); yours is queued and starts when it ends.")
+        s.job_id, s.job_seen = job_id, ""
+        out = render(s, job_id, force=True)
+        return (s, job_id, gr.Dropdown(choices=job_choices(svc), value=job_id), *out[:4], gr.Timer(active=True))
+
+    outputs = [progress, curves, verdict_md, table, timer]
+    start_btn.click(start, [state, dataset, method, mode, epochs, lr], [state, job_store, job_pick, *outputs], api_name="start_training")
+
+    @user_errors
+    def stop(s: Session):
+        if not s.job_id:
+            raise InputError("no job attached to stop")
+        if not svc.jobs.cancel(s.job_id):
+            gr.Info("this job has already finished")
+        return render(s, s.job_id, force=True)
+
+    stop_btn.click(stop, [state], outputs, api_name="stop_training")
+
+    def poll(s: Session):
+        return render(s, s.job_id)
+
+    timer.tick(poll, [state], outputs, api_name="poll_job", show_progress="hidden")
+
+    @user_errors
+    def attach(s: Session, job_id: str | None):
+        if not job_id:
+            return (s, gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False))
+        svc.jobs.status(job_id)  # raises a clear error for an unknown id
+        s.job_id, s.job_seen = job_id, ""
+        return (s, job_id, *render(s, job_id, force=True))
+
+    job_pick.input(attach, [state, job_pick], [state, job_store, *outputs], api_name="attach_job")
+
+    def refresh(s: Session):
+        return gr.Dropdown(choices=job_choices(svc), value=s.job_id or None)
+
+    refresh_btn.click(refresh, [state], job_pick, api_name="list_jobs")
+    return {"job_store": job_store, "attach": attach, "job_pick": job_pick, "outputs": outputs, "dataset": dataset}

@@ -1,0 +1,157 @@
+"""Tab 2 — Attribute vocabulary: cluster all descriptions into N atoms; map (PCA now, UMAP when ready); atom
+table that highlights atoms on the map; per class, its own atoms and the ones it borrows."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from lafg.errors import InputError
+from lafg.plots import BackgroundUmap, empty_figure, pca_2d, vocabulary_map
+
+from .common import Session, progress_callback, user_errors
+from .services import Services, content_key
+
+ATOM_HEADERS = ["atom", "label (sentence nearest the centre)", "sentences", "classes"]
+
+
+def atom_rows(s: Session) -> list[list]:
+    v = s.vocab
+    if v is None:
+        return []
+    return [[a.index, a.label, len(a.members), ", ".join(v.class_names[c] for c in a.classes[:6]) + (" …" if len(a.classes) > 6 else "")] for a in v.atoms]
+
+
+def parse_atoms(text: str, n_atoms: int) -> list[int]:
+    out = []
+    for part in (text or "").replace(";", ",").split(","):
+        part = part.strip()
+        if part.isdigit() and int(part) < n_atoms:
+            out.append(int(part))
+    return out
+
+
+def own_borrowed_md(s: Session, name: str | None) -> str:
+    v = s.vocab
+    if v is None or not name or name not in v.class_names:
+        return "Build the vocabulary, then pick a class."
+    c = v.class_names.index(name)
+    own = v.own_atoms(c)
+    lines = [f"**{name}** — its own descriptions fall into {len(own)} atom(s):"]
+    for a in own[:12]:
+        others = [v.class_names[k] for k in v.atoms[a].classes if k != c]
+        shared = f" · shared with {', '.join(others[:4])}{' …' if len(others) > 4 else ''}" if others else " · only this class"
+        lines.append(f"- atom {a}: *{v.atoms[a].label}*{shared}")
+    if s.prototypes is not None and name in s.prototypes.names:
+        _own, borrowed = s.prototypes.own_and_borrowed(name)
+        lines.append("")
+        lines.append(f"**Borrowed** (chosen for its prototype, described only by other classes): {len(borrowed)}")
+        lines += [f"- atom {a}: *{v.atoms[a].label}* (from {', '.join(v.class_names[k] for k in v.atoms[a].classes[:3])})" for a in borrowed]
+    else:
+        lines.append("\n*Build the prototypes (next tab) to see which atoms this class borrows.*")
+    return "\n".join(lines)
+
+
+def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
+    with gr.Row():
+        n_atoms = gr.Slider(2, 256, value=32, step=1, label="N atoms", info="k-means clusters over all description embeddings", scale=3)
+        build_btn = gr.Button("Build vocabulary", variant="primary", scale=1, elem_id="build-vocab")
+        projection = gr.Radio(["PCA", "UMAP"], value="PCA", label="Map projection", info="UMAP is computed in the background", scale=2)
+    vocab_info = gr.Markdown("Press **Build vocabulary** to embed the descriptions and cluster them into atoms.", elem_id="vocab-info")
+    map_plot = gr.Plot(value=empty_figure("the map appears here after “Build vocabulary”", 420), label="Vocabulary map", elem_id="vocab-map")
+    umap_timer = gr.Timer(2.0, active=False)
+    with gr.Row():
+        with gr.Column(scale=3):
+            atoms_table = gr.Dataframe(headers=ATOM_HEADERS, label="Atoms (select a row to highlight it on the map)", interactive=False, wrap=True, max_height=380)
+            highlight = gr.Textbox(label="Highlighted atoms (numbers, comma separated)", placeholder="e.g. 3, 7")
+        with gr.Column(scale=2):
+            class_pick = gr.Dropdown(label="Class: own vs borrowed attributes", choices=[])
+            class_md = gr.Markdown()
+
+    def figure(s: Session):
+        v = s.vocab
+        if v is None:
+            return empty_figure("no vocabulary yet", 420), ""
+        x = svc_embeddings(v)
+        xy, note = None, ""
+        if s.projection == "UMAP":
+            xy = umap.get(s.vocab_key, x)
+            if xy is None:
+                err = umap.error(s.vocab_key)
+                note = f"UMAP failed ({err}); showing PCA." if err else "UMAP is being computed in the background; showing PCA until it is ready…"
+        if xy is None:
+            xy = pca_2d(x)
+        import numpy as np
+
+        atom_xy = np.stack([xy[v.sentence_atom == a].mean(axis=0) if (v.sentence_atom == a).any() else np.zeros(2) for a in range(v.n_atoms)])
+        fig = vocabulary_map(xy, v.sentences, v.sentence_class, v.sentence_atom, v.class_names, [a.label for a in v.atoms], atom_xy, s.highlight, title=f"{len(v.sentences)} descriptions · {v.n_atoms} atoms · {s.projection if not note else 'PCA'}")
+        return fig, note
+
+    @user_errors
+    def build_vocab(s: Session, n: float, proj: str, progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
+        from lafg.language import encode_vocabulary
+        from lafg.vocabulary import VocabularyConfig
+
+        if not s.names:
+            raise InputError("no category names: set them in the first tab")
+        if not any(s.descriptions.get(n_) for n_ in s.names):
+            raise InputError("no descriptions yet: generate or import them in the first tab")
+        progress(0.05, desc="loading the text encoder")
+        encoder = svc.text_encoder()
+        s.vocab = encode_vocabulary(s.descriptions, s.names, encoder, VocabularyConfig(n_atoms=int(n)), svc.cache, progress_callback(progress))
+        s.vocab_key = content_key(encoder.name, s.vocab.sentences)
+        s.prototypes, s.highlight, s.projection = None, [], proj
+        umap.get(s.vocab_key, svc_embeddings(s.vocab))  # start UMAP now, in the background
+        fig, note = figure(s)
+        info = f"**{s.vocab.n_atoms} atoms** from {len(s.vocab.sentences)} sentences of {len(s.names)} classes (encoder: {encoder.name}). {note}"
+        return s, fig, info, atom_rows(s), gr.Dropdown(choices=s.names, value=s.names[0]), own_borrowed_md(s, s.names[0]), gr.Timer(active=proj == "UMAP" and bool(note))
+
+    build_btn.click(build_vocab, [state, n_atoms, projection], [state, map_plot, vocab_info, atoms_table, class_pick, class_md, umap_timer], api_name="build_vocabulary")
+
+    @user_errors
+    def set_projection(s: Session, proj: str):
+        s.projection = proj
+        if s.vocab is None:
+            return s, gr.skip(), gr.skip(), gr.Timer(active=False)
+        fig, note = figure(s)
+        return s, fig, note or f"Projection: {proj}.", gr.Timer(active=bool(note) and proj == "UMAP")
+
+    projection.change(set_projection, [state, projection], [state, map_plot, vocab_info, umap_timer], api_name="set_projection")
+
+    def refresh(s: Session):
+        if s.vocab is None or s.projection != "UMAP":
+            return gr.skip(), gr.skip(), gr.Timer(active=False)
+        fig, note = figure(s)
+        if note and not umap.error(s.vocab_key):
+            return gr.skip(), gr.skip(), gr.Timer(active=True)  # still computing
+        return fig, note or "UMAP ready.", gr.Timer(active=False)
+
+    umap_timer.tick(refresh, [state], [map_plot, vocab_info, umap_timer], api_name="refresh_map", show_progress="hidden")
+
+    @user_errors
+    def set_highlight(s: Session, text: str):
+        if s.vocab is None:
+            return s, gr.skip()
+        s.highlight = parse_atoms(text, s.vocab.n_atoms)
+        return s, figure(s)[0]
+
+    highlight.submit(set_highlight, [state, highlight], [state, map_plot], api_name="highlight_atoms")
+
+    def select_row(s: Session, evt: gr.SelectData):
+        if s.vocab is None or evt is None or evt.index is None:
+            return gr.skip()
+        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        return str(int(row))
+
+    atoms_table.select(select_row, [state], highlight, api_name="select_atom", api_visibility="private").then(
+        set_highlight, [state, highlight], [state, map_plot], api_name="highlight_selected", api_visibility="private"
+    )
+    class_pick.change(own_borrowed_md, [state, class_pick], class_md, api_name="own_borrowed")
+    return {"class_pick": class_pick, "class_md": class_md}
+
+
+def svc_embeddings(vocab):
+    """Description embeddings of a vocabulary (kept on it by :func:`lafg.language.encode_vocabulary`)."""
+    emb = getattr(vocab, "embeddings", None)
+    if emb is None:
+        raise InputError("this vocabulary carries no sentence embeddings to map")
+    return emb

@@ -1,0 +1,75 @@
+"""The Gradio Blocks of LaFG Explorer: ``build_demo(services)`` and ``launch(...)``."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from lafg.plots import BackgroundUmap
+
+from . import tab_describe, tab_protos, tab_retrieve, tab_train, tab_vocab
+from .common import Session, demo_session
+from .services import Services, default_services, limit_threads
+
+TITLE = "LaFG Explorer"
+INTRO = (
+    "Language-driven fine-grained retrieval: **names → LLM descriptions → attribute vocabulary → class prototypes "
+    "→ training → retrieval you can explain.** The embedded demo (10 CUB bird species, 5 seen for training + 5 "
+    "unseen) is loaded; walk the tabs from left to right."
+)
+CSS = """
+.lafg-job { font-size: 0.95rem; padding: 6px 2px; }
+#names-info p, #vocab-info p { margin: 0.2rem 0; }
+"""
+
+
+def theme() -> gr.themes.Base:
+    return gr.themes.Soft(primary_hue="blue", secondary_hue="slate")
+
+
+def build_demo(services: Services | None = None) -> gr.Blocks:
+    """The whole app over ``services`` (the real models when None). Every event has an explicit ``api_name``;
+    per-session work lives in ``gr.State``; models, indexes and jobs are shared by all sessions."""
+    svc = services or default_services()
+    umap = BackgroundUmap(svc.cache)
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}\n{INTRO}")
+        state = gr.State(demo_session())
+        with gr.Tabs():
+            with gr.Tab("1 · Categories & descriptions", id="describe"):
+                tab_describe.build(svc, state)
+            with gr.Tab("2 · Attribute vocabulary", id="vocab"):
+                tab_vocab.build(svc, state, umap)
+            with gr.Tab("3 · Prototypes", id="protos"):
+                tab_protos.build(svc, state)
+            with gr.Tab("4 · Train", id="train"):
+                train = tab_train.build(svc, state)
+            with gr.Tab("5 · Retrieve & explain", id="retrieve"):
+                tab_retrieve.build(svc, state)
+        status = gr.Markdown(elem_id="model-status")
+
+        def on_load(s: Session, job_id: str):
+            loaded = svc.loaded()
+            note = "Text encoder: " + ("ready" if loaded["text"] else "loading in the background") + " · image backbone: " + ("ready" if loaded["image"] else "loaded on first use")
+            note += " · GPU: " + ("CUDA" if svc.cuda else "none (CPU)")
+            if job_id:
+                try:
+                    svc.jobs.status(job_id)
+                except Exception:  # noqa: BLE001 (a job of another machine or a deleted folder)
+                    job_id = ""
+            if not job_id:
+                return (s, f"<small>{note}</small>", gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False))
+            return (s, f"<small>{note} · re-attached to training job {job_id}</small>", *train["attach"](s, job_id)[1:])
+
+        demo.load(on_load, [state, train["job_store"]], [state, status, train["job_store"], *train["outputs"]], api_name="on_load", api_visibility="private")
+    demo.services = svc  # for tests and the launcher
+    return demo
+
+
+def launch(demo: gr.Blocks, **kwargs):
+    """Launch with the app's theme and css (Gradio 6: on ``launch()``, not on ``Blocks``)."""
+    limit_threads()
+    svc = getattr(demo, "services", None)
+    if svc is not None:
+        svc.warm_up()
+        kwargs.setdefault("allowed_paths", [str(svc.work_dir)] + [str(p) for p in svc.datasets.values()])
+    return demo.launch(theme=theme(), css=CSS, footer_links=["api", "gradio"], **kwargs)
