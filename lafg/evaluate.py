@@ -88,3 +88,34 @@ def group_validation_split(
         val.extend(groups[g])
     held = set(val)
     return [i for i in range(len(names)) if i not in held], sorted(val)
+
+
+def image_embeddings(
+    model: RetrievalModel | None,
+    backbone,
+    mode: str,
+    paths: list,
+    n_top_stages: int = 1,
+    cache=None,
+    progress=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(embeddings, kept indices) of the images at ``paths``; ``model=None`` gives the backbone's pooled features.
+
+    Frozen parts run through the cached extractors of :mod:`lafg.features`: features for ``head`` and the
+    pretrained backbone, activations below the trained stages for ``partial``; ``full`` runs the whole model.
+    """
+    from lafg.features import extract_activations, extract_features
+
+    transform = backbone.eval_transform()
+    kw = dict(cache=cache, progress=progress, return_kept=True)
+    if model is None or mode == "head":
+        feats, kept = extract_features(backbone, paths, transform, **kw)
+        return (feats if model is None else embed(model, feats)), kept
+    if mode == "partial":
+        bottom, _ = backbone.split_at(n_top_stages)
+        model_id = f"{backbone.name}/bottom-{n_top_stages}"
+        acts, kept = extract_activations(bottom, paths, transform, model_id=model_id, **kw)
+        return embed(model, acts), kept
+    kw["cache"] = None  # a fine-tuned backbone: nothing to reuse
+    emb, kept = extract_features(model, paths, transform, model_id="fine-tuned", **kw)
+    return emb, kept

@@ -97,3 +97,49 @@ def control_prototypes(method: Method, vectors: np.ndarray) -> np.ndarray:
     if method.prototypes == "permuted":
         return vectors[derangement(len(vectors))].copy()
     return vectors
+
+
+@dataclass
+class LanguageSide:
+    """What the methods with prototypes need: per variant, the training classes' and the evaluation classes'
+    prototype rows, plus the vocabulary centroids (built from the training classes' descriptions only)."""
+
+    train: dict[str, np.ndarray]  # variant → (C_train, d)
+    eval: dict[str, np.ndarray]  # variant → (C_eval, d)
+    centroids: np.ndarray  # (N, d)
+
+    def for_method(self, method: Method) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(training prototypes with the method's control applied, evaluation prototypes) or (None, None)."""
+        if not method.align:
+            return None, None
+        variant = method.language_variant
+        return control_prototypes(method, self.train[variant]), self.eval[variant]
+
+
+def build_language_side(
+    train_names: list[str],
+    eval_names: list[str],
+    descriptions: dict[str, list[str]],
+    encoder,
+    vocab_cfg=None,
+    proto_cfg=None,
+    variants: tuple[str, ...] = ("template", "descriptions", "lafg"),
+    cache=None,
+) -> LanguageSide:
+    """Prototypes of every variant for both class lists (see :class:`LanguageSide`).
+
+    The vocabulary comes from the training classes' descriptions; evaluation classes read their ``lafg``
+    prototypes from it (they borrow atoms). ``descriptions`` prototypes of the evaluation classes use their own
+    descriptions (a vocabulary over them is built only to embed those sentences).
+    """
+    from lafg.language import encode_vocabulary, language_prototypes
+
+    vocab = encode_vocabulary(descriptions, train_names, encoder, vocab_cfg, cache)
+    train, evaluation = {}, {}
+    for variant in variants:
+        kw = dict(vocabulary=vocab, cache=cache, variant=variant, proto_cfg=proto_cfg)
+        train[variant] = language_prototypes(train_names, descriptions, encoder, **kw).vectors
+        if variant == "descriptions":
+            kw["vocabulary"] = encode_vocabulary(descriptions, eval_names, encoder, vocab_cfg, cache)
+        evaluation[variant] = language_prototypes(eval_names, descriptions, encoder, **kw).vectors
+    return LanguageSide(train, evaluation, vocab.centroids)

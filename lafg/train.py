@@ -417,3 +417,46 @@ def _write_json(path: Path, obj) -> None:
 def _append_jsonl(path: Path, record: dict) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
+
+
+@dataclass
+class PreparedInputs:
+    """Training inputs of one mode, built from image paths (see :func:`prepare_inputs`)."""
+
+    inputs: CachedInputs | ImageInputs
+    kept: np.ndarray  # indices of the paths that were readable (labels must be taken at these)
+    trunk: nn.Module | None  # the trainable part of the backbone (None in head mode)
+    in_dim: int  # width of the trunk's output
+
+
+def prepare_inputs(
+    backbone, mode: str, paths: list, views: int = 2, n_top_stages: int = 1, cache=None, progress=None
+) -> PreparedInputs:
+    """Inputs for ``mode`` from image ``paths`` (seen classes) through ``backbone`` (a :class:`lafg.backbones.Backbone`).
+
+    ``head``: pooled features, view 0 = eval transform, views 1..``views`` augmented, cached. ``partial``: the
+    same views of the activations below the last ``n_top_stages`` stages; the trunk is those stages + head.
+    ``full``: images on the fly with the backbone's training augmentation; the trunk is the backbone.
+    Unreadable images are skipped (a warning names each one).
+    """
+    from lafg.data import load_image
+    from lafg.features import extract_activations, extract_features
+
+    n_views = views + 1
+    kw = dict(
+        views=n_views, cache=cache, progress=progress, augment=backbone.train_transform(), return_kept=True
+    )
+    if mode == "head":
+        feats, kept = extract_features(backbone, paths, backbone.eval_transform(), **kw)
+        return PreparedInputs(
+            CachedInputs(feats.reshape(n_views, len(kept), -1)), kept, None, backbone.feature_dim
+        )
+    if mode == "partial":
+        bottom, top = backbone.split_at(n_top_stages)
+        model_id = f"{backbone.name}/bottom-{n_top_stages}"
+        acts, kept = extract_activations(bottom, paths, backbone.eval_transform(), model_id=model_id, **kw)
+        acts = acts.reshape(n_views, len(kept), *acts.shape[1:])
+        return PreparedInputs(CachedInputs(acts), kept, top, backbone.feature_dim)
+    readable = np.array([i for i, p in enumerate(paths) if load_image(p) is not None], dtype=np.int64)
+    inputs = ImageInputs([paths[i] for i in readable], backbone.train_transform(), load_image)
+    return PreparedInputs(inputs, readable, backbone, backbone.feature_dim)

@@ -1,0 +1,297 @@
+"""The ablation ladder: methods × seeds on cars196 and cub100, unseen-class retrieval, one command.
+
+    python -m benchmarks.ladder --mode head            # all methods × 3 seeds, frozen features
+    python -m benchmarks.ladder --mode partial         # aux, onehot, random, permuted, lafg × 3 seeds
+    lafg bench ladder --mode head                      # the same through the CLI
+
+Features / activations come from :mod:`benchmarks.activations` (one backbone pass per image and view, cached,
+shared by every method and seed). Language prototypes use MiniLM and the GPT-4 descriptions in
+``../shared/data/descriptors``; the vocabulary is built from the *seen* classes' descriptions only, unseen
+classes' prototypes read it for zero-shot. Hyperparameters (``HEAD``, ``PARTIAL``) were chosen on a group-wise
+validation split of the seen classes (``benchmarks/validate.py``, results in ``results/validation.md``),
+never on the unseen classes. Writes ``results/ladder.json`` (rows: set, mode, method, descriptions, seeds,
+R@1/2/4/8 and MAP@R as [mean, std] in percent, seconds) and ``results/ladder.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.activations import BACKBONE, DATA, TOP_STAGES, activations, pooled_features, read_set
+from lafg.backbones import create_backbone
+from lafg.cache import ArrayCache
+from lafg.encode import create_text_encoder
+from lafg.evaluate import evaluate_embeddings, evaluate_model
+from lafg.methods import LanguageSide, build_language_side, get_method
+from lafg.prototypes import PrototypeConfig
+from lafg.train import CachedInputs, TrainConfig, train
+from lafg.vocabulary import VocabularyConfig
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SETS = ("cars196", "cub100")
+DESCRIPTORS = {"cars196": "cars196", "cub100": "cub200"}
+LLM_FILES = {"gpt4": "gpt4_adaptclipzs", "gpt3": "gpt3_waffleclip"}
+HEAD_METHODS = ("pretrained", "onehot", "aux", "template", "descriptions", "lafg", "random", "permuted")
+PARTIAL_METHODS = ("aux", "onehot", "random", "permuted", "lafg")
+METRIC_KEYS = ("R@1", "R@2", "R@4", "R@8", "MAP@R")
+VOCAB = VocabularyConfig(n_atoms=128)  # N atoms (k-means over the seen classes' description embeddings)
+PROTO = PrototypeConfig(top_k=5)  # K atoms per class prototype
+
+# Chosen on the group-wise seen-class validation split (benchmarks/validate.py); the same for both sets.
+HEAD = TrainConfig(
+    mode="head", reading="relational", epochs=40, lr=1e-3, beta=1.0, tau_align=0.2, tau_proto=0.2
+)
+PARTIAL = replace(HEAD, mode="partial", epochs=3, lr=1e-3, trunk_lr=1e-4)
+
+
+@dataclass
+class SetData:
+    """One set's cached inputs, split into training classes and evaluation classes."""
+
+    name: str
+    train_names: list[str]
+    eval_names: list[str]
+    train_views: np.ndarray  # (V, N_train, ...) cached views of the training images
+    train_labels: np.ndarray  # (N_train,) 0..len(train_names)-1
+    eval_inputs: np.ndarray  # (N_eval, ...) evaluation view of the evaluation images
+    eval_labels: np.ndarray  # (N_eval,) 0..len(eval_names)-1
+
+
+def load_cached(name: str, mode: str, views: int) -> tuple[list[np.ndarray], dict]:
+    """View 0 (all images) and views 1..views (seen images) of features (head) or activations (partial)."""
+    get = pooled_features if mode == "head" else activations
+    return [get(name, v) for v in range(views + 1)], read_set(name)
+
+
+def split_data(
+    name: str, cached: list[np.ndarray], meta: dict, train_ids: list[int], eval_ids: list[int]
+) -> SetData:
+    """Inputs of the images of classes ``train_ids`` (all views) and ``eval_ids`` (view 0), labels remapped.
+
+    ``train_ids`` must be seen classes (the augmented views exist for seen images only).
+    """
+    ids, seen = meta["class_ids"], meta["seen"]
+    seen_pos = np.flatnonzero(seen)  # row of each seen image inside the augmented views
+    train_rows = np.flatnonzero(np.isin(ids, train_ids))
+    if not seen[train_rows].all():
+        raise ValueError("training classes must be seen classes")
+    aug_rows = np.searchsorted(seen_pos, train_rows)
+    views = np.stack([cached[0][train_rows]] + [v[aug_rows] for v in cached[1:]])
+    eval_rows = np.flatnonzero(np.isin(ids, eval_ids))
+    remap_t = {c: i for i, c in enumerate(train_ids)}
+    remap_e = {c: i for i, c in enumerate(eval_ids)}
+    return SetData(
+        name,
+        [meta["names"][c] for c in train_ids],
+        [meta["names"][c] for c in eval_ids],
+        views,
+        np.array([remap_t[c] for c in ids[train_rows]]),
+        cached[0][eval_rows],
+        np.array([remap_e[c] for c in ids[eval_rows]]),
+    )
+
+
+def seen_unseen(name: str, mode: str, views: int) -> SetData:
+    cached, meta = load_cached(name, mode, views)
+    seen_ids = sorted({int(c) for c, s in zip(meta["class_ids"], meta["seen"], strict=True) if s})
+    unseen_ids = sorted(set(meta["names"]) - set(seen_ids))
+    return split_data(name, cached, meta, seen_ids, unseen_ids)
+
+
+def load_descriptions(set_name: str, llm: str) -> dict[str, list[str]]:
+    path = DATA / "descriptors" / f"{DESCRIPTORS[set_name]}_{LLM_FILES[llm]}.json"
+    return json.loads(path.read_text())
+
+
+def language(data: SetData, descriptions: dict[str, list[str]]) -> LanguageSide:
+    """All prototype variants for the set's training and evaluation classes (MiniLM, cached)."""
+    encoder, cache = create_text_encoder("minilm"), ArrayCache(name="text")
+    return build_language_side(
+        data.train_names, data.eval_names, descriptions, encoder, VOCAB, PROTO, cache=cache
+    )
+
+
+def top_module(mode: str):
+    """The trainable trunk: None (head) or the backbone's last stage(s) + conv head (partial)."""
+    if mode == "head":
+        return None, 1280
+    backbone = create_backbone(BACKBONE)
+    return backbone.split_at(TOP_STAGES)[1], backbone.feature_dim
+
+
+def run_method(
+    method_name: str, cfg: TrainConfig, data: SetData, lang: LanguageSide, seed: int
+) -> dict[str, float]:
+    """Train ``method_name`` (or not, for ``pretrained``) and return its metrics on the evaluation classes."""
+    method = get_method(method_name)
+    if not method.trains:
+        feats = data.eval_inputs if cfg.mode == "head" else _pool(data.eval_inputs)
+        return evaluate_embeddings(feats, data.eval_labels)
+    cfg = replace(cfg, method=method_name, seed=seed)
+    protos, eval_protos = lang.for_method(method)
+    trunk, in_dim = top_module(cfg.mode)
+    with tempfile.TemporaryDirectory() as out:
+        result = train(
+            cfg,
+            CachedInputs(data.train_views),
+            data.train_labels,
+            out,
+            in_dim=in_dim,
+            prototypes=protos,
+            centroids=lang.centroids,
+            trunk=trunk,
+        )
+    zero_shot_protos = eval_protos if cfg.reading in ("meankl", "symkl") else None
+    return evaluate_model(result.model, data.eval_inputs, data.eval_labels, zero_shot_protos)
+
+
+@torch.no_grad()
+def _pool(acts: np.ndarray) -> np.ndarray:
+    _, top = create_backbone(BACKBONE).split_at(TOP_STAGES)
+    return np.concatenate(
+        [top(torch.from_numpy(acts[i : i + 256]).float()).numpy() for i in range(0, len(acts), 256)]
+    )
+
+
+def summarise(set_name, mode, method, llm, runs: list[dict], seconds: float) -> dict:
+    row = {"set": set_name, "mode": mode, "method": method, "descriptions": llm, "seeds": len(runs)}
+    for k in METRIC_KEYS + ("zero_shot",):
+        vals = [r[k] for r in runs if k in r]
+        if vals:
+            row[k] = [round(float(np.mean(vals)), 2), round(float(np.std(vals)), 2)]
+    row["seconds"] = round(seconds, 1)
+    return row
+
+
+def ladder(
+    mode: str, sets=SETS, methods=None, seeds=(0, 1, 2), views: int = 2, extra_llms=("gpt3",), log=print
+) -> list[dict]:
+    """Rows of the ladder for ``mode``; ``lafg`` is also run with each of ``extra_llms``' descriptions."""
+    cfg = HEAD if mode == "head" else PARTIAL
+    methods = methods or (HEAD_METHODS if mode == "head" else PARTIAL_METHODS)
+    rows = []
+    for set_name in sets:
+        data = seen_unseen(set_name, mode, views)
+        langs = {"gpt4": language(data, load_descriptions(set_name, "gpt4"))}
+        jobs = [(m, "gpt4") for m in methods] + [("lafg", llm) for llm in extra_llms if "lafg" in methods]
+        for method, llm in jobs:
+            if llm not in langs:
+                langs[llm] = language(data, load_descriptions(set_name, llm))
+            t0 = time.perf_counter()
+            n_seeds = 1 if method == "pretrained" else len(seeds)
+            runs = [run_method(method, cfg, data, langs[llm], s) for s in seeds[:n_seeds]]
+            row = summarise(
+                set_name,
+                mode,
+                method,
+                llm if get_method(method).align else "-",
+                runs,
+                time.perf_counter() - t0,
+            )
+            log(json.dumps(row))
+            rows.append(row)
+    return rows
+
+
+def write_results(rows: list[dict], mode: str, wall: float, out_dir: Path = RESULTS) -> None:
+    """Merge ``rows`` into ``ladder.json`` (replacing this mode's rows) and rewrite ``ladder.md``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "ladder.json"
+    old = json.loads(path.read_text()) if path.exists() else []
+    merged = [r for r in old if r["mode"] != mode] + rows
+    _atomic_text(path, json.dumps(merged, indent=1) + "\n")
+    walls = (
+        json.loads((out_dir / "ladder_wall.json").read_text())
+        if (out_dir / "ladder_wall.json").exists()
+        else {}
+    )
+    walls[mode] = round(wall, 1)
+    _atomic_text(out_dir / "ladder_wall.json", json.dumps(walls, indent=1) + "\n")
+    _atomic_text(out_dir / "ladder.md", markdown(merged, walls))
+
+
+def markdown(rows: list[dict], walls: dict) -> str:
+    lines = [
+        "# LaFG ablation ladder (unseen classes, mean ± std over seeds, %)",
+        "",
+        f"Backbone {BACKBONE} (ImageNet), MiniLM text encoder, vocabulary N={VOCAB.n_atoms}, top-K={PROTO.top_k}.",
+        f"Head config: `{json.dumps(_cfg_summary(HEAD))}`",
+        f"Partial config: `{json.dumps(_cfg_summary(PARTIAL))}`",
+        "Hyperparameters chosen on a group-wise validation split of the seen classes (results/validation.md).",
+        "",
+    ]
+    for mode in ("head", "partial", "full"):
+        mode_rows = [r for r in rows if r["mode"] == mode]
+        if not mode_rows:
+            continue
+        lines += [f"## {mode} (whole ladder: {walls.get(mode, '?')} s wall)", ""]
+        lines.append("| set | method | descr. | seeds | R@1 | R@2 | R@4 | R@8 | MAP@R | zero-shot | s |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in mode_rows:
+            cells = [_pm(r.get(k)) for k in METRIC_KEYS + ("zero_shot",)]
+            lines.append(
+                f"| {r['set']} | {r['method']} | {r['descriptions']} | {r['seeds']} | "
+                + " | ".join(cells)
+                + f" | {r['seconds']} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _pm(v) -> str:
+    return "—" if v is None else f"{v[0]:.2f} ± {v[1]:.2f}"
+
+
+def _cfg_summary(cfg: TrainConfig) -> dict:
+    keys = (
+        "reading",
+        "epochs",
+        "lr",
+        "trunk_lr",
+        "beta",
+        "tau_aux",
+        "tau_align",
+        "tau_proto",
+        "classes_per_batch",
+        "images_per_class",
+        "embed_dim",
+    )
+    return {k: getattr(cfg, k) for k in keys}
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def build_arg_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("head", "partial"), default="head")
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    parser.add_argument("--methods", nargs="+", default=None, help="default: the issue's list for the mode")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--views", type=int, default=2, help="augmented views per training image")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    torch.set_num_threads(int(os.environ.get("LAFG_THREADS", "2")))
+    t0 = time.perf_counter()
+    rows = ladder(args.mode, args.sets, args.methods, tuple(range(args.seeds)), args.views)
+    write_results(rows, args.mode, time.perf_counter() - t0, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(build_arg_parser().parse_args()))

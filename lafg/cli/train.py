@@ -1,0 +1,198 @@
+"""``lafg train``: train a retrieval model on the seen classes of an image set (either layout).
+
+    lafg train --data ../shared/data/cars196 --descriptions cars.json --method lafg --mode head --out runs/cars
+
+Prototype methods need descriptions: ``--descriptions FILE.json`` or ``--run DIR`` (its ``descriptions.json``,
+written by ``lafg describe``). Writes ``checkpoint.pt``, ``metrics.jsonl``, ``train_config.json`` and
+``train_meta.json`` into ``--out``; Ctrl-C stops after the current step and keeps the last epoch's checkpoint;
+``--resume`` continues from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from lafg.errors import InputError
+from lafg.methods import get_method, list_methods
+from lafg.train import MODES, READINGS, TrainConfig, TrainEvent
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train", help="train a retrieval model on the seen classes", description=__doc__
+    )
+    p.add_argument("--data", required=True, help="image set root (classes.csv/images.csv or class folders)")
+    p.add_argument(
+        "--seen-classes", type=Path, help="file with one seen class name per line (overrides the layout)"
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--descriptions", type=Path, help="JSON {class: [description, ...]}")
+    src.add_argument("--run", type=Path, help="run folder holding descriptions.json")
+    p.add_argument("--method", default="lafg", choices=list_methods())
+    p.add_argument("--mode", default="head", choices=MODES)
+    p.add_argument("--reading", default=TrainConfig.reading, choices=READINGS, help="L_ali reading")
+    p.add_argument("--epochs", type=int, help="default: 40 (head), 3 (partial), 10 (full)")
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--beta", type=float, default=TrainConfig.beta, help="weight of L_ali")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--views", type=int, default=2, help="augmented views cached per training image")
+    p.add_argument("--backbone", default="efficientnet_lite0")
+    p.add_argument("--n-top-stages", type=int, default=1, help="stages fine-tuned in partial mode")
+    p.add_argument("--n-atoms", type=int, default=128, help="vocabulary size N")
+    p.add_argument("--top-k", type=int, default=5, help="atoms per prototype K")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    p.set_defaults(func=run)
+    return p
+
+
+DEFAULT_EPOCHS = {"head": 40, "partial": 3, "full": 10}
+
+
+def read_seen(path: Path | None) -> list[str] | None:
+    if path is None:
+        return None
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def read_descriptions(descriptions: Path | None, run_dir: Path | None) -> dict[str, list[str]] | None:
+    path = descriptions if descriptions is not None else (run_dir / "descriptions.json" if run_dir else None)
+    if path is None:
+        return None
+    if not path.is_file():
+        raise InputError(f"descriptions file not found: {path}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from lafg.backbones import create_backbone
+    from lafg.cache import ArrayCache
+    from lafg.data import load_image_set
+    from lafg.encode import create_text_encoder
+    from lafg.methods import build_language_side
+    from lafg.prototypes import PrototypeConfig
+    from lafg.train import prepare_inputs, train
+    from lafg.vocabulary import VocabularyConfig
+
+    method = get_method(args.method)
+    if not method.trains:
+        raise InputError("the pretrained method does not train: use `lafg eval --method pretrained`")
+    cfg = TrainConfig(
+        method=args.method,
+        mode=args.mode,
+        reading=args.reading,
+        epochs=args.epochs or DEFAULT_EPOCHS[args.mode],
+        lr=args.lr,
+        beta=args.beta,
+        seed=args.seed,
+    )
+    image_set = load_image_set(args.data, read_seen(args.seen_classes))
+    paths, labels, names = image_set.split("seen")
+    unseen_names = image_set.split("unseen")[2]
+    descriptions = read_descriptions(args.descriptions, args.run)
+    protos = centroids = None
+    if method.align:
+        if descriptions is None:
+            raise InputError(f"method {args.method!r} needs --descriptions or --run")
+        missing = [n for n in names if n not in descriptions]
+        if len(missing) == len(names):
+            raise InputError("the descriptions name none of the seen classes")
+        side = build_language_side(
+            names,
+            unseen_names or names,
+            descriptions,
+            create_text_encoder("minilm"),
+            VocabularyConfig(n_atoms=args.n_atoms),
+            PrototypeConfig(top_k=args.top_k),
+            variants=(method.language_variant,),
+            cache=ArrayCache(name="text"),
+        )
+        protos, _ = side.for_method(method)
+        centroids = side.centroids
+    backbone = create_backbone(args.backbone)
+    print(
+        f"lafg train: {len(paths)} images of {len(names)} seen classes; preparing {args.mode} inputs",
+        file=sys.stderr,
+    )
+    prepared = prepare_inputs(
+        backbone,
+        args.mode,
+        paths,
+        args.views,
+        args.n_top_stages,
+        ArrayCache(name="features"),
+        _print_progress,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "data": str(Path(args.data).resolve()),
+        "seen_classes": names,
+        "backbone": args.backbone,
+        "mode": args.mode,
+        "n_top_stages": args.n_top_stages,
+        "descriptions": str(args.descriptions or args.run or ""),
+        "n_atoms": args.n_atoms,
+        "top_k": args.top_k,
+    }
+    (args.out / "train_meta.json").write_text(json.dumps(meta, indent=2))
+    stop = _StopFlag()
+    result = train(
+        cfg,
+        prepared.inputs,
+        labels[prepared.kept],
+        args.out,
+        in_dim=prepared.in_dim,
+        prototypes=protos,
+        centroids=centroids,
+        trunk=prepared.trunk,
+        progress=_StepPrinter(),
+        cancel=stop,
+        resume=args.resume,
+    )
+    stop.restore()
+    print(
+        f"lafg train: {result.status} after {result.epochs_done} epoch(s); checkpoint {args.out / 'checkpoint.pt'}"
+    )
+    return 0 if result.status == "done" else 130
+
+
+class _StopFlag:
+    """SIGINT sets a flag the trainer polls, so Ctrl-C stops cleanly between steps."""
+
+    def __init__(self):
+        self.stopped = False
+        self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, *_):
+        self.stopped = True
+        print(
+            "\nlafg train: stopping; the last completed epoch's checkpoint is kept (--resume continues)",
+            file=sys.stderr,
+        )
+
+    def __call__(self) -> bool:
+        return self.stopped
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGINT, self._old)
+
+
+class _StepPrinter:
+    def __init__(self, every: int = 20):
+        self.every = every
+
+    def __call__(self, e: TrainEvent) -> None:
+        if e.step % self.every == 0 or e.step == e.total_steps:
+            terms = " ".join(f"{k}={v:.4f}" for k, v in e.terms.items())
+            print(
+                f"epoch {e.epoch + 1} step {e.step}/{e.total_steps} {terms} lr={e.lr:.2e} eta={e.eta_s:.0f}s",
+                file=sys.stderr,
+            )
+
+
+def _print_progress(done: int, total: int, message: str) -> None:
+    print(f"  {message} ({done}/{total})", file=sys.stderr)
