@@ -35,11 +35,12 @@ class TextEncoder(ABC):
         """Raw (unnormalised) embeddings of one batch."""
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: Progress | None = None) -> np.ndarray:
-        """Embed ``texts`` in batches; returns an (n, dim) float32 array with unit rows."""
+        """Embed ``texts`` in batches; returns an (n, dim) float32 array with unit rows, in input order."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths per batch: less padding
         for start in range(0, len(texts), batch_size):
-            batch = texts[start : start + batch_size]
-            out[start : start + len(batch)] = self._encode_batch(batch)
+            rows = order[start : start + batch_size]
+            out[rows] = self._encode_batch([texts[i] for i in rows])
             if progress:
                 progress(min(start + batch_size, len(texts)), len(texts), "encoding text")
         return l2_normalise(out)

@@ -21,7 +21,7 @@ class VocabularyConfig:
     seed: int = 0  # k-means seed; the same seed and inputs give the same vocabulary
     n_init: int = 4  # k-means restarts (scikit-learn); the best inertia wins
     max_iter: int = 100  # k-means iterations per restart
-    backend: str = "sklearn"  # "sklearn" or "faiss"
+    backend: str = "faiss"  # "faiss" (spherical, ~5x faster here) or "sklearn"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,7 +82,8 @@ def kmeans(x: np.ndarray, k: int, cfg: VocabularyConfig) -> np.ndarray:
     if cfg.backend == "faiss":
         import faiss
 
-        km = faiss.Kmeans(x.shape[1], k, niter=cfg.max_iter, nredo=cfg.n_init, seed=cfg.seed, spherical=True, verbose=False)
+        km = faiss.Kmeans(x.shape[1], k, niter=cfg.max_iter, nredo=cfg.n_init, seed=cfg.seed, spherical=True, verbose=False,
+                         min_points_per_centroid=1)  # small vocabularies are the norm here: no warning
         km.train(np.ascontiguousarray(x, dtype=np.float32))
         return km.centroids
     if cfg.backend != "sklearn":

@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_encoder_args(p)
     p.add_argument("--n-atoms", type=int, default=VocabularyConfig.n_atoms, help="number of atoms N")
     p.add_argument("--seed", type=int, default=VocabularyConfig.seed, help="k-means seed")
-    p.add_argument("--kmeans", choices=["sklearn", "faiss"], default="sklearn", help="k-means backend")
+    p.add_argument("--kmeans", choices=["faiss", "sklearn"], default=VocabularyConfig.backend, help="k-means backend")
     p.set_defaults(func=run)
 
 
