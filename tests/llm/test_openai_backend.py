@@ -1,0 +1,130 @@
+"""The openai backend against real HTTP servers started on 127.0.0.1 inside the test (loopback only)."""
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from lafg.describe import DescribeConfig, describe_classes
+from lafg.errors import BackendError
+from lafg.llm import create_llm
+
+
+class _Server:
+    """A chat-completions server; ``statuses`` lists the HTTP status of each successive request (then 200)."""
+
+    def __init__(self, statuses=(), content="1. Red breast.\n2. Grey back."):
+        self.statuses = list(statuses)
+        self.content = content
+        self.requests = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server API)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                owner.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                status = owner.statuses.pop(0) if owner.statuses else 200
+                if status == 200:
+                    payload = {
+                        "id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": owner.content}, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29},
+                    }
+                else:
+                    payload = {"error": {"message": "server exploded"}}
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+def test_openai_ok_sends_chat_request(monkeypatch):
+    monkeypatch.setenv("MY_KEY", "sk-test-123")
+    with _Server() as server:
+        llm = create_llm("openai", base_url=server.url, model="tiny-chat", api_key_env="MY_KEY", backoff=0.01)
+        assert llm.generate("Describe a robin.", max_new_tokens=32, temperature=0.2) == "1. Red breast.\n2. Grey back."
+    assert len(server.requests) == 1
+    req = server.requests[0]
+    assert req["path"] == "/v1/chat/completions"
+    assert req["auth"] == "Bearer sk-test-123"
+    assert req["body"] == {
+        "model": "tiny-chat", "messages": [{"role": "user", "content": "Describe a robin."}],
+        "max_tokens": 32, "temperature": 0.2,
+    }
+    assert llm.tokens_generated == 9
+
+
+def test_openai_no_key_sends_no_auth_header(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with _Server() as server:
+        llm = create_llm("openai", base_url=server.url, model="llama3.2")
+        out = describe_classes(["American Robin"], llm, DescribeConfig(n=5))
+    assert out == {"American Robin": ["Red breast.", "Grey back."]}
+    assert server.requests[0]["auth"] is None
+    assert '"American Robin"' in server.requests[0]["body"]["messages"][0]["content"]
+
+
+def test_openai_retries_500_then_succeeds():
+    with _Server(statuses=[500, 503]) as server:
+        llm = create_llm("openai", base_url=server.url, model="m", retries=2, backoff=0.01)
+        assert llm.generate("hi", 8) == "1. Red breast.\n2. Grey back."
+    assert len(server.requests) == 3
+
+
+def test_openai_500_every_time_gives_backend_error():
+    with _Server(statuses=[500] * 10) as server:
+        llm = create_llm("openai", base_url=server.url, model="m", retries=2, backoff=0.01)
+        with pytest.raises(BackendError, match=r"failed after 3 attempts: HTTP 500: .*server exploded"):
+            llm.generate("hi", 8)
+    assert len(server.requests) == 3
+
+
+def test_openai_401_fails_at_once_and_names_the_key_variable():
+    with _Server(statuses=[401]) as server:
+        llm = create_llm("openai", base_url=server.url, model="m", api_key_env="MY_KEY", backoff=0.01)
+        with pytest.raises(BackendError, match=r"HTTP 401.*\$MY_KEY"):
+            llm.generate("hi", 8)
+    assert len(server.requests) == 1
+
+
+def test_openai_closed_port_is_unreachable_fast():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    llm = create_llm("openai", base_url=f"http://127.0.0.1:{port}/v1", model="m", retries=2, backoff=0.05)
+    start = time.perf_counter()
+    with pytest.raises(BackendError, match=rf"^LLM endpoint http://127.0.0.1:{port}/v1 is not reachable: "):
+        llm.generate("hi", 8)
+    assert time.perf_counter() - start < 3.0
+
+
+def test_openai_rejects_non_http_url():
+    with pytest.raises(BackendError, match="must start with http"):
+        create_llm("openai", base_url="ftp://127.0.0.1/v1")
