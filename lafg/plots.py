@@ -162,10 +162,11 @@ def vocabulary_map(
         if highlight_set:
             opacity = 0.95 if (not is_other and group[0] in highlight_set) else 0.15
         marker = dict(size=7, color=[colours[int(sentence_atom[r])] for r in rows], opacity=opacity, line=dict(width=0))
-        if highlight_set:
-            marker["size"] = [11 if int(sentence_atom[r]) in highlight_set else 6 for r in rows]
-            marker["opacity"] = 0.9
-            marker["color"] = [colours[int(sentence_atom[r])] if int(sentence_atom[r]) in highlight_set else "#dddddd" for r in rows]
+        if highlight_set:  # highlighted atoms in strong colours (red when they have no palette colour), others faded
+            lit = [int(sentence_atom[r]) in highlight_set for r in rows]
+            marker["size"] = [12 if on else 6 for on in lit]
+            marker["opacity"] = 0.95
+            marker["color"] = [(colours[int(sentence_atom[r])] if colours[int(sentence_atom[r])] != OTHER_COLOUR else "#e53e3e") if on else "#e6e6e6" for r, on in zip(rows, lit, strict=True)]
         fig.add_trace(
             scatter(
                 x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=name, marker=marker,
@@ -203,9 +204,9 @@ def atom_weights_bar(labels: Sequence[str], weights: Sequence[float], own: Seque
             ))
     fig.update_layout(
         title=dict(text=title, font=dict(size=14)), template="plotly_white", barmode="stack",
-        height=max(220, 60 + 34 * len(labels)), margin=dict(l=10, r=10, t=40, b=10),
+        height=max(300, 110 + 34 * len(labels)), margin=dict(l=10, r=10, t=40, b=60),
         yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=[short(x, 70) for x in labels]),
-        xaxis=dict(title="weight in the prototype"), legend=dict(orientation="h", y=-0.25),
+        xaxis=dict(title=None), legend=dict(orientation="h", yanchor="top", y=-0.12, x=0),
     )
     return fig
 

@@ -47,7 +47,7 @@ def build(svc: Services, state: gr.State) -> dict:
                 info="One name per line (or comma separated). Any language and script.", elem_id="names-box",
             )
         with gr.Column(scale=2):
-            names_file = gr.File(label="…or load a text file of names", file_types=[".txt"], type="filepath", height=90)
+            names_file = gr.File(label="…or load a text file of names", file_types=[".txt"], type="filepath", height=120)
             preset = gr.Dropdown(choices=[(f"{k}: {v}", k) for k, v in list_presets().items()], label="…or a preset class list", value=None)
             use_btn = gr.Button("Use these names", variant="primary", elem_id="use-names")
     names_info = gr.Markdown(summary(s0), elem_id="names-info")
@@ -62,10 +62,11 @@ def build(svc: Services, state: gr.State) -> dict:
         with gr.Row():
             n_per_class = gr.Slider(1, 30, value=8, step=1, label="Descriptions per class")
             gen_btn = gr.Button("Generate descriptions", variant="primary")
-    with gr.Row():
-        import_file = gr.File(label="Import descriptions JSON ({class: [sentences]})", file_types=[".json"], type="filepath", height=90)
-        export_btn = gr.Button("Export descriptions JSON")
-        export_file = gr.File(label="Download", interactive=False, height=90)
+    with gr.Row(equal_height=True):
+        import_file = gr.File(label="Import descriptions JSON ({class: [sentences]})", file_types=[".json"], type="filepath", height=120)
+        with gr.Column():
+            export_btn = gr.Button("Export descriptions JSON")
+            export_file = gr.File(label="Exported file", interactive=False, height=70)
     with gr.Row():
         class_pick = gr.Dropdown(choices=s0.names, value=s0.names[0] if s0.names else None, label="Class", scale=1)
         desc_edit = gr.Textbox(label="Its descriptions (one per line; edit and save)", lines=10, max_lines=20, value=class_text(s0, s0.names[0] if s0.names else None), scale=3, elem_id="desc-edit")

@@ -40,24 +40,24 @@ def explanation_md(ex, hit) -> str:
 def build(svc: Services, state: gr.State) -> dict:
     s0: Session = state.value
     with gr.Row():
-        ckpt = gr.Dropdown(choices=list(retrieval.checkpoint_choices(svc.jobs)), value=retrieval.PRETRAINED, label="Model (a finished training run, or the pretrained backbone)", scale=3)
+        ckpt = gr.Dropdown(choices=list(retrieval.checkpoint_choices(svc.jobs)), value=retrieval.PRETRAINED, label="Model (a finished training run, or the pretrained backbone)", scale=3, elem_id="ckpt")
         refresh_btn = gr.Button("Refresh models", scale=0)
         gallery_ds = gr.Dropdown(choices=dataset_choices(svc, s0), value=dataset_choices(svc, s0)[0], label="Gallery", scale=2)
         index_btn = gr.Button("Build / load index", variant="primary", scale=1, elem_id="build-index")
     index_info = gr.Markdown("Build the index to search this gallery.", elem_id="index-info")
     with gr.Row():
         with gr.Column(scale=2):
-            with gr.Tab("Upload an image"):
-                query_file = gr.File(label="Query image (jpg, png, webp…)", file_types=["image"], type="filepath", height=90)
-                query_preview = gr.Image(label="Query", height=180, interactive=False)
-                search_image_btn = gr.Button("Search with this image")
-            with gr.Tab("Pick from the gallery"):
-                browse = gr.Gallery(label="Click an image to search with it", columns=6, height=300, allow_preview=False)
-                pick_row = gr.Number(label="…or gallery image number", precision=0, value=0)
-                pick_btn = gr.Button("Search with this gallery image")
-            with gr.Tab("Describe in words"):
-                query_text = gr.Textbox(label="Attributes or a class name", placeholder="red crown, black wings — or a class name such as “Scarlet Tanager”", elem_id="query-text")
-                search_text_btn = gr.Button("Search by text", elem_id="search-text")
+            query_text = gr.Textbox(label="Describe in words: attributes or a class name", placeholder="red crown, black wings — or a class name such as “Scarlet Tanager”", elem_id="query-text")
+            search_text_btn = gr.Button("Search by text", elem_id="search-text", variant="primary")
+            with gr.Row():
+                query_file = gr.File(label="…or upload a query image", file_types=["image"], type="filepath", height=120, scale=2)
+                query_preview = gr.Image(label="Query", height=120, interactive=False, scale=1)
+            search_image_btn = gr.Button("Search with this image")
+            with gr.Accordion("…or pick a query from the gallery", open=True):
+                browse = gr.Gallery(label="Click an image to search with it", columns=4, height=260, allow_preview=False, elem_id="browse")
+                with gr.Row():
+                    pick_row = gr.Number(label="Gallery image number", precision=0, value=0)
+                    pick_btn = gr.Button("Search with this gallery image")
         with gr.Column(scale=3):
             results = gr.Gallery(label="Results (click one to see why it matched)", columns=4, height=360, allow_preview=False, elem_id="results")
             result_rank = gr.Number(label="Explain result number", precision=0, value=0, visible=True)
@@ -167,10 +167,12 @@ def build(svc: Services, state: gr.State) -> dict:
         explain, [state, result_rank], [explain_md, explain_plot], api_name="explain_selected", api_visibility="private"
     )
 
-    def refresh(s: Session):
-        return gr.Dropdown(choices=list(retrieval.checkpoint_choices(svc.jobs))), gr.Dropdown(choices=dataset_choices(svc, s))
+    def refresh(s: Session, current: str | None):
+        choices = list(retrieval.checkpoint_choices(svc.jobs))
+        value = current if current in choices else retrieval.PRETRAINED
+        return gr.Dropdown(choices=choices, value=value), gr.Dropdown(choices=dataset_choices(svc, s))
 
-    refresh_btn.click(refresh, [state], [ckpt, gallery_ds], api_name="list_models")
-    return {"ckpt": ckpt}
+    refresh_btn.click(refresh, [state, ckpt], [ckpt, gallery_ds], api_name="list_models")
+    return {"ckpt": ckpt, "gallery_ds": gallery_ds, "refresh": refresh}
 
 

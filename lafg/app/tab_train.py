@@ -162,20 +162,23 @@ def build(svc: Services, state: gr.State) -> dict:
     zip_file.upload(add_zip, [state, zip_file], [state, dataset], api_name="upload_dataset")
 
     def render(s: Session, job_id: str, force: bool = False):
-        """(progress html, curves, verdict, table, timer) for a job; skips redraws when nothing changed."""
+        """(progress html, curves, verdict, table, timer, job list) for a job; skips what did not change."""
+        skip6 = (gr.skip(),) * 4
         if not job_id:
-            return progress_html(None), gr.skip(), "", gr.skip(), gr.Timer(active=False)
+            return (progress_html(None), gr.skip(), "", gr.skip(), gr.Timer(active=False), gr.skip())
         try:
             st = svc.jobs.status(job_id)
         except Exception:  # noqa: BLE001 (a job folder that disappeared)
-            return progress_html(None), gr.skip(), "", gr.skip(), gr.Timer(active=False)
+            return (progress_html(None), gr.skip(), "", gr.skip(), gr.Timer(active=False), gr.skip())
         mark = f"{st.state}|{st.done}|{st.message}|{sum(len(v) for v in st.history.values())}"
         active = st.state in ACTIVE
         if mark == s.job_seen and not force:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=active)
+            return (*skip6, gr.Timer(active=active), gr.skip())
+        state_changed = force or st.state != s.job_seen.split("|")[0]
         s.job_seen = mark
+        jobs_value = gr.Dropdown(choices=job_choices(svc), value=job_id) if state_changed else gr.skip()
         table_value = results_table(svc, (st.result or {}).get("dataset") or st.params.get("dataset_dir")) if not active else gr.skip()
-        return progress_html(st), training_curves(st.history, title=st.title), verdict(st), table_value, gr.Timer(active=active)
+        return progress_html(st), training_curves(st.history, title=st.title), verdict(st), table_value, gr.Timer(active=active), jobs_value
 
     @user_errors
     def start(s: Session, ds_label: str, method_name: str, mode_name: str, n_epochs: float, rate: float):
@@ -198,10 +201,10 @@ def build(svc: Services, state: gr.State) -> dict:
             gr.Warning(f"Another training is running on this machine ({busy[0].title}); yours is queued and starts when it ends.")
         s.job_id, s.job_seen = job_id, ""
         out = render(s, job_id, force=True)
-        return (s, job_id, gr.Dropdown(choices=job_choices(svc), value=job_id), *out[:4], gr.Timer(active=True))
+        return (s, job_id, *out[:4], gr.Timer(active=True), out[5])
 
-    outputs = [progress, curves, verdict_md, table, timer]
-    start_btn.click(start, [state, dataset, method, mode, epochs, lr], [state, job_store, job_pick, *outputs], api_name="start_training")
+    outputs = [progress, curves, verdict_md, table, timer, job_pick]
+    start_btn.click(start, [state, dataset, method, mode, epochs, lr], [state, job_store, *outputs], api_name="start_training")
 
     @user_errors
     def stop(s: Session):
@@ -221,7 +224,7 @@ def build(svc: Services, state: gr.State) -> dict:
     @user_errors
     def attach(s: Session, job_id: str | None):
         if not job_id:
-            return (s, gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False))
+            return (s, gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False), gr.skip())
         svc.jobs.status(job_id)  # raises a clear error for an unknown id
         s.job_id, s.job_seen = job_id, ""
         return (s, job_id, *render(s, job_id, force=True))

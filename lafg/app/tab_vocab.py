@@ -61,8 +61,8 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
     umap_timer = gr.Timer(2.0, active=False)
     with gr.Row():
         with gr.Column(scale=3):
-            atoms_table = gr.Dataframe(headers=ATOM_HEADERS, label="Atoms (select a row to highlight it on the map)", interactive=False, wrap=True, max_height=380)
-            highlight = gr.Textbox(label="Highlighted atoms (numbers, comma separated)", placeholder="e.g. 3, 7")
+            atoms_table = gr.Dataframe(headers=ATOM_HEADERS, label="Atoms (select a row to highlight it on the map)", interactive=False, wrap=True, max_height=380, column_widths=["9%", "51%", "12%", "28%"])
+            highlight = gr.Textbox(label="Highlighted atoms (numbers, comma separated; Enter to apply)", placeholder="e.g. 3, 7", elem_id="highlight")
         with gr.Column(scale=2):
             class_pick = gr.Dropdown(label="Class: own vs borrowed attributes", choices=[])
             class_md = gr.Markdown()

@@ -43,8 +43,10 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
                 tab_protos.build(svc, state)
             with gr.Tab("4 · Train", id="train"):
                 train = tab_train.build(svc, state)
-            with gr.Tab("5 · Retrieve & explain", id="retrieve"):
-                tab_retrieve.build(svc, state)
+            with gr.Tab("5 · Retrieve & explain", id="retrieve") as retrieve_tab:
+                retrieve = tab_retrieve.build(svc, state)
+        # Newly finished runs and added data sets show up when the tab is opened.
+        retrieve_tab.select(retrieve["refresh"], [state, retrieve["ckpt"]], [retrieve["ckpt"], retrieve["gallery_ds"]], api_name="open_retrieve", api_visibility="private")
         status = gr.Markdown(elem_id="model-status")
 
         def on_load(s: Session, job_id: str):
@@ -57,7 +59,7 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
                 except Exception:  # noqa: BLE001 (a job of another machine or a deleted folder)
                     job_id = ""
             if not job_id:
-                return (s, f"<small>{note}</small>", gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False))
+                return (s, f"<small>{note}</small>", gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False), gr.skip())
             return (s, f"<small>{note} · re-attached to training job {job_id}</small>", *train["attach"](s, job_id)[1:])
 
         demo.load(on_load, [state, train["job_store"]], [state, status, train["job_store"], *train["outputs"]], api_name="on_load", api_visibility="private")
