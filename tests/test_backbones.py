@@ -113,3 +113,20 @@ def test_lite0_pretrained_features_group_cub_classes(lite0, shared_data):
     same = (y[:, None] == y[None, :]) & ~torch.eye(len(y), dtype=torch.bool)
     diff = y[:, None] != y[None, :]
     assert sim[same].mean() > sim[diff].mean() + 0.05
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "timm:test_vit"])
+def test_deepcopy_gives_an_independent_backbone(name):
+    import copy
+
+    backbone = create_backbone(name, pretrained=name == "efficientnet_lite0")
+    clone = copy.deepcopy(backbone)
+    x = torch.randn(1, 3, backbone.image_size, backbone.image_size)
+    with torch.no_grad():
+        before = backbone(x)
+        for p in clone.parameters():
+            p.add_(0.05)
+        assert torch.equal(backbone(x), before)  # the original's stem/head do not reach into the clone
+        bottom, top = clone.split_at(1)
+        torch.testing.assert_close(top(bottom(x)), clone(x), atol=1e-4, rtol=1e-4)
+        assert not torch.allclose(clone(x), before)
