@@ -73,6 +73,13 @@ def _collate(batch):
     return tensors, [pos for _, pos in good], bad
 
 
+def module_device(module) -> torch.device:
+    """Device of the module's first parameter (CPU for parameter-free callables): inputs are moved there."""
+    params = getattr(module, "parameters", None)
+    first = next(iter(params()), None) if callable(params) else None
+    return first.device if first is not None else torch.device("cpu")
+
+
 def _file_key(path: Path) -> dict:
     try:
         st = os.stat(path)
@@ -130,15 +137,27 @@ def _run(
     if jobs:
         dataset = _ViewDataset(paths, jobs, transforms, seed)
         workers = max(0, min(num_workers, MAX_WORKERS)) if len(jobs) > batch_size else 0
+        device = module_device(module)
         loader = DataLoader(
-            dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate
+            dataset,
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=workers,
+            collate_fn=_collate,
+            pin_memory=device.type == "cuda",
         )
         with torch.inference_mode():
             for tensors, positions, failed in loader:
                 for pos in failed:
                     bad.add(jobs[pos][0])
                 if tensors is not None:
-                    out = module(tensors).float().cpu().numpy().astype(dtype, copy=False)
+                    out = (
+                        module(tensors.to(device, non_blocking=True))
+                        .float()
+                        .cpu()
+                        .numpy()
+                        .astype(dtype, copy=False)
+                    )
                     for row, pos in zip(out, positions, strict=True):
                         job = jobs[pos]
                         results[job] = np.ascontiguousarray(row)
