@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -53,6 +54,7 @@ def main(argv=None) -> int:
     transform = backbone.eval_transform()
     bare_cl = create_backbone(args.backbone, channels_last=False)
 
+    load_before = os.getloadavg()[0]
     # Warm up (allocator, kernels, page cache of the files) with one batch each way.
     extract_features(backbone, paths[: args.batch_size], transform, batch_size=args.batch_size, num_workers=0)
 
@@ -72,6 +74,7 @@ def main(argv=None) -> int:
         check = backbone(images[:8]).numpy()
     max_diff = float(np.abs(check - feats[:8]).max())
 
+    load_after = os.getloadavg()[0]
     n = len(paths)
     rows = [
         ("extract_features (decode + transform + forward)", t_extract, f"{args.workers} loader workers"),
@@ -91,6 +94,8 @@ def main(argv=None) -> int:
         "python": sys.version.split()[0],
         "feature_dim": int(feats.shape[1]),
         "max_abs_diff_extract_vs_bare": max_diff,
+        "load_average_1min_before_after": [round(load_before, 2), round(load_after, 2)],
+        "cpu_count": os.cpu_count(),
         "rows": [
             {"what": w, "seconds": round(t, 3), "images_per_s": round(n / t, 1), "note": note}
             for w, t, note in rows
@@ -102,7 +107,8 @@ def main(argv=None) -> int:
         f"# Feature extraction speed: {backbone.name}, {n} {root.name} images",
         "",
         f"batch {args.batch_size}, {args.threads} torch threads, {args.workers} loader workers, torch {torch.__version__}, "
-        f"CPU only, {result['when']} (machine shared with other jobs: treat as indicative).",
+        f"CPU only ({os.cpu_count()} cores, 1-min load average {load_before:.1f} before / {load_after:.1f} after: "
+        f"the machine is shared with other jobs, so treat absolute numbers as indicative), {result['when']}.",
         "",
         "| what | seconds | images/s | note |",
         "|---|---:|---:|---|",
