@@ -159,6 +159,10 @@ class JobRegistry:
             if event is None:
                 return False
             event.set()
+            live = self._live.get(job_id)
+            if live is not None and live.state in ("running", "waiting"):
+                live.message = "stopping: the current step finishes, then the last checkpoint is kept"
+                self._save(live)
             for i, (st, _fn) in enumerate(self._queue):
                 if st.id == job_id:
                     del self._queue[i]

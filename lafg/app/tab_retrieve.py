@@ -40,9 +40,9 @@ def explanation_md(ex, hit) -> str:
 def build(svc: Services, state: gr.State) -> dict:
     s0: Session = state.value
     with gr.Row():
-        ckpt = gr.Dropdown(choices=list(retrieval.checkpoint_choices(svc.jobs)), value=retrieval.PRETRAINED, label="Model (a finished training run, or the pretrained backbone)", scale=3, elem_id="ckpt")
+        ckpt = gr.Dropdown(choices=list(retrieval.checkpoint_choices(svc.jobs)), value=retrieval.PRETRAINED, label="Model (a finished training run, or the pretrained backbone)", scale=3, elem_id="ckpt", allow_custom_value=True)
         refresh_btn = gr.Button("Refresh models", scale=0)
-        gallery_ds = gr.Dropdown(choices=dataset_choices(svc, s0), value=dataset_choices(svc, s0)[0], label="Gallery", scale=2)
+        gallery_ds = gr.Dropdown(choices=dataset_choices(svc, s0), value=dataset_choices(svc, s0)[0], label="Gallery", scale=2, allow_custom_value=True)
         index_btn = gr.Button("Build / load index", variant="primary", scale=1, elem_id="build-index")
     index_info = gr.Markdown("Build the index to search this gallery.", elem_id="index-info")
     with gr.Row():

@@ -120,14 +120,14 @@ def build(svc: Services, state: gr.State) -> dict:
                 zip_file = gr.File(label="…or upload a zip of class folders", file_types=[".zip"], type="filepath", height=90)
         with gr.Column(scale=2):
             method = gr.Dropdown(choices=method_choices(), value="lafg", label="Method")
-            mode = gr.Radio(["head", "full"] if svc.cuda else ["head"], value="head", label="Mode", info=cuda_note)
+            mode = gr.Radio(["head", "full"], value="head", label="Mode", info=cuda_note)
         with gr.Column(scale=1):
             epochs = gr.Slider(1, 50, value=5, step=1, label="Epochs")
             lr = gr.Number(value=1e-3, label="Learning rate", minimum=1e-6, maximum=1.0)
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", elem_id="start-training")
         stop_btn = gr.Button("Stop", variant="stop")
-        job_pick = gr.Dropdown(choices=job_choices(svc), label="Re-attach to a job", scale=2)
+        job_pick = gr.Dropdown(choices=job_choices(svc), label="Re-attach to a job", scale=2, allow_custom_value=True)
         refresh_btn = gr.Button("Refresh job list", scale=0)
     progress = gr.HTML(progress_html(None), elem_id="job-box")
     curves = gr.Plot(value=training_curves({}), label="Loss and unseen-class Recall@1")
@@ -186,7 +186,9 @@ def build(svc: Services, state: gr.State) -> dict:
 
         get_method(method_name)
         if mode_name != "head" and not svc.cuda:
-            raise InputError("full fine-tuning needs a CUDA GPU; use head mode on this machine")
+            raise InputError("full fine-tuning needs a CUDA GPU and this machine has none: use head mode")
+        if mode_name != "head":
+            raise InputError("the app trains in head mode; run full fine-tuning with the CLI (lafg train --mode full)")
         folder_path = dataset_dir(svc, s, ds_label)
         descriptions = dict(shared_descriptions(folder_path))
         descriptions.update({k: v for k, v in s.descriptions.items() if v})
@@ -235,4 +237,4 @@ def build(svc: Services, state: gr.State) -> dict:
         return gr.Dropdown(choices=job_choices(svc), value=s.job_id or None)
 
     refresh_btn.click(refresh, [state], job_pick, api_name="list_jobs")
-    return {"job_store": job_store, "attach": attach, "job_pick": job_pick, "outputs": outputs, "dataset": dataset}
+    return {"job_store": job_store, "attach": attach, "job_pick": job_pick, "outputs": outputs, "dataset": dataset, "job_choices": lambda: job_choices(svc)}

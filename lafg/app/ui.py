@@ -59,7 +59,8 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
                 except Exception:  # noqa: BLE001 (a job of another machine or a deleted folder)
                     job_id = ""
             if not job_id:
-                return (s, f"<small>{note}</small>", gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False), gr.skip())
+                jobs = gr.Dropdown(choices=train["job_choices"]())  # jobs started since the page was built
+                return (s, f"<small>{note}</small>", gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False), jobs)
             return (s, f"<small>{note} · re-attached to training job {job_id}</small>", *train["attach"](s, job_id)[1:])
 
         demo.load(on_load, [state, train["job_store"]], [state, status, train["job_store"], *train["outputs"]], api_name="on_load", api_visibility="private")

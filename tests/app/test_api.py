@@ -1,0 +1,206 @@
+"""Every public endpoint of the launched app, through ``gradio_client`` (fake models, real library wiring)."""
+
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "assets" / "demo"
+DEMO_SET = "demo (10 CUB birds, embedded)"
+DEMO_NAMES = json.loads((DEMO / "descriptions.json").read_text(encoding="utf-8"))
+IMAGE = DEMO / "images" / "010.Red_winged_Blackbird" / "0000.jpg"
+
+TESTED = {
+    "set_names", "generate_descriptions", "import_descriptions", "show_descriptions", "save_descriptions",
+    "export_descriptions", "build_vocabulary", "set_projection", "refresh_map", "highlight_atoms", "own_borrowed",
+    "build_prototypes", "class_prototype", "compare_classes", "add_folder", "upload_dataset", "start_training",
+    "stop_training", "poll_job", "attach_job", "list_jobs", "build_index", "search_image", "search_gallery_image",
+    "search_text", "search_text_submit", "explain_result", "list_models",
+}
+
+
+def call(client, name, *args):
+    return client.predict(*args, api_name=f"/{name}")
+
+
+def wait_done(client, timeout=90.0):
+    deadline = time.time() + timeout
+    html = ""
+    while time.time() < deadline:
+        out = call(client, "poll_job")
+        if isinstance(out[0], str):
+            html = out[0]
+        if any(f"job-state'>{s}<" in html for s in ("done", "failed", "cancelled")):
+            return html
+        time.sleep(0.5)
+    raise AssertionError(f"job did not finish: {html}")
+
+
+def test_every_public_endpoint_is_tested(client):
+    names = {n.lstrip("/") for n in client.view_api(print_info=False, return_format="dict")["named_endpoints"]}
+    assert names == TESTED
+
+
+def test_names_and_descriptions(client, tmp_path):
+    text, info, _dd, _desc, *_ = call(client, "set_names", "Blue Jay\nMallard\nblue jay", None, None)
+    assert text == "Blue Jay\nMallard" and "2 classes" in info
+    with pytest.raises(AppError, match="no category names"):
+        call(client, "set_names", "  \n , ", None, None)
+    info, desc = call(client, "generate_descriptions", "bundled", "", "", "", "Describe a {name} in {n} lines", 2)
+    assert "6 description" not in info and "Blue Jay" in desc
+    with pytest.raises(AppError, match="cannot reach the LLM endpoint"):
+        call(client, "generate_descriptions", "openai", "http://127.0.0.1:9/v1", "m", "", "Describe {name}", 2)
+    with pytest.raises(AppError, match=r"\{name\}"):
+        call(client, "generate_descriptions", "bundled", "", "", "", "no placeholder", 2)
+    call(client, "set_names", "\n".join(DEMO_NAMES), None, None)
+    info, _ = call(client, "import_descriptions", handle_file(str(DEMO / "descriptions.json")))
+    assert "10 classes" in info
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(AppError, match="not a descriptions JSON"):
+        call(client, "import_descriptions", handle_file(str(bad)))
+    assert "Mallard" in call(client, "show_descriptions", "Mallard")
+    assert "10 classes" in call(client, "save_descriptions", "Mallard", "green head\nyellow bill")
+    assert call(client, "show_descriptions", "Mallard") == "green head\nyellow bill"
+    exported = json.loads(Path(call(client, "export_descriptions")).read_text(encoding="utf-8"))
+    assert exported["Mallard"] == ["green head", "yellow bill"] and len(exported) == 10
+
+
+def test_sessions_are_isolated(app):
+    from gradio_client import Client
+
+    a, b = Client(app[0], verbose=False), Client(app[0], verbose=False)
+    call(a, "set_names", "Only One", None, None)
+    assert "Blue Jay" in call(b, "show_descriptions", "Blue Jay")  # b still has the demo
+    with pytest.raises(AppError, match="not in the list of choices"):  # a's class list no longer has it
+        call(a, "save_descriptions", "Blue Jay", "x")
+
+
+def test_vocabulary_and_prototypes(client):
+    with pytest.raises(AppError, match="build the attribute vocabulary first"):
+        call(client, "build_prototypes", "a photo of a {}.", 3)
+    fig, info, rows, _dd, md, _timer = call(client, "build_vocabulary", 12, "PCA")
+    assert "12 atoms" in info and fig["type"] == "plotly" and len(rows["data"]) == 12
+    assert "own descriptions fall into" in md
+    _fig, note, _timer = call(client, "set_projection", "UMAP")
+    assert "UMAP" in note or "Projection" in note
+    for _ in range(60):  # the background UMAP finishes and the map is swapped in
+        fig, note, timer = call(client, "refresh_map")
+        if isinstance(note, str) and "ready" in note:
+            break
+        time.sleep(0.5)
+    assert "UMAP ready" in note
+    assert "12 atoms" in json.loads(call(client, "highlight_atoms", "1, 3")["plot"])["layout"]["title"]["text"]
+    assert "Mallard" in call(client, "own_borrowed", "Mallard")
+    with pytest.raises(AppError, match="template must contain"):
+        call(client, "build_prototypes", "no slot", 3)
+    info, *_ = call(client, "build_prototypes", "a photo of a {}.", 3)
+    assert "10 prototypes" in info
+    fig, md = call(client, "class_prototype", "Blue Jay")
+    assert "uses 3 atoms" in md
+    assert "Borrowed" in call(client, "own_borrowed", "Blue Jay")
+    fig, md = call(client, "compare_classes", "Blue Jay", "Indigo Bunting")
+    assert "Separating attributes" in md and "Shared attributes" in md
+
+
+def test_data_sets_folder_and_zip(client, tmp_path):
+    with pytest.raises(AppError, match="not found"):
+        call(client, "add_folder", str(tmp_path / "missing"))
+    dd = call(client, "add_folder", str(DEMO))
+    assert "demo (folder, 10 classes)" in dd["value"]
+    evil = tmp_path / "set.zip"
+    with zipfile.ZipFile(evil, "w") as z:
+        for cls in ("a_bird", "b_bird"):
+            for i in range(2):
+                z.write(IMAGE, f"{cls}/{i}.jpg")
+        z.writestr("../escape.jpg", b"x")
+        z.writestr("/abs.jpg", b"x")
+        z.writestr("a_bird/script.py", b"print(1)")
+    dd = call(client, "upload_dataset", handle_file(str(evil)))
+    assert "set (upload, 2 classes)" in dd["value"]
+    assert not (tmp_path / "escape.jpg").exists()
+    not_zip = tmp_path / "fake.zip"
+    not_zip.write_text("hello", encoding="utf-8")
+    with pytest.raises(AppError, match="not a valid zip"):
+        call(client, "upload_dataset", handle_file(str(not_zip)))
+
+
+def test_training_job_queue_stop_attach(client, app):
+    svc = app[1].services
+    out = call(client, "start_training", DEMO_SET, "lafg", "head", 2, 0.001)
+    job_id = out[0]
+    assert "queued" in out[1] or "running" in out[1]
+    html = wait_done(client)
+    assert "done" in html, html
+    jobs = call(client, "list_jobs")
+    assert any(job_id == c[1] for c in jobs["choices"])
+    result = svc.jobs.status(job_id).result
+    assert result["checkpoint"] and set(result["recall"]) >= {"R@1", "R@2"} and "pretrained" in result
+    # a second client re-attaches to the finished job (a reloaded page)
+    from gradio_client import Client
+
+    other = Client(app[0], verbose=False)
+    out = call(other, "attach_job", job_id)
+    assert out[0] == job_id and "done" in out[1] and "Unseen-class R@1" in out[3]
+    # a long job runs: a second one is queued with a message, and Stop cancels the running one
+    def slow(ctx):
+        for step in range(600):
+            ctx.check_cancelled()
+            ctx.progress(step, 600, "slow")
+            time.sleep(0.05)
+        return {}
+
+    first = svc.jobs.submit(slow, {}, "slow job")
+    assert call(client, "attach_job", first)[0] == first
+    second = call(other, "start_training", DEMO_SET, "onehot", "head", 1, 0.001)
+    assert "queued" in second[1] and "ahead" in second[1]
+    stopped = call(client, "stop_training")
+    assert "stopping" in stopped[0] or "cancelled" in stopped[0]
+    assert svc.jobs.wait(first, 60).state == "cancelled"
+    assert svc.jobs.wait(second[0], 60).state == "done"
+    with pytest.raises(AppError, match="CUDA"):
+        call(client, "start_training", DEMO_SET, "lafg", "full", 1, 0.001)
+
+
+def test_retrieval_and_explanations(client, app, tmp_path):
+    with pytest.raises(AppError, match="build the index first"):
+        call(client, "search_text", "red wings")
+    models = call(client, "list_models")[0]["choices"]
+    info, browse = call(client, "build_index", models[0][0], DEMO_SET)
+    assert "80 images" in info and len(browse) == 80
+    items, md, fig = call(client, "search_gallery_image", 3)
+    assert len(items) == 12 and "Shared" in md and fig["type"] == "plotly"
+    items, md, _ = call(client, "search_text", "red crown, black wings")
+    assert items and "·" in items[0]["caption"]
+    items, md, _ = call(client, "search_text_submit", "Scarlet Tanager")
+    assert items
+    md, fig = call(client, "explain_result", 2)
+    assert "Result:" in md
+    with pytest.raises(AppError, match="between 0 and"):
+        call(client, "explain_result", 99)
+    items, md, _fig, preview = call(client, "search_image", handle_file(str(IMAGE)))
+    assert items[0]["caption"].startswith("Red winged Blackbird")
+    corrupt = tmp_path / "broken.jpg"
+    corrupt.write_bytes(IMAGE.read_bytes()[:200])
+    with pytest.raises(AppError, match="not a readable image"):
+        call(client, "search_image", handle_file(str(corrupt)))
+
+
+def test_checkpoint_from_another_backbone_is_refused(client, app):
+    svc = app[1].services
+    job = svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), {"dataset_dir": str(DEMO), "method": "aux", "epochs": 1, "lr": 1e-3}, "other backbone")
+    st = svc.jobs.wait(job, 90)
+    run = Path(st.result["checkpoint"]).parent / "run.json"
+    data = json.loads(run.read_text(encoding="utf-8"))
+    data["backbone"] = "timm:resnet50[pretrained]"
+    run.write_text(json.dumps(data), encoding="utf-8")
+    label = next(c[0] for c in call(client, "list_models")[0]["choices"] if job in c[0])
+    with pytest.raises(AppError, match="another backbone"):
+        call(client, "build_index", label, DEMO_SET)
