@@ -145,7 +145,9 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> Image.Image |
     limit = max_pixels if max_pixels is not None else Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # PIL warns past MAX_IMAGE_PIXELS: refuse then unless the caller set its own limit
+            action = "error" if max_pixels is None else "ignore"
+            warnings.simplefilter(action, Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 w, h = img.size
                 if limit and w * h > limit:

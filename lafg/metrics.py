@@ -41,39 +41,46 @@ def _ranked_matches(emb, labels, depth: int) -> tuple[torch.Tensor, torch.Tensor
     return matches, positives
 
 
-def recall_at_k(emb, labels, ks: Sequence[int] = (1, 2, 4, 8)) -> dict[int, float]:
-    """Recall@K (%): share of queries with at least one same-class item among their K nearest other items."""
-    matches, positives = _ranked_matches(emb, labels, max(ks))
-    valid = positives > 0
-    if not valid.any():
+def _recalls(matches: torch.Tensor, positives: torch.Tensor, ks: Sequence[int]) -> dict[int, float]:
+    hits = matches[positives > 0]
+    if not len(hits):
         return {k: 0.0 for k in ks}
-    hits = matches[valid]
     return {k: 100.0 * hits[:, :k].any(dim=1).float().mean().item() for k in ks}
 
 
-def map_at_r(emb, labels) -> float:
-    """MAP@R (%): for each query with R other same-class items, mean over i ≤ R of precision@i at the hits."""
-    labels_arr = np.asarray(labels)
-    _, counts = np.unique(labels_arr, return_counts=True)
-    matches, positives = _ranked_matches(emb, labels_arr, int(counts.max()) - 1 if len(counts) else 0)
+def _mean_ap_at_r(matches: torch.Tensor, positives: torch.Tensor) -> float:
     valid = positives > 0
     if not valid.any():
         return 0.0
-    m = matches[valid].float()
     r = positives[valid].float()
-    depth = m.shape[1]
-    ranks = torch.arange(1, depth + 1, dtype=torch.float32)
-    within_r = ranks[None, :] <= r[:, None]
-    m = m * within_r
-    precision = m.cumsum(dim=1) / ranks
-    ap = (precision * m).sum(dim=1) / r
-    return 100.0 * ap.mean().item()
+    ranks = torch.arange(1, matches.shape[1] + 1, dtype=torch.float32)
+    hits = matches[valid].float() * (ranks[None, :] <= r[:, None])  # only the first R results count
+    precision = hits.cumsum(dim=1) / ranks
+    return 100.0 * ((precision * hits).sum(dim=1) / r).mean().item()
+
+
+def _max_positives(labels) -> int:
+    _, counts = np.unique(np.asarray(labels), return_counts=True)
+    return int(counts.max()) - 1 if len(counts) else 0
+
+
+def recall_at_k(emb, labels, ks: Sequence[int] = (1, 2, 4, 8)) -> dict[int, float]:
+    """Recall@K (%): share of queries with at least one same-class item among their K nearest other items."""
+    return _recalls(*_ranked_matches(emb, labels, max(ks)), ks)
+
+
+def map_at_r(emb, labels) -> float:
+    """MAP@R (%): for a query with R other same-class items, the mean over i ≤ R of precision@i where the i-th
+    result is a hit (Musgrave et al. 2020)."""
+    return _mean_ap_at_r(*_ranked_matches(emb, labels, _max_positives(labels)))
 
 
 def retrieval_metrics(emb, labels) -> dict[str, float]:
-    """``{"R@1", "R@2", "R@4", "R@8", "MAP@R"}`` in percent."""
-    out = {f"R@{k}": v for k, v in recall_at_k(emb, labels, (1, 2, 4, 8)).items()}
-    out["MAP@R"] = map_at_r(emb, labels)
+    """``{"R@1", "R@2", "R@4", "R@8", "MAP@R"}`` in percent, from one ranking pass."""
+    ks = (1, 2, 4, 8)
+    matches, positives = _ranked_matches(emb, labels, max(max(ks), _max_positives(labels)))
+    out = {f"R@{k}": v for k, v in _recalls(matches, positives, ks).items()}
+    out["MAP@R"] = _mean_ap_at_r(matches, positives)
     return out
 
 

@@ -66,6 +66,8 @@ def test_random_data_matches_loops():
     rec, mapr = _loop_reference(emb, labels)
     assert recall_at_k(emb, labels) == pytest.approx(rec)
     assert map_at_r(emb, labels) == pytest.approx(mapr)
+    combined = retrieval_metrics(emb, labels)
+    assert combined == pytest.approx({**{f"R@{k}": v for k, v in rec.items()}, "MAP@R": mapr})
 
 
 def test_chunking_gives_same_result(monkeypatch):
