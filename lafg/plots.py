@@ -226,7 +226,7 @@ def compare_bar(labels: Sequence[str], a: Sequence[float], b: Sequence[float], n
 
 
 def training_curves(history: dict[str, list[list[float]]], title: str = "Training") -> go.Figure:
-    """Loss on the left axis, every ``recall*`` series on the right axis (0–1)."""
+    """Loss on the left axis, every ``recall*`` series on the right axis (percent)."""
     fig = go.Figure()
     for name, points in sorted(history.items()):
         if not points:
@@ -240,7 +240,7 @@ def training_curves(history: dict[str, list[list[float]]], title: str = "Trainin
     fig.update_layout(
         title=dict(text=title, font=dict(size=14)), template="plotly_white", height=320, margin=dict(l=10, r=10, t=40, b=10),
         xaxis=dict(title="epoch"), yaxis=dict(title="loss"),
-        yaxis2=dict(title="Recall@K (unseen)", overlaying="y", side="right", range=[0, 1]),
+        yaxis2=dict(title="unseen Recall@1 (%)", overlaying="y", side="right", range=[0, 100]),
         legend=dict(orientation="h", y=-0.3),
     )
     if not fig.data:

@@ -60,7 +60,7 @@ def build(svc: Services, state: gr.State) -> dict:
                     pick_btn = gr.Button("Search with this gallery image")
         with gr.Column(scale=3):
             results = gr.Gallery(label="Results (click one to see why it matched)", columns=4, height=360, allow_preview=False, elem_id="results")
-            result_rank = gr.Number(label="Explain result number", precision=0, value=0, visible=True)
+            result_rank = gr.Number(label="Explain result number (or click a result; Enter to apply)", precision=0, value=0)
     explain_md = gr.Markdown(elem_id="explain-md")
     explain_plot = gr.Plot(value=empty_figure("select a result to see the shared and differing attributes"), label="Why this result", elem_id="explain-plot")
 
@@ -92,7 +92,7 @@ def build(svc: Services, state: gr.State) -> dict:
 
     def show_results(s: Session, g, hits):
         s.hits = hits
-        items = [(h.path, f"{h.label} · {h.score:.3f}") for h in hits]
+        items = [(h.path, f"{h.score:.3f} · {h.label}") for h in hits]
         if not hits:
             return s, items, "No results.", empty_figure("no results")
         md, fig = explain_one(s, g, 0)

@@ -108,16 +108,16 @@ def train_job(services, ctx: JobContext) -> dict:
         if event.epoch != state["epoch"]:
             if state["epoch"] >= 0 and (ctx.dir / "checkpoint.pt").is_file():
                 recall = evaluate(load_model(ctx.dir / "checkpoint.pt")[0])
-                ctx.log("recall@1 (unseen)", event.epoch, recall["R@1"] / 100)
+                ctx.log("recall@1 (unseen, %)", event.epoch, recall["R@1"])
             state["epoch"] = event.epoch
 
-    ctx.log("recall@1 (unseen)", 0, baseline["R@1"] / 100)
+    ctx.log("recall@1 (unseen, %)", 0, baseline["R@1"])
     out = train(
         cfg, cached, seen_labels, ctx.dir, in_dim=embedder.dim, prototypes=prototypes, centroids=centroids,
         progress=on_step, cancel=ctx.cancelled, device="cpu",
     )
     recall = evaluate(out.model)
-    ctx.log("recall@1 (unseen)", out.epochs_done, recall["R@1"] / 100)
+    ctx.log("recall@1 (unseen, %)", out.epochs_done, recall["R@1"])
     result = {
         **run, "recall": recall, "epochs_done": out.epochs_done, "status": out.status,
         "checkpoint": str(ctx.dir / "checkpoint.pt") if (ctx.dir / "checkpoint.pt").is_file() else None,

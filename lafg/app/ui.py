@@ -48,11 +48,20 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
         # Newly finished runs and added data sets show up when the tab is opened.
         retrieve_tab.select(retrieve["refresh"], [state, retrieve["ckpt"]], [retrieve["ckpt"], retrieve["gallery_ds"]], api_name="open_retrieve", api_visibility="private")
         status = gr.Markdown(elem_id="model-status")
+        status_timer = gr.Timer(3.0)
 
-        def on_load(s: Session, job_id: str):
+        def model_note() -> str:
             loaded = svc.loaded()
             note = "Text encoder: " + ("ready" if loaded["text"] else "loading in the background") + " · image backbone: " + ("ready" if loaded["image"] else "loaded on first use")
-            note += " · GPU: " + ("CUDA" if svc.cuda else "none (CPU)")
+            return note + " · GPU: " + ("CUDA" if svc.cuda else "none (CPU)")
+
+        def refresh_status():
+            return f"<small>{model_note()}</small>", gr.Timer(active=not svc.loaded()["text"])
+
+        status_timer.tick(refresh_status, None, [status, status_timer], api_name="model_status", api_visibility="private", show_progress="hidden")
+
+        def on_load(s: Session, job_id: str):
+            note = model_note()
             if job_id:
                 try:
                     svc.jobs.status(job_id)

@@ -186,7 +186,7 @@ def test_retrieval_and_explanations(client, app, tmp_path):
     with pytest.raises(AppError, match="between 0 and"):
         call(client, "explain_result", 99)
     items, md, _fig, preview = call(client, "search_image", handle_file(str(IMAGE)))
-    assert items[0]["caption"].startswith("Red winged Blackbird")
+    assert items[0]["caption"].endswith("Red winged Blackbird")
     corrupt = tmp_path / "broken.jpg"
     corrupt.write_bytes(IMAGE.read_bytes()[:200])
     with pytest.raises(AppError, match="not a readable image"):
