@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from lafg.cache import ArrayCache, default_cache_dir
-from lafg.errors import BackendError, InputError
+from lafg.cache import ArrayCache, JsonCache, default_cache_dir
+from lafg.errors import InputError
 from lafg.jobs import JobRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -251,26 +251,28 @@ class Services:
 
 
 def default_llm(backend: str, options: dict) -> Any:
-    """An LLM from :mod:`lafg.llm` (bundled SmolLM2, a transformers model, or an OpenAI-compatible endpoint)."""
-    try:
-        from lafg.llm import create_llm
-    except ImportError as exc:
-        raise BackendError("the LLM backends (lafg.llm) are not available in this installation") from exc
+    """An LLM from :mod:`lafg.llm` (``bundled`` SmolLM2, a ``transformers`` model, an ``openai`` endpoint);
+    empty options take the backend's defaults."""
+    from lafg.llm import create_llm
+
     return create_llm(backend, **{k: v for k, v in options.items() if v not in (None, "")})
 
 
-def default_describe(names: list[str], llm: Any, prompt: str | None, n_per_class: int, progress: Progress | None) -> dict[str, list[str]]:
-    """:func:`lafg.describe.describe_classes` with the app's prompt and count."""
-    try:
-        from lafg import describe
-    except ImportError as exc:
-        raise BackendError("description generation (lafg.describe) is not available in this installation") from exc
-    from dataclasses import fields
+def default_describe(names: list[str], llm: Any, prompt: str | None, n_per_class: int, progress: Progress | None, cache: Any = None) -> dict[str, list[str]]:
+    """:func:`lafg.describe.describe_classes` with the app's prompt and count (cached per class)."""
+    from lafg.describe import DescribeConfig, describe_classes
 
-    known = {f.name for f in fields(describe.DescribeConfig)}
-    wanted = {"prompt": prompt, "template": prompt, "n_per_class": n_per_class, "n": n_per_class}
-    cfg = describe.DescribeConfig(**{k: v for k, v in wanted.items() if k in known and v})
-    return describe.describe_classes(names, llm, cfg, None, progress)
+    cfg = DescribeConfig(n=int(n_per_class), **({"prompt_template": prompt} if prompt else {}))
+    return describe_classes(names, llm, cfg, cache, progress)
+
+
+def default_prompt() -> str:
+    try:
+        from lafg.describe import default_prompt_template
+
+        return default_prompt_template()
+    except ImportError:
+        return "Write {n} short sentences about what a {class_name} looks like in a photo, one per line."
 
 
 def default_text_encoder():
@@ -296,7 +298,7 @@ def default_services(work_dir: str | Path | None = None) -> Services:
         text_encoder_factory=default_text_encoder,
         image_embedder_factory=lambda: BackboneEmbedder("efficientnet_lite0", cache),
         llm_factory=default_llm,
-        describe_fn=default_describe,
+        describe_fn=lambda *args: default_describe(*args, cache=JsonCache(work / "cache", "descriptions")),
         train_job=train_job,
         jobs=JobRegistry(work / "jobs"),
         work_dir=work,

@@ -11,17 +11,13 @@ from lafg.categories import list_presets, load_preset, parse_categories, read_ca
 from lafg.errors import InputError
 
 from .common import Session, progress_callback, session_tag, user_errors
-from .services import Services, read_descriptions_json, safe_upload_dir
+from .services import Services, default_prompt, read_descriptions_json, safe_upload_dir
 
 LLM_CHOICES = [
-    ("Bundled small LLM (SmolLM2, offline)", "bundled"),
+    ("Bundled small LLM (SmolLM2-135M, offline, weak)", "bundled"),
     ("Transformers model (local folder or Hub id)", "transformers"),
-    ("OpenAI-compatible endpoint", "openai"),
+    ("OpenAI-compatible endpoint (OpenAI, Ollama, vLLM…)", "openai"),
 ]
-DEFAULT_PROMPT = (
-    "List {n} short visual attributes that distinguish a {name} from similar categories. "
-    "One attribute per line, each a short phrase about colour, shape, pattern or parts."
-)
 
 
 def summary(s: Session) -> str:
@@ -55,12 +51,12 @@ def build(svc: Services, state: gr.State) -> dict:
     with gr.Accordion("Generate descriptions with an LLM", open=False):
         with gr.Row():
             backend = gr.Dropdown(choices=LLM_CHOICES, value="bundled", label="LLM")
-            model = gr.Textbox(label="Model / endpoint URL", placeholder="e.g. Qwen/Qwen2.5-1.5B-Instruct or http://localhost:8000/v1")
-            api_model = gr.Textbox(label="Model name at the endpoint", placeholder="(OpenAI-compatible only)")
-            api_key = gr.Textbox(label="API key", type="password", placeholder="(if the endpoint needs one)")
-        prompt = gr.Textbox(label="Prompt ({name} = class name, {n} = count)", value=DEFAULT_PROMPT, lines=3)
+            model = gr.Textbox(label="Model (transformers: Hub id or folder; endpoint: model name)", placeholder="e.g. Qwen/Qwen2.5-1.5B-Instruct or gpt-4o-mini")
+            base_url = gr.Textbox(label="Endpoint URL (OpenAI-compatible only)", placeholder="e.g. http://localhost:11434/v1")
+            key_env = gr.Textbox(label="Environment variable holding the API key", value="OPENAI_API_KEY", info="set it before starting the app; keys are never typed into the page")
+        prompt = gr.Textbox(label="Prompt ({class_name} = the class name, {n} = how many sentences)", value=default_prompt(), lines=5)
         with gr.Row():
-            n_per_class = gr.Slider(1, 30, value=8, step=1, label="Descriptions per class")
+            n_per_class = gr.Slider(1, 30, value=5, step=1, label="Descriptions per class")
             gen_btn = gr.Button("Generate descriptions", variant="primary")
     with gr.Row(equal_height=True):
         import_file = gr.File(label="Import descriptions JSON ({class: [sentences]})", file_types=[".json"], type="filepath", height=120)
@@ -91,14 +87,19 @@ def build(svc: Services, state: gr.State) -> dict:
     use_btn.click(set_names, [state, names_box, names_file, preset], [state, names_box, names_info, class_pick, desc_edit, names_file, preset], api_name="set_names")
 
     @user_errors
-    def generate(s: Session, backend_name: str, model_id: str, endpoint_model: str, key: str, prompt_text: str, n: float, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
+    def generate(s: Session, backend_name: str, model_id: str, url: str, key_var: str, prompt_text: str, n: float, progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
         if not s.names:
             raise InputError("no category names: enter some names and press “Use these names” first")
-        if "{name}" not in (prompt_text or ""):
-            raise InputError("the prompt must contain {name} where the class name goes")
-        options = {"model": model_id, "api_key": key, "model_name": endpoint_model}
-        if backend_name == "openai":
-            options = {"base_url": model_id, "model": endpoint_model, "api_key": key}
+        if "{class_name}" not in (prompt_text or ""):
+            raise InputError("the prompt must contain {class_name} where the class name goes")
+        options: dict = {}
+        if backend_name == "transformers":
+            options = {"model": model_id}
+        elif backend_name == "openai":
+            if not url:
+                raise InputError("give the endpoint URL, e.g. http://localhost:11434/v1")
+            options = {"base_url": url, "model": model_id, "api_key_env": key_var}
+        progress(0, desc=f"loading the {backend_name} LLM")
         llm = svc.llm_factory(backend_name, options)
         new = svc.describe_fn(s.names, llm, prompt_text, int(n), progress_callback(progress))
         empty = [c for c in s.names if not new.get(c)]
@@ -107,7 +108,7 @@ def build(svc: Services, state: gr.State) -> dict:
             gr.Warning(f"the LLM gave no usable description for {len(empty)} class(es): {', '.join(empty[:5])}")
         return s, summary(s), class_text(s, s.names[0])
 
-    gen_btn.click(generate, [state, backend, model, api_model, api_key, prompt, n_per_class], [state, names_info, desc_edit], api_name="generate_descriptions")
+    gen_btn.click(generate, [state, backend, model, base_url, key_env, prompt, n_per_class], [state, names_info, desc_edit], api_name="generate_descriptions")
 
     @user_errors
     def import_json(s: Session, path: str | None):

@@ -53,11 +53,11 @@ def test_names_and_descriptions(client, tmp_path):
     assert text == "Blue Jay\nMallard" and "2 classes" in info
     with pytest.raises(AppError, match="no category names"):
         call(client, "set_names", "  \n , ", None, None)
-    info, desc = call(client, "generate_descriptions", "bundled", "", "", "", "Describe a {name} in {n} lines", 2)
+    info, desc = call(client, "generate_descriptions", "bundled", "", "", "", "Describe a {class_name} in {n} lines", 2)
     assert "6 description" not in info and "Blue Jay" in desc
     with pytest.raises(AppError, match="cannot reach the LLM endpoint"):
-        call(client, "generate_descriptions", "openai", "http://127.0.0.1:9/v1", "m", "", "Describe {name}", 2)
-    with pytest.raises(AppError, match=r"\{name\}"):
+        call(client, "generate_descriptions", "openai", "m", "http://127.0.0.1:9/v1", "OPENAI_API_KEY", "Describe {class_name}", 2)
+    with pytest.raises(AppError, match=r"\{class_name\}"):
         call(client, "generate_descriptions", "bundled", "", "", "", "no placeholder", 2)
     call(client, "set_names", "\n".join(DEMO_NAMES), None, None)
     info, _ = call(client, "import_descriptions", handle_file(str(DEMO / "descriptions.json")))
