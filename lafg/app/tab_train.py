@@ -4,6 +4,7 @@ reload; finished runs compared with the pretrained backbone on the unseen classe
 from __future__ import annotations
 
 import html
+import json
 import time
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from lafg.jobs import ACTIVE
 from lafg.plots import training_curves
 
 from .common import Session, file_path, session_tag, user_errors
-from .services import Services, extract_zip, load_dataset, safe_upload_dir, shared_descriptions
+from .services import Services, content_key, extract_zip, load_dataset, safe_upload_dir, shared_descriptions
 
+CONTROLS = ("pretrained", "random", "permuted")  # runs that tell whether the language helped
 METHOD_HELP = {
     "lafg": "LaFG (the paper): language prototypes from the attribute vocabulary",
     "pretrained": "no training: the frozen backbone (baseline)",
@@ -77,6 +79,8 @@ def results_table(svc: Services, dataset: str | None) -> list[list]:
             continue
         rec = r["recall"]
         baseline = baseline or r.get("pretrained")
+        if r.get("method") == "pretrained":
+            continue  # shown once, as the baseline row
         delta = rec.get("R@1", 0) - (r.get("pretrained") or {}).get("R@1", 0)
         rows.append([r.get("method"), r.get("epochs_done", 0), rec.get("R@1"), rec.get("R@2"), rec.get("R@4"), rec.get("R@8"), f"{delta:+.1f}", st.id])
     if baseline:
@@ -124,6 +128,7 @@ def build(svc: Services, state: gr.State) -> dict:
         with gr.Column(scale=1):
             epochs = gr.Slider(1, 50, value=5, step=1, label="Epochs")
             lr = gr.Number(value=1e-3, label="Learning rate", minimum=1e-6, maximum=1.0)
+            controls = gr.Checkbox(value=False, label="Also queue the controls", info="pretrained baseline, random and permuted prototypes, same settings")
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", elem_id="start-training")
         stop_btn = gr.Button("Stop", variant="stop")
@@ -181,7 +186,7 @@ def build(svc: Services, state: gr.State) -> dict:
         return progress_html(st), training_curves(st.history, title=st.title), verdict(st), table_value, gr.Timer(active=active), jobs_value
 
     @user_errors
-    def start(s: Session, ds_label: str, method_name: str, mode_name: str, n_epochs: float, rate: float):
+    def start(s: Session, ds_label: str, method_name: str, mode_name: str, n_epochs: float, rate: float, with_controls: bool, request: gr.Request):
         from lafg.methods import get_method
 
         get_method(method_name)
@@ -192,21 +197,30 @@ def build(svc: Services, state: gr.State) -> dict:
         folder_path = dataset_dir(svc, s, ds_label)
         descriptions = dict(shared_descriptions(folder_path))
         descriptions.update({k: v for k, v in s.descriptions.items() if v})
-        params = {
-            "dataset_dir": str(folder_path), "method": method_name, "mode": mode_name, "epochs": int(n_epochs),
-            "lr": float(rate or 1e-3), "descriptions": descriptions, "n_atoms": s.vocab.n_atoms if s.vocab is not None else 32,
+        # The descriptions go to a file in the session's folder: job status files stay small.
+        desc_file = safe_upload_dir(svc.work_dir, session_tag(request)) / f"descriptions-{content_key(descriptions)}.json"
+        desc_file.write_text(json.dumps(descriptions, ensure_ascii=False), encoding="utf-8")
+        base = {
+            "dataset_dir": str(folder_path), "mode": mode_name, "epochs": int(n_epochs), "lr": float(rate or 1e-3),
+            "descriptions_file": str(desc_file), "n_atoms": s.vocab.n_atoms if s.vocab is not None else 32,
         }
-        title = f"{method_name} · {mode_name} · {int(n_epochs)} epochs · {ds_label.split(' (')[0]}"
-        busy = [j for j in svc.jobs.active()]
-        job_id = svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), params, title)
+        busy = svc.jobs.active()
+        methods = [method_name] + ([m for m in CONTROLS if m != method_name] if with_controls else [])
+        ids = []
+        for m in methods:
+            title = f"{m} · {mode_name} · {int(n_epochs)} epochs · {ds_label.split(' (')[0]}"
+            ids.append(svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), {**base, "method": m}, title))
+        job_id = ids[0]
         if busy:
             gr.Warning(f"Another training is running on this machine ({busy[0].title}); yours is queued and starts when it ends.")
+        if len(ids) > 1:
+            gr.Info(f"queued {len(ids) - 1} control run(s) after it: {', '.join(methods[1:])}")
         s.job_id, s.job_seen = job_id, ""
         out = render(s, job_id, force=True)
         return (s, job_id, *out[:4], gr.Timer(active=True), out[5])
 
     outputs = [progress, curves, verdict_md, table, timer, job_pick]
-    start_btn.click(start, [state, dataset, method, mode, epochs, lr], [state, job_store, *outputs], api_name="start_training")
+    start_btn.click(start, [state, dataset, method, mode, epochs, lr, controls], [state, job_store, *outputs], api_name="start_training")
 
     @user_errors
     def stop(s: Session):

@@ -52,6 +52,15 @@ def language_side(services, names: list[str], descriptions: dict, method, params
     return control_prototypes(method, protos.vectors), vocab.centroids, vocab
 
 
+def read_descriptions(params: dict) -> dict[str, list[str]]:
+    """The job's descriptions: inline (``descriptions``) or from a JSON file (``descriptions_file``)."""
+    if params.get("descriptions_file"):
+        from lafg.app.services import read_descriptions_json
+
+        return read_descriptions_json(params["descriptions_file"])
+    return params.get("descriptions") or {}
+
+
 def train_job(services, ctx: JobContext) -> dict:
     """Train one method on a data set's seen classes; returns recalls (method vs pretrained) and paths."""
     import torch
@@ -86,7 +95,7 @@ def train_job(services, ctx: JobContext) -> dict:
     ctx.progress(0, 1, f"embedding seen images ({views} views each)")
     feats, kept_s = embedder.embed(seen_paths, views)
     seen_labels = seen_labels[kept_s]
-    descriptions = p.get("descriptions") or {}
+    descriptions = read_descriptions(p)
     prototypes, centroids, vocab = language_side(services, seen_names, descriptions, method, p)
     if vocab is not None:
         save_vocabulary(vocab, ctx.dir, services.text_encoder().name)

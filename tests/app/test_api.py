@@ -134,7 +134,7 @@ def test_data_sets_folder_and_zip(client, tmp_path):
 
 def test_training_job_queue_stop_attach(client, app):
     svc = app[1].services
-    out = call(client, "start_training", DEMO_SET, "lafg", "head", 2, 0.001)
+    out = call(client, "start_training", DEMO_SET, "lafg", "head", 2, 0.001, True)
     job_id = out[0]
     assert "queued" in out[1] or "running" in out[1]
     html = wait_done(client)
@@ -143,12 +143,18 @@ def test_training_job_queue_stop_attach(client, app):
     assert any(job_id == c[1] for c in jobs["choices"])
     result = svc.jobs.status(job_id).result
     assert result["checkpoint"] and set(result["recall"]) >= {"R@1", "R@2"} and "pretrained" in result
-    # a second client re-attaches to the finished job (a reloaded page)
+    controls = [st for st in svc.jobs.list() if st.params.get("method") in ("pretrained", "random", "permuted")]
+    assert {st.params["method"] for st in controls} == {"pretrained", "random", "permuted"}
+    for st in controls:
+        assert svc.jobs.wait(st.id, 90).state == "done"
+    # a second client re-attaches to the finished job (a reloaded page) and sees it next to the controls
     from gradio_client import Client
 
     other = Client(app[0], verbose=False)
+    rows = call(other, "attach_job", job_id)[4]["data"]
+    assert {r[0] for r in rows} >= {"pretrained (frozen backbone)", "lafg", "random", "permuted"}
     out = call(other, "attach_job", job_id)
-    assert out[0] == job_id and "done" in out[1] and "Unseen-class R@1" in out[3]
+    assert out[0] == job_id and "Δ" not in out[3] and "done" in out[1] and "Unseen-class R@1" in out[3]
     # a long job runs: a second one is queued with a message, and Stop cancels the running one
     def slow(ctx):
         for step in range(600):
@@ -159,14 +165,14 @@ def test_training_job_queue_stop_attach(client, app):
 
     first = svc.jobs.submit(slow, {}, "slow job")
     assert call(client, "attach_job", first)[0] == first
-    second = call(other, "start_training", DEMO_SET, "onehot", "head", 1, 0.001)
+    second = call(other, "start_training", DEMO_SET, "onehot", "head", 1, 0.001, False)
     assert "queued" in second[1] and "ahead" in second[1]
     stopped = call(client, "stop_training")
     assert "stopping" in stopped[0] or "cancelled" in stopped[0]
     assert svc.jobs.wait(first, 60).state == "cancelled"
     assert svc.jobs.wait(second[0], 60).state == "done"
     with pytest.raises(AppError, match="CUDA"):
-        call(client, "start_training", DEMO_SET, "lafg", "full", 1, 0.001)
+        call(client, "start_training", DEMO_SET, "lafg", "full", 1, 0.001, False)
 
 
 def test_retrieval_and_explanations(client, app, tmp_path):
