@@ -43,7 +43,7 @@ class DescribeConfig:
     temperature: float = 0.0  # 0 = greedy decoding
     retry_temperature: float = 0.7  # temperature of the single retry when an answer has no usable sentence
     max_chars: int = 200  # sentences longer than this are dropped as rambling
-    batch_size: int = 4  # prompts per generate_batch call (backends that batch run them together)
+    batch_size: int = 8  # prompts per generate_batch call (backends that batch run them together)
 
     def validate(self) -> DescribeConfig:
         if not 1 <= self.n <= 50:
@@ -119,9 +119,38 @@ def _strip_bullets(text: str) -> str:
 
 
 def _strip_quotes(text: str) -> str:
+    """Remove quotes around the whole text, and a lone unmatched quote at either end."""
     while len(text) >= 2 and text[0] in _QUOTES and text[-1] == _QUOTES[text[0]]:
         text = text[1:-1].strip()
-    return text
+    for opening, closing in _QUOTES.items():
+        if opening == closing:
+            if text.count(opening) % 2 == 1:
+                text = text[1:] if text.startswith(opening) else text[:-1] if text.endswith(opening) else text
+        else:
+            if text.startswith(opening) and closing not in text:
+                text = text[1:]
+            if text.endswith(closing) and opening not in text:
+                text = text[:-1]
+    return text.strip()
+
+
+_TERMINAL = ".!?)\"”'’"
+_SENTENCE_END = re.compile(r"[.!?][\"”'’)]?(?=\s)")
+
+
+def _drop_truncated_tail(text: str) -> str:
+    """Cut an unfinished last sentence (the token budget ran out mid-sentence).
+
+    Only when the answer otherwise ends its sentences with punctuation; lists written without any full
+    stop are left alone.
+    """
+    stripped = text.rstrip()
+    if not stripped or stripped[-1] in _TERMINAL:
+        return text
+    ends = [m.end() for m in _SENTENCE_END.finditer(stripped)]
+    if not ends:
+        return text
+    return stripped[: max(ends[-1], stripped.rfind("\n"))]
 
 
 def _clean_sentence(text: str) -> str:
@@ -141,11 +170,12 @@ def parse_descriptions(raw: str, n: int | None = None, max_chars: int = 200) -> 
     """Clean one-attribute sentences from raw LLM text, in order, at most ``n``.
 
     Drops numbering and bullets, markdown emphasis, ``<think>`` blocks, chatter ("Sure! Here are ...",
-    headings ending in ":"), surrounding quotes, blank and one-word lines, lines over ``max_chars``, and
-    case-insensitive duplicates; lines holding several sentences are split into sentences.
+    headings ending in ":"), surrounding or unmatched quotes, blank and one-word lines, lines over
+    ``max_chars``, case-insensitive duplicates, and a last sentence cut off by the token budget; lines
+    holding several sentences are split into sentences.
     """
     text = _THINK.sub("\n", raw or "")
-    text = _MARKUP.sub("", text)
+    text = _drop_truncated_tail(_MARKUP.sub("", text))
     out: list[str] = []
     seen: set[str] = set()
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):

@@ -7,12 +7,14 @@ honoured by ``transformers`` itself; a model that cannot be loaded becomes a one
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from lafg.errors import BackendError
 from lafg.llm.base import LLM, chat_messages
@@ -50,12 +52,15 @@ def _load_gguf_model(source: str, gguf_file: str, dtype: Any) -> Any:
 
     if importlib.util.find_spec("accelerate") is not None:
         return AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file, dtype=dtype)
-    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
 
     config = AutoConfig.from_pretrained(source, gguf_file=gguf_file)
     model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     path = Path(source) / gguf_file if not os.path.isabs(gguf_file) else Path(gguf_file)
-    tensors = load_gguf_checkpoint(str(path), return_tensors=True, model_to_load=model, torch_dtype=dtype)["tensors"]
+    quiet = functools.partial(gguf_utils.tqdm, disable=True)  # its per-tensor bar would litter CLI output
+    with mock.patch.object(gguf_utils, "tqdm", quiet):
+        parsed = gguf_utils.load_gguf_checkpoint(str(path), return_tensors=True, model_to_load=model, torch_dtype=dtype)
+    tensors = parsed["tensors"]
     result = model.load_state_dict(tensors, strict=False)
     model.tie_weights()
     tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
