@@ -47,9 +47,7 @@ VOCAB = VocabularyConfig(n_atoms=128)  # N atoms (k-means over the seen classes'
 PROTO = PrototypeConfig(top_k=5)  # K atoms per class prototype
 
 # Chosen on the group-wise seen-class validation split (benchmarks/validate.py); the same for both sets.
-HEAD = TrainConfig(
-    mode="head", reading="relational", epochs=40, lr=1e-3, beta=1.0, tau_align=0.2, tau_proto=0.2
-)
+HEAD = TrainConfig(mode="head", reading="relational", epochs=60, lr=1e-4, beta=1.0, tau_align=0.2, tau_proto=0.2)
 PARTIAL = replace(HEAD, mode="partial", epochs=3, lr=1e-3, trunk_lr=1e-4)
 
 
