@@ -56,7 +56,7 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
         n_atoms = gr.Slider(2, 256, value=32, step=1, label="N atoms", info="k-means clusters over all description embeddings", scale=3)
         build_btn = gr.Button("Build vocabulary", variant="primary", scale=1, elem_id="build-vocab")
         projection = gr.Radio(["PCA", "UMAP"], value="PCA", label="Map projection", info="UMAP is computed in the background", scale=2)
-    vocab_info = gr.Markdown("Press **Build vocabulary** to embed the descriptions and cluster them into atoms.", elem_id="vocab-info")
+    vocab_info = gr.Markdown("Press **Build vocabulary** to embed the descriptions and cluster them.", elem_id="vocab-info")
     map_plot = gr.Plot(value=empty_figure("the map appears here after “Build vocabulary”", 420), label="Vocabulary map", elem_id="vocab-map")
     umap_timer = gr.Timer(2.0, active=False)
     with gr.Row():

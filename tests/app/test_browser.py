@@ -51,7 +51,7 @@ def walk(url: str, shots: Path, train_timeout_s: float = 120.0) -> dict:
         # 2. vocabulary map
         open_tab(page, "2 · Attribute vocabulary")
         page.get_by_role("button", name="Build vocabulary").click()
-        expect(page.locator("#vocab-info")).to_contain_text("atoms", timeout=60_000)
+        expect(page.locator("#vocab-info")).to_contain_text("atoms from", timeout=120_000)
         expect(page.locator("#vocab-map .js-plotly-plot").first).to_be_visible(timeout=30_000)
         expect(page.locator("#vocab-map")).to_contain_text("descriptions")
         page.get_by_role("gridcell").nth(1).click()  # select an atom row → highlighted on the map
