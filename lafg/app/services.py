@@ -147,6 +147,28 @@ def extract_zip(zip_path: str | Path, dest: Path) -> Path:
     return dest
 
 
+def thumbnail(path: str | Path, folder: Path, side: int = 224) -> str:
+    """A small JPEG copy of an image in the app's own folder (cached by path, size and mtime).
+
+    Galleries show these: they load faster, and Gradio may only serve files from the app's allowed folders,
+    which a data set anywhere on disk is not.
+    """
+    from PIL import Image
+
+    st = os.stat(path)
+    key = hashlib.sha1(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{side}".encode()).hexdigest()
+    out = folder / "thumbs" / key[:2] / f"{key}.jpg"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            im.thumbnail((side, side))
+            tmp = out.with_suffix(f".{threading.get_ident()}.tmp")
+            im.save(tmp, "JPEG", quality=85)
+            os.replace(tmp, out)
+    return str(out)
+
+
 # ------------------------------------------------------------------------------------------ image embedding
 class ImageEmbedder(Protocol):
     name: str  # backbone name; checkpoints remember it

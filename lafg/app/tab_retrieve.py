@@ -13,7 +13,7 @@ from lafg.plots import empty_figure, explanation_bar, short
 
 from . import retrieval
 from .common import Session, file_path, progress_callback, session_tag, user_errors
-from .services import IMAGE_EXTS, Services, check_image, safe_upload_dir, shared_descriptions
+from .services import IMAGE_EXTS, Services, check_image, safe_upload_dir, shared_descriptions, thumbnail
 from .tab_train import dataset_choices, dataset_dir
 
 MAX_BROWSE = 240  # gallery images shown for picking a query
@@ -85,14 +85,14 @@ def build(svc: Services, state: gr.State) -> dict:
         s.gallery_key, s.query, s.hits = g.key, None, []
         explain = {"projector": "trained projector", "ridge": "linear probe (pretrained)", "identity": "shared space", "none": "unavailable (no descriptions)"}[g.method]
         info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · explanations: {explain}."
-        shown = [(p, f"#{i} {g.classes[g.labels[i]]}") for i, p in enumerate(g.paths[:MAX_BROWSE])]
+        shown = [(thumbnail(p, svc.work_dir), f"#{i} {g.classes[g.labels[i]]}") for i, p in enumerate(g.paths[:MAX_BROWSE])]
         return s, info, shown
 
     index_btn.click(build_index, [state, ckpt, gallery_ds], [state, index_info, browse], api_name="build_index")
 
     def show_results(s: Session, g, hits):
         s.hits = hits
-        items = [(h.path, f"{h.score:.3f} · {h.label}") for h in hits]
+        items = [(thumbnail(h.path, svc.work_dir), f"{h.score:.3f} · {h.label}") for h in hits]
         if not hits:
             return s, items, "No results.", empty_figure("no results")
         md, fig = explain_one(s, g, 0)

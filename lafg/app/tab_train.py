@@ -112,7 +112,7 @@ def job_choices(svc: Services) -> list[tuple[str, str]]:
     return out
 
 
-def build(svc: Services, state: gr.State) -> dict:
+def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
     s0: Session = state.value
     cuda_note = "CUDA found: `full` fine-tuning available." if svc.cuda else "CPU only: `head` mode (frozen backbone features; `full` needs CUDA)."
     with gr.Row():
@@ -139,7 +139,6 @@ def build(svc: Services, state: gr.State) -> dict:
     verdict_md = gr.Markdown(elem_id="train-verdict")
     table = gr.Dataframe(headers=RESULT_HEADERS, value=results_table(svc, None), label="Finished runs on this data set (unseen classes, %)", interactive=False)
     timer = gr.Timer(1.0, active=False)
-    job_store = gr.BrowserState("", storage_key="lafg-job-id")
 
     @user_errors
     def add_folder(s: Session, path: str):
@@ -251,4 +250,4 @@ def build(svc: Services, state: gr.State) -> dict:
         return gr.Dropdown(choices=job_choices(svc), value=s.job_id or None)
 
     refresh_btn.click(refresh, [state], job_pick, api_name="list_jobs")
-    return {"job_store": job_store, "attach": attach, "job_pick": job_pick, "outputs": outputs, "dataset": dataset, "job_choices": lambda: job_choices(svc)}
+    return {"attach": attach, "job_pick": job_pick, "outputs": outputs, "dataset": dataset, "job_choices": lambda: job_choices(svc)}

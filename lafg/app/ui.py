@@ -34,6 +34,8 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         state = gr.State(demo_session())
+        # Top level (not inside a tab, which mounts lazily) so its localStorage value is there at page load.
+        job_store = gr.BrowserState("", storage_key="lafg-job-id")
         with gr.Tabs():
             with gr.Tab("1 · Categories & descriptions", id="describe"):
                 tab_describe.build(svc, state)
@@ -42,7 +44,7 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
             with gr.Tab("3 · Prototypes", id="protos"):
                 tab_protos.build(svc, state)
             with gr.Tab("4 · Train", id="train"):
-                train = tab_train.build(svc, state)
+                train = tab_train.build(svc, state, job_store)
             with gr.Tab("5 · Retrieve & explain", id="retrieve") as retrieve_tab:
                 retrieve = tab_retrieve.build(svc, state)
         # Newly finished runs and added data sets show up when the tab is opened.
@@ -70,9 +72,10 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
             if not job_id:
                 jobs = gr.Dropdown(choices=train["job_choices"]())  # jobs started since the page was built
                 return (s, f"<small>{note}</small>", gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False), jobs)
-            return (s, f"<small>{note} · re-attached to training job {job_id}</small>", *train["attach"](s, job_id)[1:])
+            gr.Info(f"Re-attached to training job {job_id} (Train tab).")
+            return (s, f"<small>{note}</small>", *train["attach"](s, job_id)[1:])
 
-        demo.load(on_load, [state, train["job_store"]], [state, status, train["job_store"], *train["outputs"]], api_name="on_load", api_visibility="private")
+        demo.load(on_load, [state, job_store], [state, status, job_store, *train["outputs"]], api_name="on_load", api_visibility="private")
     demo.services = svc  # for tests and the launcher
     return demo
 
@@ -83,5 +86,11 @@ def launch(demo: gr.Blocks, **kwargs):
     svc = getattr(demo, "services", None)
     if svc is not None:
         svc.warm_up()
-        kwargs.setdefault("allowed_paths", [str(svc.work_dir)] + [str(p) for p in svc.datasets.values()])
+        # Only the app's thumbnails and the per-session upload/export folders are served (not data sets, jobs, caches).
+        for sub in ("thumbs", "uploads"):
+            (svc.work_dir / sub).mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("allowed_paths", [str(svc.work_dir / "thumbs"), str(svc.work_dir / "uploads")])
+    # No run history: it would copy every output (maps, figures) into the browser's localStorage, fill its
+    # quota and keep the job id (BrowserState) from being saved.
+    kwargs.setdefault("run_history", False)
     return demo.launch(theme=theme(), css=CSS, footer_links=["api", "gradio"], **kwargs)

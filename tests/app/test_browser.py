@@ -78,6 +78,11 @@ def walk(url: str, shots: Path, train_timeout_s: float = 120.0) -> dict:
         timings["train_job_s"] = time.perf_counter() - t1
         expect(page.locator("#train-verdict")).to_contain_text("Unseen-class R@1", timeout=10_000)
         page.screenshot(path=str(shots / "4-train.png"), full_page=True)
+        # a reload re-attaches to the job (its id is kept in the browser's localStorage)
+        page.reload()
+        expect(page.locator("#names-box textarea")).to_have_value(re.compile("Blue Jay"), timeout=30_000)
+        open_tab(page, "4 · Train")
+        expect(page.locator("#job-box")).to_contain_text("done", timeout=15_000)
 
         # 5. search by text on the trained model, then explain a result
         open_tab(page, "5 · Retrieve & explain")
