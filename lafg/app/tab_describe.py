@@ -99,6 +99,11 @@ def build(svc: Services, state: gr.State) -> dict:
             if not url:
                 raise InputError("give the endpoint URL, e.g. http://localhost:11434/v1")
             options = {"base_url": url, "model": model_id, "api_key_env": key_var}
+        if backend_name == "bundled" and len(s.names) > 3:
+            gr.Warning(
+                f"The bundled 135M-parameter LLM is slow on a CPU (up to minutes per class on a busy machine) and its "
+                f"descriptions are weak; for {len(s.names)} classes prefer an OpenAI-compatible endpoint or import a JSON file."
+            )
         progress(0, desc=f"loading the {backend_name} LLM")
         llm = svc.llm_factory(backend_name, options)
         new = svc.describe_fn(s.names, llm, prompt_text, int(n), progress_callback(progress))

@@ -113,6 +113,9 @@ def test_vocabulary_and_prototypes(client):
 def test_data_sets_folder_and_zip(client, tmp_path):
     with pytest.raises(AppError, match="not found"):
         call(client, "add_folder", str(tmp_path / "missing"))
+    (tmp_path / "empty" / "cls").mkdir(parents=True)
+    with pytest.raises(AppError, match="no images"):
+        call(client, "add_folder", str(tmp_path / "empty"))
     dd = call(client, "add_folder", str(DEMO))
     assert "demo (folder, 10 classes)" in dd["value"]
     evil = tmp_path / "set.zip"
