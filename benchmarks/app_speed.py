@@ -46,7 +46,13 @@ def time_to_interactive() -> dict:
     work = tempfile.mkdtemp(prefix="lafg-bench-")
     env = dict(os.environ, LAFG_CACHE_DIR=work, GRADIO_ANALYTICS_ENABLED="False")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         while True:
@@ -61,10 +67,15 @@ def time_to_interactive() -> dict:
         from playwright.sync_api import expect, sync_playwright
 
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
             page = browser.new_page()
             page.goto(url)
-            expect(page.locator("#names-box textarea")).to_have_value(__import__("re").compile("Blue Jay"), timeout=60_000)
+            expect(page.locator("#names-box textarea")).to_have_value(
+                __import__("re").compile("Blue Jay"), timeout=60_000
+            )
             interactive_s = time.perf_counter() - t0
             browser.close()
     finally:
@@ -82,7 +93,12 @@ class SyntheticGalleryEmbedder:
 
     def embed(self, paths, views: int = 1, progress=None):
         if all(str(p) in self.gallery for p in paths):
-            rows = [np.random.default_rng(int(hashlib.md5(str(p).encode()).hexdigest()[:8], 16)).standard_normal(self.dim).astype(np.float32) for p in paths]
+            rows = [
+                np.random.default_rng(int(hashlib.md5(str(p).encode()).hexdigest()[:8], 16))
+                .standard_normal(self.dim)
+                .astype(np.float32)
+                for p in paths
+            ]
             return np.stack(rows), np.arange(len(paths))
         return self.real.embed(paths, views, progress)
 
@@ -140,7 +156,17 @@ def query_latency(n_queries: int = 10) -> dict:
         image = ROOT / "assets" / "demo" / "images" / "139.Scarlet_Tanager" / "0000.jpg"
         timed("/search_image", handle_file(str(image)))  # warm-up: loads the backbone once
         by_row = [timed("/search_gallery_image", int(r)) for r in rows]
-        by_text = [timed("/search_text", q) for q in ["red crown, black wings", "Scarlet Tanager", "long yellow bill", "white belly and blue back", "small brown bird with streaks"] * 2]
+        by_text = [
+            timed("/search_text", q)
+            for q in [
+                "red crown, black wings",
+                "Scarlet Tanager",
+                "long yellow bill",
+                "white belly and blue back",
+                "small brown bird with streaks",
+            ]
+            * 2
+        ]
         by_image = [timed("/search_image", handle_file(str(image))) for _ in range(5)]
         explain = [timed("/explain_result", int(k)) for k in range(1, 11)]
         assert all(len(out[0]) == 12 and "Result:" in out[1] for _, out in by_row + by_text + by_image)
@@ -150,9 +176,13 @@ def query_latency(n_queries: int = 10) -> dict:
             return {"median_s": round(statistics.median(ts), 3), "max_s": round(ts[-1], 3), "n": len(ts)}
 
         return {
-            "gallery": label, "gallery_images": n, "index_build_s": round(index_s, 2),
-            "query_by_gallery_image": stats(by_row), "query_by_text": stats(by_text),
-            "query_by_uploaded_image": stats(by_image), "explain_another_result": stats(explain),
+            "gallery": label,
+            "gallery_images": n,
+            "index_build_s": round(index_s, 2),
+            "query_by_gallery_image": stats(by_row),
+            "query_by_text": stats(by_text),
+            "query_by_uploaded_image": stats(by_image),
+            "explain_another_result": stats(explain),
         }
     finally:
         demo.close()
@@ -161,7 +191,7 @@ def query_latency(n_queries: int = 10) -> dict:
 def main() -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), {platform.python_version()}",
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared; load average {os.getloadavg()[0]:.1f} at start), Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "startup": time_to_interactive(),
         "query": query_latency(),
@@ -170,16 +200,29 @@ def main() -> None:
     (OUT / "app_speed.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     q, s = result["query"], result["startup"]
     md = [
-        "# App speed", "",
-        f"{result['machine']}; {result['date']}. Produced by `python benchmarks/app_speed.py`.", "",
-        "| measure | value |", "|---|---|",
+        "# App speed",
+        "",
+        f"{result['machine']}; {result['date']}. Produced by `python benchmarks/app_speed.py`.",
+        "",
+        "| measure | value |",
+        "|---|---|",
         f"| cold start: HTTP server up | {s['server_up_s']} s |",
         f"| cold start: first tab interactive in Chromium | {s['page_interactive_s']} s (target < 20 s) |",
         f"| gallery | {q['gallery']}: {q['gallery_images']} images (synthetic features, real descriptions) |",
         f"| index build (features + ridge probe + faiss) | {q['index_build_s']} s |",
     ]
-    for key, name in [("query_by_gallery_image", "query by gallery image → 12 results + explanation"), ("query_by_text", "query by text → 12 results + explanation"), ("query_by_uploaded_image", "query by uploaded image (real EfficientNet-Lite0) → 12 results + explanation"), ("explain_another_result", "explain another result")]:
-        md.append(f"| {name} | median {q[key]['median_s']} s, max {q[key]['max_s']} s (n={q[key]['n']}; target < 1 s) |")
+    for key, name in [
+        ("query_by_gallery_image", "query by gallery image → 12 results + explanation"),
+        ("query_by_text", "query by text → 12 results + explanation"),
+        (
+            "query_by_uploaded_image",
+            "query by uploaded image (real EfficientNet-Lite0) → 12 results + explanation",
+        ),
+        ("explain_another_result", "explain another result"),
+    ]:
+        md.append(
+            f"| {name} | median {q[key]['median_s']} s, max {q[key]['max_s']} s (n={q[key]['n']}; target < 1 s) |"
+        )
     md += [
         "",
         "Latencies are measured through `gradio_client` (HTTP + Gradio queue round trip included; the 12 result",
