@@ -9,6 +9,7 @@ stays readable with hundreds of atoms or classes; hovering any point shows its s
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 
@@ -26,6 +27,16 @@ OTHER_COLOUR = "#b8b8b8"
 
 def short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+_SUBJECT = re.compile(r"^(?:\d+[:.]\s*)?(?:an?|the|this|its)\s+[\w-]+\s+(?:with|that|which|whose|has|having|is)\s+", re.I)
+
+
+def phrase(label: str, n: int = 60) -> str:
+    """An atom label as a short attribute phrase: "A bird with a black cap on its head." → "a black cap on its
+    head" (the leading subject that every description repeats is dropped; the full sentence stays in hovers)."""
+    text = _SUBJECT.sub("", label.strip()).rstrip(".")
+    return short(text or label, n)
 
 
 def pca_2d(x: np.ndarray) -> np.ndarray:
@@ -199,13 +210,13 @@ def atom_weights_bar(labels: Sequence[str], weights: Sequence[float], own: Seque
         idx = [i for i, o in enumerate(own) if bool(o) == flag]
         if idx:
             fig.add_trace(go.Bar(
-                x=[float(weights[i]) for i in idx], y=[short(labels[i], 70) for i in idx], orientation="h", name=name,
+                x=[float(weights[i]) for i in idx], y=[phrase(labels[i], 70) for i in idx], orientation="h", name=name,
                 marker_color=colour, hovertext=[labels[i] for i in idx], hoverinfo="text+x",
             ))
     fig.update_layout(
         title=dict(text=title, font=dict(size=14)), template="plotly_white", barmode="stack",
         height=max(300, 110 + 34 * len(labels)), margin=dict(l=10, r=10, t=40, b=60),
-        yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=[short(x, 70) for x in labels]),
+        yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=[phrase(x, 70) for x in labels]),
         xaxis=dict(title=None), legend=dict(orientation="h", yanchor="top", y=-0.12, x=0),
     )
     return fig
@@ -214,7 +225,7 @@ def atom_weights_bar(labels: Sequence[str], weights: Sequence[float], own: Seque
 def compare_bar(labels: Sequence[str], a: Sequence[float], b: Sequence[float], name_a: str, name_b: str, title: str = "") -> go.Figure:
     """Grouped horizontal bars: how strongly each atom belongs to class A and to class B."""
     fig = go.Figure()
-    ys = [short(x, 70) for x in labels]
+    ys = [phrase(x, 70) for x in labels]
     fig.add_trace(go.Bar(x=list(a), y=ys, orientation="h", name=name_a, marker_color="#2b6cb0", hovertext=list(labels)))
     fig.add_trace(go.Bar(x=list(b), y=ys, orientation="h", name=name_b, marker_color="#c53030", hovertext=list(labels)))
     fig.update_layout(
@@ -255,11 +266,11 @@ def explanation_bar(shared: Sequence, differing: Sequence, title: str = "Why thi
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("shared attributes (contribution)", "differing attributes (query − result)"), horizontal_spacing=0.35)
     fig.add_trace(go.Bar(
-        x=[c.contribution for c in shared], y=[short(c.label, 45) for c in shared], orientation="h",
+        x=[c.contribution for c in shared], y=[phrase(c.label, 45) for c in shared], orientation="h",
         marker_color="#2f855a", hovertext=[c.label for c in shared], name="shared", showlegend=False,
     ), row=1, col=1)
     fig.add_trace(go.Bar(
-        x=[c.contribution for c in differing], y=[short(c.label, 45) for c in differing], orientation="h",
+        x=[c.contribution for c in differing], y=[phrase(c.label, 45) for c in differing], orientation="h",
         marker_color=["#2b6cb0" if c.contribution >= 0 else "#c53030" for c in differing],
         hovertext=[f"{c.label}<br>query {c.query:.2f} · result {c.result:.2f}" for c in differing], name="differing", showlegend=False,
     ), row=1, col=2)

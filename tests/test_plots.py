@@ -53,3 +53,11 @@ def test_background_umap_returns_none_then_result(tmp_path):
     out = first if first is not None else bg.wait("k", 30)
     assert out.shape == (4, 2)
     assert BackgroundUmap(ArrayCache(tmp_path)).get("k", x, start=False).shape == (4, 2)  # from the disk cache
+
+
+def test_phrase_drops_the_repeated_subject():
+    from lafg.plots import phrase
+
+    assert phrase("A bird with a black cap on its head.") == "a black cap on its head"
+    assert phrase("12: A car with chrome wheels.") == "chrome wheels"
+    assert phrase("red crown") == "red crown"

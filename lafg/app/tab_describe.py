@@ -58,11 +58,11 @@ def build(svc: Services, state: gr.State) -> dict:
         with gr.Row():
             n_per_class = gr.Slider(1, 30, value=5, step=1, label="Descriptions per class")
             gen_btn = gr.Button("Generate descriptions", variant="primary")
-    with gr.Row(equal_height=True):
-        import_file = gr.File(label="Import descriptions JSON ({class: [sentences]})", file_types=[".json"], type="filepath", height=120)
-        with gr.Column():
+    with gr.Row():
+        import_file = gr.File(label="Import descriptions JSON ({class: [sentences]})", file_types=[".json"], type="filepath", height=120, scale=2)
+        with gr.Column(scale=1):
             export_btn = gr.Button("Export descriptions JSON")
-            export_file = gr.File(label="Exported file", interactive=False, height=70)
+            export_file = gr.File(label="Exported file", interactive=False, height=60)
     with gr.Row():
         class_pick = gr.Dropdown(choices=s0.names, value=s0.names[0] if s0.names else None, label="Class", scale=1)
         desc_edit = gr.Textbox(label="Its descriptions (one per line; edit and save)", lines=10, max_lines=20, value=class_text(s0, s0.names[0] if s0.names else None), scale=3, elem_id="desc-edit")

@@ -6,7 +6,7 @@ import gradio as gr
 
 from lafg.errors import InputError
 from lafg.explain import compare_prototypes
-from lafg.plots import atom_weights_bar, compare_bar, empty_figure, short
+from lafg.plots import atom_weights_bar, compare_bar, empty_figure, phrase
 
 from .common import Session, user_errors
 from .services import Services
@@ -75,8 +75,8 @@ def build(svc: Services, state: gr.State) -> dict:
         cmp = compare_prototypes(p.vectors[p.index(a)], p.vectors[p.index(b)], atoms, labels)
         rows = cmp.separating[:5] + [r for r in cmp.shared if r not in cmp.separating][:3]
         fig = compare_bar([f"{i}: {lab}" for i, lab, _, _ in rows], [x for *_, x, _ in rows], [y for *_, y in rows], a, b, title=f"{a} vs {b}")
-        sep = "\n".join(f"- *{short(lab, 80)}* ({'more ' + a if sa > sb else 'more ' + b}, {sa:+.2f} vs {sb:+.2f})" for _, lab, sa, sb in cmp.separating[:5])
-        shared = "\n".join(f"- *{short(lab, 80)}* ({sa:+.2f} / {sb:+.2f})" for _, lab, sa, sb in cmp.shared[:3])
+        sep = "\n".join(f"- *{phrase(lab, 80)}* ({'more ' + a if sa > sb else 'more ' + b}, {sa:+.2f} vs {sb:+.2f})" for _, lab, sa, sb in cmp.separating[:5])
+        shared = "\n".join(f"- *{phrase(lab, 80)}* ({sa:+.2f} / {sb:+.2f})" for _, lab, sa, sb in cmp.shared[:3])
         return fig, f"**Separating attributes**\n{sep}\n\n**Shared attributes**\n{shared}"
 
     compare_btn.click(compare, [state, cls_a, cls_b], [compare_plot, compare_md], api_name="compare_classes")

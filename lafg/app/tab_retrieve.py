@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from lafg.errors import InputError
-from lafg.plots import empty_figure, explanation_bar, short
+from lafg.plots import empty_figure, explanation_bar, phrase
 
 from . import retrieval
 from .common import Session, file_path, progress_callback, session_tag, user_errors
@@ -23,7 +23,7 @@ def explanation_md(ex, hit) -> str:
     if ex is None:
         return f"**{hit.label}** (score {hit.score:.3f}). No attribute explanation: this gallery has no descriptions for its classes."
     how = {"projector": "through the trained image projector", "ridge": "through a linear probe of the frozen features (no trained projector)", "identity": "in the shared image–text space"}[ex.method]
-    shared = ", ".join(f"*{short(c.label, 50)}* ({c.contribution:+.3f})" for c in ex.shared[:3])
+    shared = ", ".join(f"*{phrase(c.label, 50)}* ({c.contribution:+.3f})" for c in ex.shared[:3])
     more_q = [c for c in ex.differing if c.contribution > 0][:2]
     more_r = [c for c in ex.differing if c.contribution < 0][:2]
     lines = [
@@ -31,9 +31,9 @@ def explanation_md(ex, hit) -> str:
         f"- **Shared:** {shared}",
     ]
     if more_q:
-        lines.append("- **Query shows more:** " + ", ".join(f"*{short(c.label, 50)}*" for c in more_q))
+        lines.append("- **Query shows more:** " + ", ".join(f"*{phrase(c.label, 50)}*" for c in more_q))
     if more_r:
-        lines.append("- **Result shows more:** " + ", ".join(f"*{short(c.label, 50)}*" for c in more_r))
+        lines.append("- **Result shows more:** " + ", ".join(f"*{phrase(c.label, 50)}*" for c in more_r))
     return "\n".join(lines)
 
 

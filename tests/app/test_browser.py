@@ -46,6 +46,7 @@ def walk(url: str, shots: Path, train_timeout_s: float = 120.0) -> dict:
         page.get_by_role("button", name="Use these names").click()
         expect(page.locator("#names-info")).to_contain_text("10 classes", timeout=15_000)
         expect(page.locator("#desc-edit textarea")).to_have_value(re.compile("bird", re.I))
+        page.wait_for_timeout(1000)  # let the update's fade-out finish before the screenshot
         page.screenshot(path=str(shots / "1-categories-descriptions.png"), full_page=True)
 
         # 2. vocabulary map
@@ -97,9 +98,11 @@ def walk(url: str, shots: Path, train_timeout_s: float = 120.0) -> dict:
         page.get_by_role("button", name="Search by text").click()
         expect(page.locator("#explain-md")).to_contain_text("Shared", timeout=20_000)
         timings["text_search_s"] = time.perf_counter() - t2
-        page.locator("#results button, #results img").nth(1).click()
-        page.wait_for_timeout(1200)
+        first = page.locator("#explain-md").inner_text()
+        page.locator("#results img").nth(1).click()  # select the second result → its explanation
+        expect(page.locator("#explain-md")).not_to_have_text(first, timeout=15_000)
         expect(page.locator("#explain-md")).to_contain_text("Result:")
+        page.wait_for_timeout(1000)
         expect(page.locator("#explain-plot .js-plotly-plot").first).to_be_visible()
         page.screenshot(path=str(shots / "5-retrieve-explain.png"), full_page=True)
         assert "Traceback" not in page.content()
