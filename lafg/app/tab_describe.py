@@ -62,7 +62,7 @@ def build(svc: Services, state: gr.State) -> dict:
         import_file = gr.File(label="Import descriptions JSON ({class: [sentences]})", file_types=[".json"], type="filepath", height=120, scale=2)
         with gr.Column(scale=1):
             export_btn = gr.Button("Export descriptions JSON")
-            export_file = gr.File(label="Exported file", interactive=False, height=60)
+            export_file = gr.File(label="Exported file", interactive=False, height=60, visible=False)
     with gr.Row():
         class_pick = gr.Dropdown(choices=s0.names, value=s0.names[0] if s0.names else None, label="Class", scale=1)
         desc_edit = gr.Textbox(label="Its descriptions (one per line; edit and save)", lines=10, max_lines=20, value=class_text(s0, s0.names[0] if s0.names else None), scale=3, elem_id="desc-edit")
@@ -151,7 +151,7 @@ def build(svc: Services, state: gr.State) -> dict:
         out = safe_upload_dir(svc.work_dir, session_tag(request)) / "descriptions.json"
         data = {n: s.descriptions.get(n, []) for n in s.names}
         out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        return str(out)
+        return gr.File(value=str(out), visible=True)
 
     export_btn.click(export, [state], export_file, api_name="export_descriptions")
     return {"names_info": names_info, "class_pick": class_pick}

@@ -72,7 +72,6 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
             if not job_id:
                 jobs = gr.Dropdown(choices=train["job_choices"]())  # jobs started since the page was built
                 return (s, f"<small>{note}</small>", gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False), jobs)
-            gr.Info(f"Re-attached to training job {job_id} (Train tab).", duration=4)
             return (s, f"<small>{note}</small>", *train["attach"](s, job_id)[1:])
 
         demo.load(on_load, [state, job_store], [state, status, job_store, *train["outputs"]], api_name="on_load", api_visibility="private")

@@ -69,7 +69,10 @@ def test_names_and_descriptions(client, tmp_path):
     assert "Mallard" in call(client, "show_descriptions", "Mallard")
     assert "10 classes" in call(client, "save_descriptions", "Mallard", "green head\nyellow bill")
     assert call(client, "show_descriptions", "Mallard") == "green head\nyellow bill"
-    exported = json.loads(Path(call(client, "export_descriptions")).read_text(encoding="utf-8"))
+    out = call(client, "export_descriptions")  # a visible gr.File update: {"value": path, "visible": True, ...}
+    path = out["value"] if isinstance(out, dict) else out
+    path = path["path"] if isinstance(path, dict) else path
+    exported = json.loads(Path(path).read_text(encoding="utf-8"))
     assert exported["Mallard"] == ["green head", "yellow bill"] and len(exported) == 10
 
 
