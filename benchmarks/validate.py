@@ -134,8 +134,8 @@ def markdown(rows: list[dict]) -> str:
     for label in labels:
         vals = [by.get((s, label)) for s in SETS]
         cells = [f"{v['R@1'][0]:.2f} ± {v['R@1'][1]:.2f}" if v else "—" for v in vals]
-        mean = np.mean([v["R@1"][0] for v in vals]) if all(vals) else float("nan")
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean:.2f} |")
+        mean = f"{np.mean([v['R@1'][0] for v in vals]):.2f}" if all(vals) else "—"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean} |")
     return "\n".join(lines) + "\n"
 
 
