@@ -168,7 +168,7 @@ def vocabulary_map(
         if rows.size == 0:
             continue
         is_other = len(group) != 1 or group[0] not in named
-        name = f"other atoms ({len(group)})" if is_other else f"{group[0]}: {short(atom_labels[group[0]], 38)}"
+        name = f"other atoms ({len(group)})" if is_other else f"{group[0]}: {phrase(atom_labels[group[0]], 38)}"
         opacity = 0.85
         if highlight_set:
             opacity = 0.95 if (not is_other and group[0] in highlight_set) else 0.15

@@ -57,8 +57,10 @@ def walk(url: str, shots: Path, train_timeout_s: float = 120.0) -> dict:
         expect(page.locator("#vocab-map")).to_contain_text("descriptions")
         page.get_by_role("gridcell").nth(1).click()  # select an atom row → highlighted on the map
         expect(page.locator("#highlight input, #highlight textarea").first).to_have_value("0", timeout=10_000)
-        page.wait_for_timeout(1000)
+        page.wait_for_timeout(500)
+        expect(page.locator("#vocab-map")).not_to_contain_text("processing", timeout=30_000)
         expect(page.locator("#vocab-map .js-plotly-plot").first).to_be_visible(timeout=15_000)
+        page.wait_for_timeout(500)
         page.screenshot(path=str(shots / "2-attribute-vocabulary.png"), full_page=True)
 
         # 3. prototypes
