@@ -95,9 +95,13 @@ def walk(url: str, shots: Path, train_timeout_s: float = 120.0) -> dict:
         page.get_by_role("button", name="Build / load index").click()
         expect(page.locator("#index-info")).to_contain_text("80 images", timeout=60_000)
         expect(page.locator("#index-info")).to_contain_text("trained projector")
+        page.locator("#browse img").nth(3).click()  # pick a query from the gallery
+        expect(page.locator("#explain-md")).to_contain_text("Result:", timeout=20_000)
         page.locator("#query-text textarea, #query-text input").first.fill("red crown, black wings")
+        before = page.locator("#explain-md").inner_text()
         t2 = time.perf_counter()
         page.get_by_role("button", name="Search by text").click()
+        expect(page.locator("#explain-md")).not_to_have_text(before, timeout=20_000)
         expect(page.locator("#explain-md")).to_contain_text("Shared", timeout=20_000)
         timings["text_search_s"] = time.perf_counter() - t2
         first = page.locator("#explain-md").inner_text()
