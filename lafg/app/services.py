@@ -310,6 +310,7 @@ def default_services(work_dir: str | Path | None = None) -> Services:
     work = Path(work_dir) if work_dir else default_cache_dir() / "app"
     work.mkdir(parents=True, exist_ok=True)
     cache = ArrayCache(work / "cache")
+    descriptions_cache = JsonCache(work / "cache", "descriptions")
     try:
         import torch
 
@@ -320,7 +321,7 @@ def default_services(work_dir: str | Path | None = None) -> Services:
         text_encoder_factory=default_text_encoder,
         image_embedder_factory=lambda: BackboneEmbedder("efficientnet_lite0", cache),
         llm_factory=default_llm,
-        describe_fn=lambda *args: default_describe(*args, cache=JsonCache(work / "cache", "descriptions")),
+        describe_fn=lambda *args: default_describe(*args, cache=descriptions_cache),
         train_job=train_job,
         jobs=JobRegistry(work / "jobs"),
         work_dir=work,

@@ -7,13 +7,13 @@ trainer's), ``run.json`` (backbone, encoder, data set, classes, result) and the 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from lafg.errors import InputError
 from lafg.jobs import JobContext
 from lafg.runs import save_vocabulary, write_json
+
+from .services import load_dataset, read_descriptions_json
 
 KS = (1, 2, 4, 8)
 RUN_FILE = "run.json"
@@ -55,8 +55,6 @@ def language_side(services, names: list[str], descriptions: dict, method, params
 def read_descriptions(params: dict) -> dict[str, list[str]]:
     """The job's descriptions: inline (``descriptions``) or from a JSON file (``descriptions_file``)."""
     if params.get("descriptions_file"):
-        from lafg.app.services import read_descriptions_json
-
         return read_descriptions_json(params["descriptions_file"])
     return params.get("descriptions") or {}
 
@@ -70,7 +68,7 @@ def train_job(services, ctx: JobContext) -> dict:
 
     p = ctx.params
     method = get_method(p["method"])
-    image_set = services_dataset(services, p["dataset_dir"])
+    image_set = load_dataset(p["dataset_dir"])
     seen_paths, seen_labels, seen_names = image_set.split("seen")
     unseen_paths, unseen_labels, unseen_names = image_set.split("unseen")
     if len(seen_paths) == 0 or len(unseen_paths) < 2:
@@ -135,8 +133,3 @@ def train_job(services, ctx: JobContext) -> dict:
     write_json(ctx.dir / RUN_FILE, result)
     return result
 
-
-def services_dataset(services, folder: str | Path):
-    from lafg.app.services import load_dataset
-
-    return load_dataset(folder)
