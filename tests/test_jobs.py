@@ -65,3 +65,32 @@ def test_job_ids_cannot_escape_the_root(tmp_path):
     reg = JobRegistry(tmp_path)
     with pytest.raises(LafgError):
         reg.status("../etc")
+
+
+def test_second_registry_on_the_same_machine_waits_for_the_first(tmp_path):
+    release = threading.Event()
+
+    def slow(ctx):
+        release.wait(10)
+        return {}
+
+    first_reg, second_reg = JobRegistry(tmp_path), JobRegistry(tmp_path)  # two app processes sharing a work folder
+    first = first_reg.submit(slow, {}, "first")
+    time.sleep(0.3)
+    second = second_reg.submit(quick, {}, "second")
+    time.sleep(0.6)
+    st = second_reg.status(second)
+    assert st.state == "waiting" and "another training is running on this machine" in st.message
+    release.set()
+    assert first_reg.wait(first, 10).state == "done"
+    assert second_reg.wait(second, 10).state == "done"
+
+
+def test_jobs_left_active_by_a_dead_process_are_marked_interrupted(tmp_path):
+    import json
+
+    folder = tmp_path / "20260101-000000-abcdef"
+    folder.mkdir()
+    (folder / "status.json").write_text(json.dumps({"id": folder.name, "title": "t", "params": {}, "state": "running", "pid": 999999}), encoding="utf-8")
+    st = JobRegistry(tmp_path).status(folder.name)
+    assert st.state == "interrupted" and "checkpoint is kept" in st.message
