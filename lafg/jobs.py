@@ -67,6 +67,7 @@ class JobContext:
         self._cancel = cancel
         self.params = status.params
         self.dir = registry.job_dir(status.id)
+        self._stage = (-1, time.time(), 0)  # (total, start time, done at start) of the current stage
 
     def cancelled(self) -> bool:
         return self._cancel.is_set()
@@ -76,11 +77,14 @@ class JobContext:
             raise JobCancelled()
 
     def progress(self, done: int, total: int, message: str = "") -> None:
+        """Report ``done`` of ``total``; the ETA is estimated within a stage (a new ``total`` starts a stage)."""
         st = self._status
+        if int(total) != self._stage[0]:
+            self._stage = (int(total), time.time(), int(done))
         st.done, st.total, st.message = int(done), int(total), message
-        if st.started and done > 0 and total:
-            elapsed = time.time() - st.started
-            st.eta_s = max(0.0, elapsed * (total - done) / done)
+        _, t0, done0 = self._stage
+        if done > done0 and total:
+            st.eta_s = max(0.0, (time.time() - t0) * (total - done) / (done - done0))
         self._registry._save(st, throttle=True)
 
     def log(self, series: str, x: float, y: float) -> None:

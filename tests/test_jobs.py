@@ -94,3 +94,21 @@ def test_jobs_left_active_by_a_dead_process_are_marked_interrupted(tmp_path):
     (folder / "status.json").write_text(json.dumps({"id": folder.name, "title": "t", "params": {}, "state": "running", "pid": 999999}), encoding="utf-8")
     st = JobRegistry(tmp_path).status(folder.name)
     assert st.state == "interrupted" and "checkpoint is kept" in st.message
+
+
+def test_eta_is_estimated_within_a_stage(tmp_path):
+    seen = {}
+
+    def staged(ctx):
+        ctx.progress(0, 2, "preparing")
+        time.sleep(0.4)
+        ctx.progress(2, 2, "prepared")
+        ctx.progress(0, 100, "training")
+        time.sleep(0.1)
+        ctx.progress(50, 100, "training")
+        seen["eta"] = ctx._status.eta_s
+        return {}
+
+    reg = JobRegistry(tmp_path)
+    reg.wait(reg.submit(staged, {}), 10)
+    assert 0.05 < seen["eta"] < 0.35  # from the training stage alone, not the 0.4 s of preparation

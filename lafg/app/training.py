@@ -52,6 +52,15 @@ def language_side(services, names: list[str], descriptions: dict, method, params
     return control_prototypes(method, protos.vectors), vocab.centroids, vocab
 
 
+def stage_progress(ctx: JobContext, message: str):
+    """Progress of a preparation stage, shown in the job's status (training steps then take over)."""
+
+    def report(done: int, total: int, _msg: str = "") -> None:
+        ctx.progress(done, total, f"{message}: {done}/{total}")
+
+    return report
+
+
 def read_descriptions(params: dict) -> dict[str, list[str]]:
     """The job's descriptions: inline (``descriptions``) or from a JSON file (``descriptions_file``)."""
     if params.get("descriptions_file"):
@@ -75,7 +84,7 @@ def train_job(services, ctx: JobContext) -> dict:
         raise InputError("the data set needs seen (training) images and at least two unseen images")
     embedder = services.image_embedder()
     ctx.progress(0, 1, "embedding unseen images with the frozen backbone")
-    unseen_feats, kept_u = embedder.embed(unseen_paths, 1)
+    unseen_feats, kept_u = embedder.embed(unseen_paths, 1, stage_progress(ctx, "embedding unseen images (cached for next time)"))
     unseen_labels = unseen_labels[kept_u]
     baseline = unseen_recall(unit(unseen_feats), unseen_labels)
     run = {
@@ -91,7 +100,7 @@ def train_job(services, ctx: JobContext) -> dict:
     ctx.check_cancelled()
     views = int(p.get("views", 2))
     ctx.progress(0, 1, f"embedding seen images ({views} views each)")
-    feats, kept_s = embedder.embed(seen_paths, views)
+    feats, kept_s = embedder.embed(seen_paths, views, stage_progress(ctx, f"embedding seen images, {views} views each (cached for next time)"))
     seen_labels = seen_labels[kept_s]
     descriptions = read_descriptions(p)
     prototypes, centroids, vocab = language_side(services, seen_names, descriptions, method, p)
