@@ -25,7 +25,9 @@ def _folder_set(root, per_class=3):
 
 
 def test_pretrained_cannot_train(tmp_path, capsys):
-    assert main(["train", "--data", str(tmp_path), "--method", "pretrained", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(["train", "--data", str(tmp_path), "--method", "pretrained", "--out", str(tmp_path / "o")]) == 2
+    )
     assert "lafg eval --method pretrained" in capsys.readouterr().err
 
 
@@ -44,7 +46,10 @@ def test_train_resume_and_eval_on_a_folder_set(tmp_path):
     assert meta["seen_classes"] == ["Red Fox", "Grey Wolf"] and meta["mode"] == "head"
 
     report = tmp_path / "eval.json"
-    assert main(["eval", "--data", str(data), "--checkpoint", str(out / "checkpoint.pt"), "--json", str(report)]) == 0
+    assert (
+        main(["eval", "--data", str(data), "--checkpoint", str(out / "checkpoint.pt"), "--json", str(report)])
+        == 0
+    )
     result = json.loads(report.read_text())
     assert result["images"] == 6 and result["classes"] == 2 and result["method"] == "lafg"
     assert {"R@1", "MAP@R", "zero_shot"} <= set(result["metrics"])
