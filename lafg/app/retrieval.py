@@ -43,6 +43,7 @@ class Gallery:
     lang_fn: object = field(repr=False, default=None)  # retrieval embedding -> attribute space
     text_fn: object = field(repr=False, default=None)  # text embedding -> attribute space
     class_text: dict = field(default_factory=dict)  # class name (casefold) -> text vector (prototype)
+    image_fn: object = field(repr=False, default=None)  # image paths -> retrieval embedding (full fine-tuning)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -105,30 +106,43 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
             raise InputError("the gallery is empty: no readable images in this data set")
         kept_paths, kept_labels = [paths[i] for i in kept], labels[kept]
         if ckpt:
-            parts = trained_space(ckpt, run)
+            parts = trained_space(ckpt, run, embedder)
         else:
             parts = pretrained_space(services, feats, kept_labels, image_set.classes, descriptions)
-        emb = unit(parts["embed_fn"](feats))
+        if parts.get("image_fn") is not None:  # a fully fine-tuned backbone: embed the images themselves
+            if progress:
+                progress(0, 1, "embedding the gallery with the fine-tuned backbone")
+            emb = unit(parts["image_fn"](kept_paths))
+        else:
+            emb = unit(parts["embed_fn"](feats))
         if progress:
             progress(0, 1, "building the search index")
         index = build_index(emb)
         return Gallery(
             key, kept_paths, kept_labels, list(image_set.classes), feats, emb, index, parts["lang_fn"](emb),
             parts["atoms"], parts["atom_labels"], parts["method"], parts["embed_fn"], parts["lang_fn"],
-            parts["text_fn"], parts.get("class_text", {}),
+            parts["text_fn"], parts.get("class_text", {}), parts.get("image_fn"),
         )
 
     return services.cached_index(key, build)
 
 
-def trained_space(ckpt: str, run: dict) -> dict:
-    """Retrieval and attribute maps of a trained checkpoint (head, P_v, P_t; atoms = the K outputs)."""
+def trained_space(ckpt: str, run: dict, embedder=None) -> dict:
+    """Retrieval and attribute maps of a trained checkpoint (head, P_v, P_t; atoms = the K outputs).
+
+    A ``full`` checkpoint carries its own fine-tuned backbone: its ``image_fn`` embeds image files directly.
+    """
     import torch
 
     from lafg.runs import load_vocabulary
     from lafg.train import load_model
 
-    model, _cfg = load_model(ckpt)
+    from .training import finetuned_embeddings, fresh_trunk
+
+    full = run.get("mode") == "full"
+    model, _cfg = load_model(ckpt, trunk=fresh_trunk(embedder) if full else None)
+    device = "cuda" if full and torch.cuda.is_available() else "cpu"
+    model = model.to(device)
     folder = Path(ckpt).parent
     try:
         vocab, _enc = load_vocabulary(folder)
@@ -143,13 +157,19 @@ def trained_space(ckpt: str, run: dict) -> dict:
 
     def lang_fn(z):
         with torch.no_grad():
-            return model.project_image(torch.as_tensor(np.asarray(z, dtype=np.float32))).numpy()
+            return model.project_image(torch.as_tensor(np.asarray(z, dtype=np.float32), device=device)).cpu().numpy()
 
     def text_fn(t):
         with torch.no_grad():
-            return model.project_text(torch.as_tensor(np.asarray(t, dtype=np.float32))).numpy()
+            return model.project_text(torch.as_tensor(np.asarray(t, dtype=np.float32), device=device)).cpu().numpy()
 
-    return {"embed_fn": embed_fn, "lang_fn": lang_fn, "text_fn": text_fn, "atoms": np.eye(model.cfg.n_outputs, dtype=np.float32), "atom_labels": labels, "method": "projector"}
+    def image_fn(paths):
+        return finetuned_embeddings(model, embedder, paths)
+
+    return {
+        "embed_fn": embed_fn, "lang_fn": lang_fn, "text_fn": text_fn, "image_fn": image_fn if full else None,
+        "atoms": np.eye(model.cfg.n_outputs, dtype=np.float32), "atom_labels": labels, "method": "projector",
+    }
 
 
 def pretrained_space(services, feats: np.ndarray, labels: np.ndarray, classes: list[str], descriptions: dict) -> dict:
@@ -186,10 +206,13 @@ class Query:
 
 
 def query_from_image(services, gallery: Gallery, path: str) -> Query:
-    feats, kept = services.image_embedder().embed([path], 1)
-    if len(kept) == 0:
-        raise InputError(f"{Path(path).name} is not a readable image")
-    emb = unit(gallery.embed_fn(feats))[0]
+    if gallery.image_fn is not None:
+        emb = unit(gallery.image_fn([path]))[0]
+    else:
+        feats, kept = services.image_embedder().embed([path], 1)
+        if len(kept) == 0:
+            raise InputError(f"{Path(path).name} is not a readable image")
+        emb = unit(gallery.embed_fn(feats))[0]
     lang = gallery.lang_fn(emb[None])[0] if gallery.atom_labels else None
     return Query(lang, emb, path=path)
 

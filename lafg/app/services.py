@@ -183,10 +183,10 @@ class BackboneEmbedder:
     """A frozen :mod:`lafg.backbones` backbone whose features go through :func:`lafg.features.extract_features`
     (cached per image and view)."""
 
-    def __init__(self, name: str = "efficientnet_lite0", cache: ArrayCache | None = None, batch_size: int = 32):
+    def __init__(self, name: str = "efficientnet_lite0", cache: ArrayCache | None = None, batch_size: int = 32, **backbone_kw):
         from lafg.backbones import create_backbone
 
-        self.backbone = create_backbone(name)
+        self.backbone = create_backbone(name, **backbone_kw)
         self.name = self.backbone.name
         self.dim = self.backbone.feature_dim
         self.cache = cache

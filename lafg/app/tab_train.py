@@ -114,7 +114,10 @@ def job_choices(svc: Services) -> list[tuple[str, str]]:
 
 def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
     s0: Session = state.value
-    cuda_note = "CUDA found: `full` fine-tuning available." if svc.cuda else "CPU only: `head` mode (frozen backbone features; `full` needs CUDA)."
+    cuda_note = (
+        "CUDA found: `full` fine-tunes the whole backbone on the GPU; `head` trains on frozen features."
+        if svc.cuda else "CPU only: `head` mode (frozen backbone features); `full` fine-tuning needs CUDA."
+    )
     with gr.Row():
         with gr.Column(scale=2):
             dataset = gr.Dropdown(choices=dataset_choices(svc, s0), value=dataset_choices(svc, s0)[0], label="Data set (seen classes train, unseen classes evaluate)")
@@ -191,8 +194,6 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         get_method(method_name)
         if mode_name != "head" and not svc.cuda:
             raise InputError("full fine-tuning needs a CUDA GPU and this machine has none: use head mode")
-        if mode_name != "head":
-            raise InputError("the app trains in head mode; run full fine-tuning with the CLI (lafg train --mode full)")
         folder_path = dataset_dir(svc, s, ds_label)
         descriptions = dict(shared_descriptions(folder_path))
         descriptions.update({k: v for k, v in s.descriptions.items() if v})

@@ -61,6 +61,37 @@ def stage_progress(ctx: JobContext, message: str):
     return report
 
 
+def fresh_trunk(embedder):
+    """An independent copy of the app's backbone (``full`` fine-tunes it; the shared one stays frozen)."""
+    import copy
+
+    backbone = getattr(embedder, "backbone", None)
+    if backbone is None:
+        raise InputError("full fine-tuning needs a real image backbone (this app was started with a stand-in)")
+    return copy.deepcopy(backbone)
+
+
+def full_mode_inputs(embedder, seen_paths: list):
+    """(ImageInputs over the seen images with the backbone's augmentation, a trainable copy of the backbone)."""
+    from PIL import Image
+
+    from lafg.data import load_image
+    from lafg.train import ImageInputs
+
+    def load(path):  # an unreadable file becomes a grey image instead of stopping the run
+        return load_image(path) or Image.new("RGB", (256, 256), (128, 128, 128))
+
+    trunk = fresh_trunk(embedder)
+    return ImageInputs([str(x) for x in seen_paths], trunk.train_transform(), load), trunk
+
+
+def finetuned_embeddings(model, embedder, paths: list) -> np.ndarray:
+    """Retrieval embeddings of images through a fully fine-tuned model (not cached: the weights are new)."""
+    from lafg.features import extract_features
+
+    return extract_features(model, [str(x) for x in paths], embedder.backbone.eval_transform(), 64, cache=None, num_workers=0, model_id="finetuned")
+
+
 def read_descriptions(params: dict) -> dict[str, list[str]]:
     """The job's descriptions: inline (``descriptions``) or from a JSON file (``descriptions_file``)."""
     if params.get("descriptions_file"):
@@ -98,46 +129,58 @@ def train_job(services, ctx: JobContext) -> dict:
         write_json(ctx.dir / RUN_FILE, result)
         return result
     ctx.check_cancelled()
-    views = int(p.get("views", 2))
-    ctx.progress(0, 1, f"embedding seen images ({views} views each)")
-    feats, kept_s = embedder.embed(seen_paths, views, stage_progress(ctx, f"embedding seen images, {views} views each (cached for next time)"))
-    seen_labels = seen_labels[kept_s]
+    full = run["mode"] == "full"
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if full else "cpu"
+    if full:  # images through the whole (trainable) backbone, augmented on the fly
+        inputs, trunk = full_mode_inputs(embedder, seen_paths)
+    else:  # cached frozen features, `views` augmented views per image
+        views = int(p.get("views", 2))
+        feats, kept_s = embedder.embed(seen_paths, views, stage_progress(ctx, f"embedding seen images, {views} views each (cached for next time)"))
+        seen_labels = seen_labels[kept_s]
+        inputs, trunk = CachedInputs(feats.reshape(views, len(kept_s), -1)), None
     descriptions = read_descriptions(p)
     prototypes, centroids, vocab = language_side(services, seen_names, descriptions, method, p)
     if vocab is not None:
         save_vocabulary(vocab, ctx.dir, services.text_encoder().name)
     cfg = TrainConfig(
-        method=method.name, mode="head", epochs=run["epochs"], lr=float(p.get("lr", 1e-3)),
+        method=method.name, mode=run["mode"], epochs=run["epochs"], lr=float(p.get("lr", 1e-3)),
+        trunk_lr=float(p.get("trunk_lr", 1e-4)),
         classes_per_batch=min(64, len(seen_names)), images_per_class=min(4, int(np.bincount(seen_labels).min())),
     )
-    cached = CachedInputs(feats.reshape(views, len(kept_s), -1))
     state = {"epoch": -1}
+    kept_unseen = [unseen_paths[i] for i in kept_u]
 
     def evaluate(model) -> dict[str, float]:
+        if full:
+            return unseen_recall(unit(finetuned_embeddings(model, embedder, kept_unseen)), unseen_labels)
         with torch.no_grad():
             z = model(torch.as_tensor(unseen_feats)).numpy()
         return unseen_recall(unit(z), unseen_labels)
+
+    def reload(path):
+        model = load_model(path, trunk=fresh_trunk(embedder) if full else None)[0]
+        return model.to(device)
 
     def on_step(event) -> None:
         ctx.progress(event.step, event.total_steps, f"epoch {event.epoch + 1}/{cfg.epochs} · loss {sum(event.terms.values()):.3f}")
         ctx.log("loss", event.step / max(1, event.total_steps / cfg.epochs), sum(event.terms.values()))
         if event.epoch != state["epoch"]:
             if state["epoch"] >= 0 and (ctx.dir / "checkpoint.pt").is_file():
-                recall = evaluate(load_model(ctx.dir / "checkpoint.pt")[0])
+                recall = evaluate(reload(ctx.dir / "checkpoint.pt"))
                 ctx.log("recall@1 (unseen, %)", event.epoch, recall["R@1"])
             state["epoch"] = event.epoch
 
     ctx.log("recall@1 (unseen, %)", 0, baseline["R@1"])
     out = train(
-        cfg, cached, seen_labels, ctx.dir, in_dim=embedder.dim, prototypes=prototypes, centroids=centroids,
-        progress=on_step, cancel=ctx.cancelled, device="cpu",
+        cfg, inputs, seen_labels, ctx.dir, in_dim=embedder.dim, prototypes=prototypes, centroids=centroids,
+        trunk=trunk, progress=on_step, cancel=ctx.cancelled, device=device,
     )
     recall = evaluate(out.model)
     ctx.log("recall@1 (unseen, %)", out.epochs_done, recall["R@1"])
     result = {
         **run, "recall": recall, "epochs_done": out.epochs_done, "status": out.status,
         "checkpoint": str(ctx.dir / "checkpoint.pt") if (ctx.dir / "checkpoint.pt").is_file() else None,
-        "worse_than_pretrained": recall["R@1"] < baseline["R@1"],
+        "worse_than_pretrained": recall["R@1"] < baseline["R@1"], "device": device,
     }
     write_json(ctx.dir / RUN_FILE, result)
     return result
