@@ -282,6 +282,13 @@ def markdown(rows: list[dict], walls: dict) -> str:
         f"Head config: `{json.dumps(_cfg_summary(HEAD))}`",
         f"Partial config: `{json.dumps(_cfg_summary(PARTIAL))}`",
         "Hyperparameters chosen on a group-wise validation split of the seen classes (results/validation.md).",
+        "Training inputs: the evaluation crop plus one cached augmented view per seen image (RandomResizedCrop",
+        "scale 0.35–1 + flip). Zero-shot (unseen classes, nearest prototype through the trained projectors) exists",
+        "only for the projector readings (meankl). Wall times: 2-core CPU machine shared with other jobs; the",
+        "partial ladder ran as two processes (one per set) beside the head ladder; its wall time below is the",
+        "sum of its rows (~28 min elapsed with the overlap). `seconds` = one row, all seeds.",
+        "Full mode was not run on these sets: the images cannot travel to the GPU machine (they stay outside the",
+        "repository); its code path was checked on an H200 with synthetic images (results/full_smoke_h200.json).",
         "",
     ]
     for mode in ("head", "partial", "full"):
