@@ -44,6 +44,8 @@ GRID = [
     ("lafg relational β=3", "lafg", {"reading": "relational", "beta": 3.0}),
     ("permuted relational β=3", "permuted", {"reading": "relational", "beta": 3.0}),
     ("lafg meankl β=3", "lafg", {"reading": "meankl", "beta": 3.0}),
+    ("lafg relational β=3 τt=0.05", "lafg", {"reading": "relational", "beta": 3.0, "tau_proto": 0.05}),
+    ("permuted relational β=3 τt=0.05", "permuted", {"reading": "relational", "beta": 3.0, "tau_proto": 0.05}),
     ("lafg relational β=10", "lafg", {"reading": "relational", "beta": 10.0}),
     ("permuted relational β=10", "permuted", {"reading": "relational", "beta": 10.0}),
     ("lafg attribute β=10", "lafg", {"reading": "attribute", "beta": 10.0}),
