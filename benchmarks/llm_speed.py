@@ -65,7 +65,9 @@ def main() -> int:
         cache = JsonCache(tmp, "descriptions")
         tokens0 = llm.tokens_generated
         start = time.perf_counter()
-        first = describe_classes(names, llm, cfg, cache=cache, progress=lambda d, t, m: print(f"  [{d}/{t}] {m}", flush=True))
+        first = describe_classes(
+            names, llm, cfg, cache=cache, progress=lambda d, t, m: print(f"  [{d}/{t}] {m}", flush=True)
+        )
         wall_s = time.perf_counter() - start
         tokens = llm.tokens_generated - tokens0
         start = time.perf_counter()
@@ -78,7 +80,8 @@ def main() -> int:
 
     gpt4 = json.loads(GPT4_JSON.read_text("utf-8")) if GPT4_JSON.is_file() else {}
     compare = [
-        {"class": name, "bundled": first[name], "gpt4": gpt4.get(name, [])[: args.n]} for name in names[: args.compare]
+        {"class": name, "bundled": first[name], "gpt4": gpt4.get(name, [])[: args.n]}
+        for name in names[: args.compare]
     ]
     result = {
         "benchmark": "llm_speed",
@@ -111,7 +114,9 @@ def main() -> int:
         "comparison": compare,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "llm_speed.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / "llm_speed.json").write_text(
+        json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
     md = render_markdown(result)
     (RESULTS / "llm_speed.md").write_text(md, encoding="utf-8")
     print(md)
@@ -143,7 +148,13 @@ def render_markdown(r: dict) -> str:
         "(use `--llm openai` or `--llm json` with stored descriptions for real experiments).",
     ]
     for item in r["comparison"]:
-        lines += ["", f"### {item['class']}", "", "| bundled SmolLM2-135M | GPT-4 (AdaptCLIPZS) |", "|---|---|"]
+        lines += [
+            "",
+            f"### {item['class']}",
+            "",
+            "| bundled SmolLM2-135M | GPT-4 (AdaptCLIPZS) |",
+            "|---|---|",
+        ]
         rows = max(len(item["bundled"]), len(item["gpt4"]))
         for i in range(rows):
             b = item["bundled"][i] if i < len(item["bundled"]) else ""
