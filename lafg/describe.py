@@ -195,7 +195,24 @@ def parse_descriptions(raw: str, n: int | None = None, max_chars: int = 200) -> 
             out.append(sentence)
             if n is not None and len(out) >= n:
                 return out
-    return out
+    return out or _salvage(raw or "", max_chars)
+
+
+def _salvage(raw: str, max_chars: int) -> list[str]:
+    """Last resort for a weak model whose whole answer is one over-long or cut-off sentence: keep its
+    opening clause (cut at a comma, dash or word boundary before ``max_chars``) if it says something."""
+    for line in _MARKUP.sub("", _THINK.sub("\n", raw)).splitlines():
+        line = _clean_sentence(line)
+        if not line or _CHATTER.match(line) or line.endswith(":"):
+            continue
+        if len(line) > max_chars:
+            head = line[:max_chars]
+            cut = max(head.rfind(", "), head.rfind(" - "), head.rfind("; "), head.rfind(" ("))
+            line = head[:cut] if cut >= max_chars // 3 else head[: head.rfind(" ")]
+        line = line.rstrip(" ,;-(")
+        if len(line.split()) >= 4:
+            return [line]
+    return []
 
 
 # ---------------------------------------------------------------- describing classes

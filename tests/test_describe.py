@@ -104,6 +104,12 @@ def test_parse_paragraph_and_inline_numbering_split_into_sentences():
     assert parse_descriptions(raw) == ["The bird is red.", "It has a black tail.", "Big eyes stand out."]
 
 
+def test_parse_salvages_the_opening_clause_when_nothing_else_is_usable():
+    raw = "A **red-winged blackbird** has three main parts - the upper part (forewing) with a distinctive bright red " + "wing " * 40
+    assert parse_descriptions(raw, 3, max_chars=120) == ["A red-winged blackbird has three main parts - the upper part"]
+    assert parse_descriptions("Sure! Here are some descriptions:", 3) == []
+
+
 def test_parse_drops_overlong_lines_and_keeps_short_labels():
     long_line = "A bird " + "with very many words " * 20
     raw = f"1. {long_line}\n2. Tail: long and forked\n3. Description 3: Yellow eye ring."
