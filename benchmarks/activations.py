@@ -79,15 +79,16 @@ def _save(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def activations(name: str, view: int, log=print) -> np.ndarray:
-    """Cached activations of set ``name``: view 0 = all images (eval view), view v ≥ 1 = seen images, augmented."""
-    path = cache_dir() / f"{name}_{BACKBONE}_top{TOP_STAGES}_view{view}.npy"
+def activations(name: str, view: int, log=print, stages: int = TOP_STAGES) -> np.ndarray:
+    """Cached activations of set ``name`` below its last ``stages`` stages: view 0 = all images (eval view),
+    view v ≥ 1 = seen images, augmented."""
+    path = cache_dir() / f"{name}_{BACKBONE}_top{stages}_view{view}.npy"
     if path.exists():
         return np.load(path, allow_pickle=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = read_set(name)
     backbone = create_backbone(BACKBONE)
-    bottom, _ = backbone.split_at(TOP_STAGES)
+    bottom, _ = backbone.split_at(stages)
     if view == 0:
         paths, transform = data["paths"], backbone.eval_transform()
     else:

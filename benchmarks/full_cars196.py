@@ -7,6 +7,7 @@ comparable with the CPU ladder's; they show whether end-to-end fine-tuning chang
 
     python -m benchmarks.full_cars196 pack .devrun
     python -m benchmarks.full_cars196 run .devrun OUT_DIR [--epochs 4]
+    python -m benchmarks.full_cars196 ladder results/full_cars196_h200.json   # add its rows to ladder.json
 """
 
 from __future__ import annotations
@@ -61,9 +62,16 @@ def pack(dest: Path, area: int = 112 * 112, seen_per_class: int = 24) -> None:
     train_names = [c["name"] for c in classes if c["split"] == "train"]
     eval_names = [c["name"] for c in classes if c["split"] == "test"]
     desc = json.loads(DESCRIPTORS.read_text())
-    lang = build_language_side(train_names, eval_names, desc, create_text_encoder("minilm"),
-                               VocabularyConfig(n_atoms=128), PrototypeConfig(top_k=5), variants=("lafg",),
-                               cache=ArrayCache(name="text"))
+    lang = build_language_side(
+        train_names,
+        eval_names,
+        desc,
+        create_text_encoder("minilm"),
+        VocabularyConfig(n_atoms=128),
+        PrototypeConfig(top_k=5),
+        variants=("lafg",),
+        cache=ArrayCache(name="text"),
+    )
     np.savez(dest / "cars196_lafg_gpt4.npz", train=lang.train["lafg"], centroids=lang.centroids)
 
 
@@ -82,37 +90,100 @@ def run(src: Path, out: Path, epochs: int) -> None:
     test_paths, test_labels, _ = data.split("unseen")
     with np.load(src / "cars196_lafg_gpt4.npz", allow_pickle=False) as z:
         protos, centroids = z["train"], z["centroids"]
-    report = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-              "images": "cars196 resized to ~112x112 px area, <=24 seen images/class, all unseen (64 MiB transfer limit)", "rows": []}
+    report = {
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "images": "cars196 resized to ~112x112 px area, <=24 seen images/class, all unseen (64 MiB transfer limit)",
+        "rows": [],
+    }
     t0 = time.perf_counter()
     emb, kept = image_embeddings(None, create_backbone("efficientnet_lite0"), "full", test_paths)
-    report["rows"].append({"method": "pretrained", **evaluate_embeddings(emb, test_labels[kept]),
-                           "seconds": round(time.perf_counter() - t0, 1)})
+    report["rows"].append(
+        {
+            "method": "pretrained",
+            **evaluate_embeddings(emb, test_labels[kept]),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+    )
     print(json.dumps(report["rows"][-1]), flush=True)
     for method in ("aux", "random", "lafg"):
         t0 = time.perf_counter()
         backbone = create_backbone("efficientnet_lite0").to("cuda" if torch.cuda.is_available() else "cpu")
         prepared = prepare_inputs(backbone, "full", train_paths)
-        cfg = TrainConfig(method=method, mode="full", epochs=epochs, reading="relational", beta=3.0,
-                          lr=1e-4, trunk_lr=1e-4, classes_per_batch=64, images_per_class=2, seed=0)
+        cfg = TrainConfig(
+            method=method,
+            mode="full",
+            epochs=epochs,
+            reading="relational",
+            beta=3.0,
+            lr=1e-4,
+            trunk_lr=1e-4,
+            classes_per_batch=64,
+            images_per_class=2,
+            seed=0,
+        )
         m = get_method(method)
-        result = train(cfg, prepared.inputs, train_labels[prepared.kept], Path("/tmp/full_cars196") / method, in_dim=prepared.in_dim,
-                       prototypes=control_prototypes(m, protos) if m.align else None, centroids=centroids,
-                       trunk=prepared.trunk)
+        result = train(
+            cfg,
+            prepared.inputs,
+            train_labels[prepared.kept],
+            Path("/tmp/full_cars196") / method,
+            in_dim=prepared.in_dim,
+            prototypes=control_prototypes(m, protos) if m.align else None,
+            centroids=centroids,
+            trunk=prepared.trunk,
+        )
         emb, kept = image_embeddings(result.model, backbone, "full", test_paths)
-        row = {"method": method, **evaluate_embeddings(emb, test_labels[kept]), "epochs": epochs,
-               "seconds": round(time.perf_counter() - t0, 1), "config": asdict(cfg)}
+        row = {
+            "method": method,
+            **evaluate_embeddings(emb, test_labels[kept]),
+            "epochs": epochs,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "config": asdict(cfg),
+        }
         report["rows"].append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "config"}), flush=True)
         (out / "full_cars196.json").write_text(json.dumps(report, indent=1))
     (out / "full_cars196.json").write_text(json.dumps(report, indent=1))
 
 
+def ladder_rows(report: dict) -> list[dict]:
+    """The report's rows in ``ladder.json``'s form (mode ``full``, one seed: std 0, the card's name)."""
+    rows = []
+    for r in report["rows"]:
+        align = r["method"] in ("lafg", "random", "permuted")
+        row = {
+            "set": "cars196",
+            "mode": "full",
+            "method": r["method"],
+            "descriptions": "gpt4" if align else "-",
+            "seeds": 1,
+            "reading": r.get("config", {}).get("reading", "-") if align else "-",
+            "device": report["device"],
+            "images": report["images"],
+        }
+        row.update({k: [round(float(r[k]), 2), 0.0] for k in ("R@1", "R@2", "R@4", "R@8", "MAP@R")})
+        row["seconds"] = r["seconds"]
+        rows.append(row)
+    return rows
+
+
+def add_to_ladder(report_path: Path) -> None:
+    from benchmarks.ladder import write_results
+
+    rows = ladder_rows(json.loads(report_path.read_text()))
+    write_results(rows, "full", sum(r["seconds"] for r in rows), append=True)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("action", choices=("pack", "run"))
+    ap.add_argument("action", choices=("pack", "run", "ladder"))
     ap.add_argument("src", type=Path)
     ap.add_argument("out", type=Path, nargs="?")
     ap.add_argument("--epochs", type=int, default=4)
     a = ap.parse_args()
-    pack(a.src) if a.action == "pack" else run(a.src, a.out, a.epochs)
+    if a.action == "pack":
+        pack(a.src)
+    elif a.action == "run":
+        run(a.src, a.out, a.epochs)
+    else:
+        add_to_ladder(a.src)

@@ -71,10 +71,12 @@ class SetData:
     eval_labels: np.ndarray  # (N_eval,) 0..len(eval_names)-1
 
 
-def load_cached(name: str, mode: str, views: int) -> tuple[list[np.ndarray], dict]:
-    """View 0 (all images) and views 1..views (seen images) of features (head) or activations (partial)."""
-    get = pooled_features if mode == "head" else activations
-    return [get(name, v) for v in range(views + 1)], read_set(name)
+def load_cached(name: str, mode: str, views: int, stages: int = TOP_STAGES) -> tuple[list[np.ndarray], dict]:
+    """View 0 (all images) and views 1..views (seen images) of features (head) or activations below the last
+    ``stages`` stages (partial)."""
+    if mode == "head":
+        return [pooled_features(name, v) for v in range(views + 1)], read_set(name)
+    return [activations(name, v, stages=stages) for v in range(views + 1)], read_set(name)
 
 
 def split_data(
@@ -122,33 +124,38 @@ def load_descriptions(set_name: str, llm: str) -> dict[str, list[str]]:
     return json.loads(path.read_text())
 
 
-def language(data: SetData, descriptions: dict[str, list[str]]) -> LanguageSide:
+def language(
+    data: SetData,
+    descriptions: dict[str, list[str]],
+    vocab: VocabularyConfig = VOCAB,
+    proto: PrototypeConfig = PROTO,
+) -> LanguageSide:
     """All prototype variants for the set's training and evaluation classes (MiniLM, cached)."""
     encoder, cache = create_text_encoder("minilm"), ArrayCache(name="text")
     return build_language_side(
-        data.train_names, data.eval_names, descriptions, encoder, VOCAB, PROTO, cache=cache
+        data.train_names, data.eval_names, descriptions, encoder, vocab, proto, cache=cache
     )
 
 
-def top_module(mode: str):
-    """The trainable trunk: None (head) or the backbone's last stage(s) + conv head (partial)."""
+def top_module(mode: str, stages: int = TOP_STAGES):
+    """The trainable trunk: None (head) or the backbone's last ``stages`` stage(s) + conv head (partial)."""
     if mode == "head":
         return None, 1280
     backbone = create_backbone(BACKBONE)
-    return backbone.split_at(TOP_STAGES)[1], backbone.feature_dim
+    return backbone.split_at(stages)[1], backbone.feature_dim
 
 
 def run_method(
-    method_name: str, cfg: TrainConfig, data: SetData, lang: LanguageSide, seed: int
+    method_name: str, cfg: TrainConfig, data: SetData, lang: LanguageSide, seed: int, stages: int = TOP_STAGES
 ) -> dict[str, float]:
     """Train ``method_name`` (or not, for ``pretrained``) and return its metrics on the evaluation classes."""
     method = get_method(method_name)
     if not method.trains:
-        feats = data.eval_inputs if cfg.mode == "head" else _pool(data.eval_inputs)
+        feats = data.eval_inputs if cfg.mode == "head" else _pool(data.eval_inputs, stages)
         return evaluate_embeddings(feats, data.eval_labels)
     cfg = replace(cfg, method=method_name, seed=seed)
     protos, eval_protos = lang.for_method(method)
-    trunk, in_dim = top_module(cfg.mode)
+    trunk, in_dim = top_module(cfg.mode, stages)
     with tempfile.TemporaryDirectory() as out:
         result = train(
             cfg,
@@ -165,8 +172,8 @@ def run_method(
 
 
 @torch.no_grad()
-def _pool(acts: np.ndarray) -> np.ndarray:
-    _, top = create_backbone(BACKBONE).split_at(TOP_STAGES)
+def _pool(acts: np.ndarray, stages: int = TOP_STAGES) -> np.ndarray:
+    _, top = create_backbone(BACKBONE).split_at(stages)
     return np.concatenate(
         [top(torch.from_numpy(acts[i : i + 256]).float()).numpy() for i in range(0, len(acts), 256)]
     )
@@ -261,7 +268,11 @@ def _row_key(r: dict) -> tuple:
 
 
 def write_results(
-    rows: list[dict], mode: str, wall: float | None, out_dir: Path = RESULTS, extra: dict | None = None,
+    rows: list[dict],
+    mode: str,
+    wall: float | None,
+    out_dir: Path = RESULTS,
+    extra: dict | None = None,
     append: bool = False,
 ) -> None:
     """Merge ``rows`` into ``ladder.json`` (replacing this mode's rows, or with ``append`` only the rows with
@@ -305,8 +316,8 @@ def markdown(rows: list[dict], walls: dict) -> str:
         "only for the projector readings (meankl). Wall times: 2-core CPU machine shared with other jobs; the",
         "partial ladder ran as two processes (one per set) beside the head ladder; its wall time below is the",
         "sum of its rows (~28 min elapsed with the overlap). `seconds` = one row, all seeds.",
-        "Full mode was not run on these sets: the images cannot travel to the GPU machine (they stay outside the",
-        "repository); its code path was checked on an H200 with synthetic images (results/full_smoke_h200.json).",
+        "Full mode (end to end, GPU) ran once on cars196 with reduced images (results/full_cars196_h200.md): its",
+        "numbers are not comparable with the CPU rows.",
         "",
     ]
     for mode in ("head", "partial", "full"):
@@ -314,6 +325,9 @@ def markdown(rows: list[dict], walls: dict) -> str:
         if not mode_rows:
             continue
         lines += [f"## {mode} (whole ladder: {walls.get(mode, '?')} s wall)", ""]
+        devices = sorted({r["device"] for r in mode_rows if "device" in r})
+        if devices:
+            lines += [f"Device: {', '.join(devices)}. Images: {mode_rows[0].get('images', 'as above')}.", ""]
         lines.append(
             "| set | method | descr. | L_ali | seeds | R@1 | R@2 | R@4 | R@8 | MAP@R | zero-shot | s |"
         )
@@ -372,10 +386,18 @@ def build_arg_parser(parser: argparse.ArgumentParser | None = None) -> argparse.
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--methods", nargs="+", default=None, help="default: the issue's list for the mode")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--extra-llms", nargs="+", choices=("gpt3", "bundled"), default=None,
-                        help="also run lafg with these descriptions (default: gpt3 in head mode)")
-    parser.add_argument("--only-extra", action="store_true",
-                        help="run only the lafg rows of --extra-llms and add them to the existing results")
+    parser.add_argument(
+        "--extra-llms",
+        nargs="+",
+        choices=("gpt3", "bundled"),
+        default=None,
+        help="also run lafg with these descriptions (default: gpt3 in head mode)",
+    )
+    parser.add_argument(
+        "--only-extra",
+        action="store_true",
+        help="run only the lafg rows of --extra-llms and add them to the existing results",
+    )
     parser.add_argument("--views", type=int, default=1, help="augmented views per training image")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
@@ -396,8 +418,18 @@ def main(args: argparse.Namespace) -> int:
         wall = None if args.only_extra else time.perf_counter() - t0
         write_results(rows, args.mode, wall, args.out, append=args.only_extra)
 
-    save(ladder(args.mode, args.sets, args.methods, tuple(range(args.seeds)), args.views,
-                extra_llms=args.extra_llms, on_row=save, only_extra=args.only_extra))
+    save(
+        ladder(
+            args.mode,
+            args.sets,
+            args.methods,
+            tuple(range(args.seeds)),
+            args.views,
+            extra_llms=args.extra_llms,
+            on_row=save,
+            only_extra=args.only_extra,
+        )
+    )
     return 0
 
 

@@ -18,18 +18,24 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from benchmarks.activations import TOP_STAGES
 from benchmarks.ladder import (
     HEAD,
     PARTIAL,
+    PROTO,
     RESULTS,
     SETS,
+    VOCAB,
+    _atomic_text,
     language,
     load_cached,
     load_descriptions,
     run_method,
     split_data,
 )
+from benchmarks.structure import class_means
 from lafg.evaluate import bird_group, car_make, group_validation_split
+from lafg.methods import LanguageSide
 
 GROUPS = {"cars196": car_make, "cub100": bird_group}
 
@@ -45,7 +51,11 @@ GRID = [
     ("permuted relational β=3", "permuted", {"reading": "relational", "beta": 3.0}),
     ("lafg meankl β=3", "lafg", {"reading": "meankl", "beta": 3.0}),
     ("lafg relational β=3 τt=0.05", "lafg", {"reading": "relational", "beta": 3.0, "tau_proto": 0.05}),
-    ("permuted relational β=3 τt=0.05", "permuted", {"reading": "relational", "beta": 3.0, "tau_proto": 0.05}),
+    (
+        "permuted relational β=3 τt=0.05",
+        "permuted",
+        {"reading": "relational", "beta": 3.0, "tau_proto": 0.05},
+    ),
     ("lafg relational β=10", "lafg", {"reading": "relational", "beta": 10.0}),
     ("permuted relational β=10", "permuted", {"reading": "relational", "beta": 10.0}),
     ("lafg attribute β=10", "lafg", {"reading": "attribute", "beta": 10.0}),
@@ -54,6 +64,21 @@ GRID = [
     ("lafg relational lr=1e-3 40ep", "lafg", {"reading": "relational", "lr": 1e-3, "epochs": 40}),
 ]
 
+
+# Vocabulary size N and atoms per prototype K (the ladder uses N 128, K 5), LaFG against its permuted control
+# (both depend on N and K), relational β 3 as in the ladder.
+NK_GRID = [
+    (f"{m} N={n} K={k}", m, {}, {"n_atoms": n, "top_k": k})
+    for n, k in ((32, 5), (128, 1), (128, 5), (128, 20), (512, 5), (512, 20))
+    for m in ("lafg", "permuted")
+]
+
+# Augmentation: how many cached augmented views of each training image (the ladder uses 1).
+VIEWS_GRID = [(f"{m} views={v}", m, {}, {"views": v}) for v in (0, 1, 3) for m in ("aux", "lafg", "permuted")]
+
+# An oracle for the relational reading: the frozen backbone's own class-mean features as "prototypes" (the
+# structure language agrees with, results/structure.md), against the same means permuted across classes.
+ORACLE_GRID = [(f"{m} visual-means", m, {}, {"prototypes": "visual"}) for m in ("lafg", "permuted")]
 
 # Partial mode: the training length, then the chosen reading against its permuted control.
 PARTIAL_GRID = [
@@ -66,9 +91,36 @@ PARTIAL_GRID = [
     ("partial permuted 6ep head-lr 1e-3", "permuted", {"epochs": 6, "lr": 1e-3}),
 ]
 
+# Partial mode: how many backbone stages to fine-tune (the ladder fine-tunes the last one + conv head).
+STAGES_GRID = [
+    (f"partial {m} 6ep stages=2", m, {"epochs": 6}, {"stages": 2}) for m in ("aux", "lafg", "permuted")
+]
 
-def validation_data(set_name: str, views: int, mode: str = "head"):
-    cached, meta = load_cached(set_name, mode, views)
+# Partial mode: augmentation (0 or 1 cached augmented view) on both sets.
+PARTIAL_VIEWS_GRID = [
+    (f"partial {m} 6ep views={v}", m, {"epochs": 6}, {"views": v})
+    for v in (0, 1)
+    for m in ("aux", "lafg", "permuted")
+]
+
+GRIDS = {
+    "head": GRID,
+    "partial": PARTIAL_GRID,
+    "nk": NK_GRID,
+    "views": VIEWS_GRID,
+    "oracle": ORACLE_GRID,
+    "stages": STAGES_GRID,
+    "partial-views": PARTIAL_VIEWS_GRID,
+}
+GRID_MODE = {
+    "partial": "partial",
+    "stages": "partial",
+    "partial-views": "partial",
+}  # the others train heads on frozen features
+
+
+def validation_data(set_name: str, views: int, mode: str = "head", stages: int = TOP_STAGES):
+    cached, meta = load_cached(set_name, mode, views, stages)
     seen_ids = sorted({int(c) for c, s in zip(meta["class_ids"], meta["seen"], strict=True) if s})
     names = [meta["names"][c] for c in seen_ids]
     train_idx, val_idx = group_validation_split(names, GROUPS[set_name], fraction=0.3, seed=0)
@@ -83,21 +135,49 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--only", nargs="*", default=None, help="labels of the grid to run (default all)")
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
-    parser.add_argument("--mode", default="head", choices=("head", "partial"))
+    parser.add_argument("--grid", default="head", choices=sorted(GRIDS), help="which grid (default head)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("LAFG_THREADS", "2")))
     path = RESULTS / "validation.json"
-    rows = json.loads(path.read_text()) if path.exists() else []
+    rows = _read(path)
+    mode = GRID_MODE.get(args.grid, "head")
     for set_name in args.sets:
-        data = validation_data(set_name, args.views, args.mode)
-        lang = language(data, load_descriptions(set_name, "gpt4"))
-        print(f"{set_name}: {len(data.train_names)} training / {len(data.eval_names)} validation classes")
-        for label, method, overrides in GRID if args.mode == "head" else PARTIAL_GRID:
+        data_cache, lang_cache = {}, {}
+        descriptions = load_descriptions(set_name, "gpt4")
+        for label, method, overrides, *setup in GRIDS[args.grid]:
             if args.only and label not in args.only:
                 continue
-            cfg = replace(HEAD if args.mode == "head" else PARTIAL, **overrides)
+            setup = {
+                "views": args.views,
+                "stages": TOP_STAGES,
+                "n_atoms": VOCAB.n_atoms,
+                "top_k": PROTO.top_k,
+                **(setup[0] if setup else {}),
+            }
+            data_key = (setup["views"], setup["stages"])
+            if data_key not in data_cache:
+                data_cache[data_key] = validation_data(set_name, setup["views"], mode, setup["stages"])
+            data = data_cache[data_key]
+            lang_key = (setup["n_atoms"], setup["top_k"], setup.get("prototypes"))
+            if lang_key in lang_cache:
+                pass
+            elif setup.get("prototypes") == "visual":
+                means = class_means(data.train_views[0], data.train_labels)
+                lang_cache[lang_key] = LanguageSide({"lafg": means}, {"lafg": means[:0]}, means[:1])
+            else:
+                lang_cache[lang_key] = language(
+                    data,
+                    descriptions,
+                    replace(VOCAB, n_atoms=setup["n_atoms"]),
+                    replace(PROTO, top_k=setup["top_k"]),
+                )
+            print(f"{set_name}: {len(data.train_names)} training / {len(data.eval_names)} validation classes")
+            cfg = replace(HEAD if mode == "head" else PARTIAL, **overrides)
             t0 = time.perf_counter()
-            runs = [run_method(method, cfg, data, lang, s) for s in range(args.seeds)]
+            runs = [
+                run_method(method, cfg, data, lang_cache[lang_key], s, setup["stages"])
+                for s in range(args.seeds)
+            ]
             r1 = [r["R@1"] for r in runs]
             row = {
                 "set": set_name,
@@ -105,39 +185,49 @@ def main() -> int:
                 "method": method,
                 "config": {
                     k: getattr(cfg, k) for k in ("reading", "beta", "tau_align", "tau_proto", "lr", "epochs")
-                },
+                }
+                | setup,
                 "val_classes": len(data.eval_names),
                 "R@1": [round(float(np.mean(r1)), 2), round(float(np.std(r1)), 2)],
                 "MAP@R": round(float(np.mean([r["MAP@R"] for r in runs])), 2),
                 "seeds": args.seeds,
-                "views": args.views,
+                "views": setup["views"],
                 "seconds": round(time.perf_counter() - t0, 1),
             }
             print(json.dumps(row), flush=True)
-            rows = [r for r in rows if (r["set"], r["label"]) != (set_name, label)] + [row]
-            path.write_text(json.dumps(rows, indent=1) + "\n")
-    (RESULTS / "validation.md").write_text(markdown(rows))
+            rows = [r for r in _read(path) if (r["set"], r["label"]) != (set_name, label)] + [row]
+            _atomic_text(path, json.dumps(rows, indent=1) + "\n")  # re-read first: grids may run side by side
+    _atomic_text(RESULTS / "validation.md", markdown(_read(path)))
     return 0
+
+
+def _read(path) -> list[dict]:
+    return json.loads(path.read_text()) if path.exists() else []
 
 
 def markdown(rows: list[dict]) -> str:
     labels = list(dict.fromkeys(r["label"] for r in rows))
     by = {(r["set"], r["label"]): r for r in rows}
     lines = [
-        "# Validation on held-out groups of *seen* classes (R@1 %, 1 seed)",
+        "# Validation on held-out groups of *seen* classes (R@1 %, mean ± std over the seeds shown)",
         "",
         "Whole car makes / bird groups held out together (~30% of the seen classes); unseen classes untouched.",
-        "Head rows: frozen features, no augmented view; base config lr 1e-4, 60 epochs, β 1, τ 0.2 (overrides in",
-        "the label). Partial rows: last MBConv stage + conv head fine-tuned, 1 augmented view, relational β 3.",
+        "Head rows: frozen features; base config lr 1e-4, 60 epochs, β 1, τ 0.2, N 128, K 5 (overrides in the",
+        "label). Partial rows: last MBConv stage + conv head fine-tuned (``stages=2``: the last two stages),",
+        "relational β 3. `views` = cached augmented views per training image besides the evaluation crop.",
+        "Grids: `python -m benchmarks.validate --grid {head,nk,views,oracle,partial,partial-views,stages} --seeds S`.",
         "",
-        "| config | " + " | ".join(SETS) + " | mean |",
-        "|---|" + "---|" * (len(SETS) + 1),
+        "| config | views | seeds | " + " | ".join(SETS) + " | mean |",
+        "|---|---|---|" + "---|" * (len(SETS) + 1),
     ]
     for label in labels:
         vals = [by.get((s, label)) for s in SETS]
+        first = next(v for v in vals if v)
         cells = [f"{v['R@1'][0]:.2f} ± {v['R@1'][1]:.2f}" if v else "—" for v in vals]
         mean = f"{np.mean([v['R@1'][0] for v in vals]):.2f}" if all(vals) else "—"
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean} |")
+        lines.append(
+            f"| {label} | {first['views']} | {first['seeds']} | " + " | ".join(cells) + f" | {mean} |"
+        )
     return "\n".join(lines) + "\n"
 
 

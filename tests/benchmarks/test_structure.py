@@ -1,0 +1,20 @@
+import numpy as np
+import pytest
+
+from benchmarks.structure import agreement, class_means
+
+
+def test_class_means_are_unit_means_of_unit_features():
+    feats = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
+    means = class_means(feats, np.array([0, 0, 1]))
+    np.testing.assert_allclose(means, [[2**-0.5, 2**-0.5], [0.0, 1.0]], atol=1e-7)
+
+
+def test_agreement_is_perfect_for_the_same_structure_and_not_for_a_shuffle():
+    rng = np.random.default_rng(0)
+    visual = rng.standard_normal((30, 8))
+    visual /= np.linalg.norm(visual, axis=1, keepdims=True)
+    same = agreement(visual * 3.0, visual)  # scale does not matter: cosine
+    assert same == {"spearman": pytest.approx(1.0), "nn@5": 1.0}
+    shuffled = agreement(visual[rng.permutation(30)], visual)
+    assert abs(shuffled["spearman"]) < 0.3 and shuffled["nn@5"] < 0.5
