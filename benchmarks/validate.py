@@ -96,9 +96,10 @@ STAGES_GRID = [
     (f"partial {m} 6ep stages=2", m, {"epochs": 6}, {"stages": 2}) for m in ("aux", "lafg", "permuted")
 ]
 
-# Partial mode: augmentation (0 or 1 cached augmented view) on both sets.
+# Partial mode with the last two stages fine-tuned (the better depth above): augmentation, 0 or 1 cached
+# augmented view, on both sets.
 PARTIAL_VIEWS_GRID = [
-    (f"partial {m} 6ep views={v}", m, {"epochs": 6}, {"views": v})
+    (f"partial {m} 6ep stages=2 views={v}", m, {"epochs": 6}, {"views": v, "stages": 2})
     for v in (0, 1)
     for m in ("aux", "lafg", "permuted")
 ]

@@ -430,7 +430,7 @@ class PreparedInputs:
 
 
 def prepare_inputs(
-    backbone, mode: str, paths: list, views: int = 2, n_top_stages: int = 1, cache=None, progress=None
+    backbone, mode: str, paths: list, views: int = 0, n_top_stages: int = 2, cache=None, progress=None
 ) -> PreparedInputs:
     """Inputs for ``mode`` from image ``paths`` (seen classes) through ``backbone`` (a :class:`lafg.backbones.Backbone`).
 
