@@ -21,10 +21,11 @@ from torchvision import transforms as T
 
 from lafg.backbones import create_backbone
 from lafg.cache import default_cache_dir
+from lafg.train import DEFAULT_TOP_STAGES
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BACKBONE = "efficientnet_lite0"
-TOP_STAGES = 1  # the last MBConv stage + conv head are fine-tuned in partial mode
+TOP_STAGES = DEFAULT_TOP_STAGES  # partial mode fine-tunes the last two MBConv stages + conv head
 
 
 def cache_dir() -> Path:

@@ -148,9 +148,11 @@ def run(src: Path, out: Path, epochs: int) -> None:
 
 def ladder_rows(report: dict) -> list[dict]:
     """The report's rows in ``ladder.json``'s form (mode ``full``, one seed: std 0, the card's name)."""
+    from lafg.methods import get_method
+
     rows = []
     for r in report["rows"]:
-        align = r["method"] in ("lafg", "random", "permuted")
+        align = get_method(r["method"]).align
         row = {
             "set": "cars196",
             "mode": "full",

@@ -33,7 +33,7 @@ from lafg.encode import create_text_encoder
 from lafg.evaluate import evaluate_embeddings, evaluate_model
 from lafg.methods import LanguageSide, build_language_side, get_method
 from lafg.prototypes import PrototypeConfig
-from lafg.train import CachedInputs, TrainConfig, train
+from lafg.train import DEFAULT_VIEWS, CachedInputs, TrainConfig, train
 from lafg.vocabulary import VocabularyConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -54,14 +54,11 @@ HEAD = TrainConfig(
     mode="head", reading="relational", epochs=60, lr=1e-4, beta=3.0, tau_align=0.2, tau_proto=0.2
 )
 PARTIAL = replace(HEAD, mode="partial", epochs=6, trunk_lr=1e-4)
-# Partial mode fine-tunes the last two MBConv stages + conv head: on the cars196 validation split that gained
-# ~3 R@1 over the last stage alone for aux, lafg and permuted alike (35.9 → 39.0 for aux), at about the same
-# CPU time (results/validation.md, grid "stages").
-PARTIAL_STAGES = 2
-# Cached augmented views per training image besides the evaluation crop: none. On validation the evaluation
-# crop alone beat 1 (and 3) cached augmented views averaged over aux, lafg and permuted and both sets, in head
-# mode (64.9 vs 64.3 / 64.6) and in partial mode (66.4 vs 66.0) (grids "views", "partial-views").
-VIEWS = {"head": 0, "partial": 0}
+# Partial mode fine-tunes TOP_STAGES = 2 stages (~3 R@1 over the last stage alone for aux, lafg and permuted,
+# grid "stages") and no cached augmented views are used: the evaluation crop alone beat 1 (and 3) views
+# averaged over aux, lafg, permuted and both sets, in head mode (64.9 vs 64.3 / 64.6) and in partial mode
+# (66.4 vs 66.0) (grids "views", "partial-views"). Both defaults live in lafg.train.
+VIEWS = DEFAULT_VIEWS
 # Extra head-mode row: lafg with the paper's mean-projector reading (its projectors give zero-shot accuracy).
 EXTRA_READINGS = {"head": ("meankl",), "partial": ()}
 
@@ -213,8 +210,8 @@ def ladder(
     """Rows of the ladder for ``mode``; ``lafg`` is also run with each of ``extra_llms``' descriptions (default:
     GPT-3 in head mode) and with each reading of ``EXTRA_READINGS[mode]``. ``on_row(rows)`` after each row."""
     cfg = HEAD if mode == "head" else PARTIAL
-    views = VIEWS[mode] if views is None else views
-    stages = PARTIAL_STAGES if stages is None else stages
+    views = VIEWS if views is None else views
+    stages = TOP_STAGES if stages is None else stages
     methods = methods or (HEAD_METHODS if mode == "head" else PARTIAL_METHODS)
     extra_llms = extra_llms if extra_llms is not None else (("gpt3",) if mode == "head" else ())
     rows = []
@@ -343,12 +340,9 @@ def markdown(rows: list[dict], walls: dict) -> str:
         devices = sorted({r["device"] for r in mode_rows if "device" in r})
         if devices:
             lines += [f"Device: {', '.join(devices)}. Images: {mode_rows[0].get('images', 'as above')}.", ""]
-        setups = sorted({(r.get("views", 1), r.get("stages")) for r in mode_rows if mode != "full"}, key=str)
-        for views, stages in setups:
-            lines += [
-                f"Augmented views: {views}" + (f"; stages fine-tuned: {stages}." if stages else "."),
-                "",
-            ]
+        if mode != "full":
+            for views, stages in sorted({(r.get("views", 1), r.get("stages")) for r in mode_rows}, key=str):
+                lines += [f"Augmented views: {views}" + (f"; stages fine-tuned: {stages}." if stages else "."), ""]
         lines.append(
             "| set | method | descr. | L_ali | seeds | R@1 | R@2 | R@4 | R@8 | MAP@R | zero-shot | s |"
         )
@@ -426,7 +420,7 @@ def build_arg_parser(parser: argparse.ArgumentParser | None = None) -> argparse.
         "--stages",
         type=int,
         default=None,
-        help="partial mode: backbone stages fine-tuned (default: PARTIAL_STAGES)",
+        help="partial mode: backbone stages fine-tuned (default: TOP_STAGES)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(

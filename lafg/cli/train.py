@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lafg.errors import InputError
 from lafg.methods import get_method, list_methods
-from lafg.train import MODES, READINGS, TrainConfig, TrainEvent
+from lafg.train import DEFAULT_TOP_STAGES, DEFAULT_VIEWS, MODES, READINGS, TrainConfig, TrainEvent
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -42,15 +42,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--views",
         type=int,
-        default=0,
-        help="augmented views cached per training image besides the plain crop (default 0: more did not help "
-        "on the cars196 / cub100 validation splits, benchmarks/results/validation.md)",
+        default=DEFAULT_VIEWS,
+        help="augmented views cached per training image besides the plain crop (default: none; more did not "
+        "help on the cars196 / cub100 validation splits, benchmarks/results/validation.md)",
     )
     p.add_argument("--backbone", default="efficientnet_lite0")
     p.add_argument(
         "--n-top-stages",
         type=int,
-        default=2,
+        default=DEFAULT_TOP_STAGES,
         help="backbone stages fine-tuned in partial mode (default 2: +3 R@1 over 1 on cars196 validation)",
     )
     p.add_argument("--n-atoms", type=int, default=128, help="vocabulary size N")
