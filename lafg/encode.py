@@ -143,6 +143,8 @@ def create_text_encoder(name: str = "minilm", shared: bool = True, **kwargs) -> 
         if shared and key in _SHARED:
             return _SHARED[key]
         encoder = _REGISTRY[name](**kwargs)
+        # How to build it again (a checkpoint's run spec records this, lafg.runspec).
+        encoder.registry = (name, dict(kwargs))
         if shared:
             _SHARED[key] = encoder
         return encoder
