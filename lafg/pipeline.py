@@ -467,9 +467,10 @@ class Run:
         variant = "template" if get_method(self.spec.method).prototypes == "template" else "lafg"
         return self.language.prototypes_for(names, self.encoder(), variant, cache)
 
-    def evaluate(self, paths: list, labels: np.ndarray, names: list[str], cache=None, progress=None) -> dict:
-        """Recall@K and MAP@R of ``paths`` (each querying the others); zero-shot accuracy over ``names``
-        when the projectors were trained."""
+    def evaluate(self, paths: list, labels: np.ndarray, names: list[str], cache=None,
+                 progress=None) -> tuple[dict, np.ndarray]:
+        """(metrics, kept indices): Recall@K and MAP@R of ``paths`` (each querying the others); zero-shot
+        accuracy over ``names`` when the projectors were trained."""
         from lafg.evaluate import evaluate_embeddings, projected
         from lafg.metrics import zero_shot_accuracy
 
@@ -480,7 +481,7 @@ class Run:
         if protos is not None:
             v, t = projected(self.model, emb, protos)
             metrics["zero_shot"] = zero_shot_accuracy(v, labels, t)
-        return metrics
+        return metrics, kept
 
 
 def load_run(path: str | Path, backbone=None, encoder=None, device: str = "cpu") -> Run:

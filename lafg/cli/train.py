@@ -2,23 +2,35 @@
 
     lafg train --data ../shared/data/cars196 --descriptions cars.json --method lafg --mode head --out runs/cars
 
-Prototype methods need descriptions: ``--descriptions FILE.json`` or ``--run DIR`` (its ``descriptions.json``,
-written by ``lafg describe``). Writes ``checkpoint.pt``, ``metrics.jsonl``, ``train_config.json`` and
-``train_meta.json`` into ``--out``; Ctrl-C stops after the current step and keeps the last epoch's checkpoint;
-``--resume`` continues from it.
+Prototype methods need the seen classes' descriptions (unseen classes need none, and theirs are never read):
+``--descriptions FILE.json``, or ``--run DIR``: the run folder of the earlier stages, whose ``vocab.npz`` /
+``prototypes.npz`` (``lafg vocab`` / ``lafg prototypes``, built over the seen classes) are used as they are, else
+its ``descriptions.json``. Everything goes through :func:`lafg.pipeline.train_run`: ``checkpoint.pt`` carries
+its run spec, vocabulary and prototypes (``lafg eval --checkpoint`` needs nothing else); ``metrics.jsonl``,
+``train_config.json`` and ``run.json`` are written for people. Ctrl-C stops after the current step and keeps the
+last epoch's checkpoint; ``--resume`` continues from it exactly.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from pathlib import Path
 
 from lafg.errors import InputError
 from lafg.methods import get_method, list_methods
-from lafg.train import DEFAULT_TOP_STAGES, DEFAULT_VIEWS, MODES, READINGS, TrainConfig, TrainEvent
+from lafg.prototypes import PrototypeConfig
+from lafg.train import (
+    DEFAULT_EPOCHS,
+    DEFAULT_TOP_STAGES,
+    DEFAULT_VIEWS,
+    MODES,
+    READINGS,
+    TrainConfig,
+    TrainEvent,
+)
+from lafg.vocabulary import VocabularyConfig
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -31,11 +43,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--descriptions", type=Path, help="JSON {class: [description, ...]}")
-    src.add_argument("--run", type=Path, help="run folder holding descriptions.json")
+    src.add_argument(
+        "--run", type=Path, help="run folder of the earlier stages: vocab.npz/prototypes.npz, else descriptions.json"
+    )
     p.add_argument("--method", default="lafg", choices=list_methods())
     p.add_argument("--mode", default="head", choices=MODES)
     p.add_argument("--reading", default=TrainConfig.reading, choices=READINGS, help="L_ali reading")
-    p.add_argument("--epochs", type=int, help="default: 60 (head), 6 (partial), 10 (full)")
+    p.add_argument(
+        "--epochs", type=int, help=", ".join(f"{m}: {e}" for m, e in DEFAULT_EPOCHS.items()) + " by default"
+    )
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--beta", type=float, default=TrainConfig.beta, help="weight of L_ali")
     p.add_argument("--seed", type=int, default=0)
@@ -53,15 +69,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=DEFAULT_TOP_STAGES,
         help="backbone stages fine-tuned in partial mode (default 2: +3 R@1 over 1 on cars196 validation)",
     )
-    p.add_argument("--n-atoms", type=int, default=128, help="vocabulary size N")
-    p.add_argument("--top-k", type=int, default=5, help="atoms per prototype K")
+    p.add_argument("--encoder", default="minilm", help="text encoder (lafg.encode registry)")
+    p.add_argument("--n-atoms", type=int, default=VocabularyConfig.n_atoms, help="vocabulary size N")
+    p.add_argument("--top-k", type=int, default=PrototypeConfig.top_k, help="atoms per prototype K")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.set_defaults(func=run)
     return p
-
-
-DEFAULT_EPOCHS = {"head": 60, "partial": 6, "full": 10}  # head / partial: the ladder's validated schedule
 
 
 def read_seen(path: Path | None) -> list[str] | None:
@@ -71,103 +85,73 @@ def read_seen(path: Path | None) -> list[str] | None:
 
 
 def read_descriptions(descriptions: Path | None, run_dir: Path | None) -> dict[str, list[str]] | None:
+    """``--descriptions`` or ``RUN/descriptions.json`` through the one validated reader (None when neither)."""
+    from lafg.describe import load_descriptions_json
+
     path = descriptions if descriptions is not None else (run_dir / "descriptions.json" if run_dir else None)
     if path is None:
         return None
     if not path.is_file():
         raise InputError(f"descriptions file not found: {path}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return load_descriptions_json(path)
 
 
 def run(args: argparse.Namespace) -> int:
-    from lafg.backbones import create_backbone
     from lafg.cache import ArrayCache
     from lafg.data import load_image_set
     from lafg.encode import create_text_encoder
-    from lafg.methods import build_language_side
-    from lafg.prototypes import PrototypeConfig
-    from lafg.train import prepare_inputs, train
-    from lafg.vocabulary import VocabularyConfig
+    from lafg.pipeline import RunConfig, language_from_run, language_variants, train_run
 
     method = get_method(args.method)
     if not method.trains:
         raise InputError("the pretrained method does not train: use `lafg eval --method pretrained`")
-    cfg = TrainConfig(
-        method=args.method,
-        mode=args.mode,
-        reading=args.reading,
-        epochs=args.epochs or DEFAULT_EPOCHS[args.mode],
-        lr=args.lr,
-        beta=args.beta,
-        seed=args.seed,
+    cfg = RunConfig(
+        train=TrainConfig(
+            method=args.method,
+            mode=args.mode,
+            reading=args.reading,
+            epochs=args.epochs or DEFAULT_EPOCHS[args.mode],
+            lr=args.lr,
+            beta=args.beta,
+            seed=args.seed,
+        ),
+        backbone=args.backbone,
+        views=args.views,
+        n_top_stages=args.n_top_stages,
+        encoder=args.encoder,
+        vocab=VocabularyConfig(n_atoms=args.n_atoms),
+        proto=PrototypeConfig(top_k=args.top_k),
     )
     image_set = load_image_set(args.data, read_seen(args.seen_classes))
     paths, labels, names = image_set.split("seen")
-    unseen_names = image_set.split("unseen")[2]
-    descriptions = read_descriptions(args.descriptions, args.run)
-    protos = centroids = None
-    if method.align:
-        if descriptions is None:
+    language = descriptions = None
+    text_cache = ArrayCache(name="text")
+    if args.run is not None and (args.run / "vocab.npz").is_file():
+        encoder = create_text_encoder(args.encoder)
+        language = language_from_run(args.run, names, encoder, language_variants(method), text_cache)
+        print(f"lafg train: language side from {args.run} ({language.vocabulary.n_atoms} atoms)", file=sys.stderr)
+    else:
+        descriptions = read_descriptions(args.descriptions, args.run)
+        if method.align and descriptions is None:
             raise InputError(f"method {args.method!r} needs --descriptions or --run")
-        missing = [n for n in names if n not in descriptions]
-        if len(missing) == len(names):
+        if method.align and method.prototypes != "template" and not any(descriptions.get(n) for n in names):
             raise InputError("the descriptions name none of the seen classes")
-        side = build_language_side(
-            names,
-            unseen_names or names,
-            descriptions,
-            create_text_encoder("minilm"),
-            VocabularyConfig(n_atoms=args.n_atoms),
-            PrototypeConfig(top_k=args.top_k),
-            variants=(method.language_variant,),
-            cache=ArrayCache(name="text"),
-        )
-        protos, _ = side.for_method(method)
-        centroids = side.centroids
-    backbone = create_backbone(args.backbone)
     print(
         f"lafg train: {len(paths)} images of {len(names)} seen classes; preparing {args.mode} inputs",
         file=sys.stderr,
     )
-    prepared = prepare_inputs(
-        backbone,
-        args.mode,
-        paths,
-        args.views,
-        args.n_top_stages,
-        ArrayCache(name="features"),
-        _print_progress,
-    )
-    args.out.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "data": str(Path(args.data).resolve()),
-        "seen_classes": names,
-        "backbone": args.backbone,
-        "mode": args.mode,
-        "n_top_stages": args.n_top_stages,
-        "descriptions": str(args.descriptions or args.run or ""),
-        "n_atoms": args.n_atoms,
-        "top_k": args.top_k,
-    }
-    (args.out / "train_meta.json").write_text(json.dumps(meta, indent=2))
     stop = _StopFlag()
-    result = train(
-        cfg,
-        prepared.inputs,
-        labels[prepared.kept],
-        args.out,
-        in_dim=prepared.in_dim,
-        prototypes=protos,
-        centroids=centroids,
-        trunk=prepared.trunk,
-        progress=_StepPrinter(),
-        cancel=stop,
-        resume=args.resume,
-    )
-    stop.restore()
-    print(
-        f"lafg train: {result.status} after {result.epochs_done} epoch(s); checkpoint {args.out / 'checkpoint.pt'}"
-    )
+    try:
+        result = train_run(
+            cfg, paths, labels, names, args.out, descriptions=descriptions, language=language,
+            feature_cache=ArrayCache(name="features"), text_cache=text_cache, progress=_print_progress,
+            step=_StepPrinter(), cancel=stop, resume=args.resume,
+        )
+    finally:
+        stop.restore()
+    for note in result.spec.notes:
+        print(f"lafg train: note: {note}", file=sys.stderr)
+    print(f"lafg train: {result.status} after {result.epochs_done} epoch(s); checkpoint {result.checkpoint}")
     return 0 if result.status == "done" else 130
 
 
