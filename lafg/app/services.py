@@ -187,6 +187,7 @@ class BackboneEmbedder:
         from lafg.backbones import create_backbone
 
         self.backbone = create_backbone(name, **backbone_kw)
+        self.spec = {"name": name, "kwargs": dict(backbone_kw)}  # how to build it again (a run spec records it)
         self.name = self.backbone.name
         self.dim = self.backbone.feature_dim
         self.cache = cache

@@ -19,15 +19,15 @@ from .tab_train import dataset_choices, dataset_dir
 MAX_BROWSE = 240  # gallery images shown for picking a query
 
 
-def explanation_md(ex, hit) -> str:
+def explanation_md(ex, hit, how: str = "") -> str:
+    """``how``: the gallery's attribute-space description (trained projector, or the fitted read-out)."""
     if ex is None:
-        return f"**{hit.label}** (score {hit.score:.3f}). No attribute explanation: this gallery has no descriptions for its classes."
-    how = {"projector": "through the trained image projector", "ridge": "through a linear probe of the frozen features (no trained projector)", "identity": "in the shared image–text space"}[ex.method]
+        return f"**{hit.label}** (score {hit.score:.3f}). No attribute explanation: {how or 'no attribute space'}."
     shared = ", ".join(f"*{phrase(c.label, 50)}* ({c.contribution:+.3f})" for c in ex.shared[:3])
     more_q = [c for c in ex.differing if c.contribution > 0][:2]
     more_r = [c for c in ex.differing if c.contribution < 0][:2]
     lines = [
-        f"**Result: {hit.label}** — retrieval score {hit.score:.3f}; attribute-space similarity {ex.similarity:.3f} (read {how}).",
+        f"**Result: {hit.label}** — retrieval score {hit.score:.3f}; attribute-space similarity {ex.similarity:.3f} (read through the {how}).",
         f"- **Shared:** {shared}",
     ]
     if more_q:
@@ -83,8 +83,8 @@ def build(svc: Services, state: gr.State) -> dict:
         progress(0.02, desc="loading models")
         g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress))
         s.gallery_key, s.query, s.hits = g.key, None, []
-        explain = {"projector": "trained projector", "ridge": "linear probe (pretrained)", "identity": "shared space", "none": "unavailable (no descriptions)"}[g.method]
-        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · explanations: {explain}."
+        explain = {"projector": "trained projector", "readout": "read-out", "none": "unavailable"}[g.method]
+        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · explanations: {explain} ({g.space.description})."
         shown = [(thumbnail(p, svc.work_dir), f"#{i} {g.classes[g.labels[i]]}") for i, p in enumerate(g.paths[:MAX_BROWSE])]
         return s, info, shown
 
@@ -106,8 +106,8 @@ def build(svc: Services, state: gr.State) -> dict:
         hit = s.hits[rank]
         ex = retrieval.explain_hit(g, s.query, hit)
         if ex is None:
-            return explanation_md(None, hit), empty_figure("no attribute space for this gallery")
-        return explanation_md(ex, hit), explanation_bar(ex.shared, ex.differing, title=f"Why “{hit.label}” matched")
+            return explanation_md(None, hit, g.space.description), empty_figure("no attribute space for this gallery")
+        return explanation_md(ex, hit, g.space.description), explanation_bar(ex.shared, ex.differing, title=f"Why “{hit.label}” matched")
 
     @user_errors
     def search_image(s: Session, path, request: gr.Request):

@@ -206,13 +206,44 @@ def test_retrieval_and_explanations(client, app, tmp_path):
 
 
 def test_checkpoint_from_another_backbone_is_refused(client, app):
+    import torch
+
     svc = app[1].services
     job = svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), {"dataset_dir": str(DEMO), "method": "aux", "epochs": 1, "lr": 1e-3}, "other backbone")
     st = svc.jobs.wait(job, 90)
-    run = Path(st.result["checkpoint"]).parent / "run.json"
-    data = json.loads(run.read_text(encoding="utf-8"))
-    data["backbone"] = "timm:resnet50[pretrained]"
-    run.write_text(json.dumps(data), encoding="utf-8")
+    ckpt = Path(st.result["checkpoint"])
+    state = torch.load(ckpt, weights_only=True)
+    state["run"]["backbone_id"] = "timm:resnet50[pretrained]"
+    torch.save(state, ckpt)
     label = next(c[0] for c in call(client, "list_models")[0]["choices"] if job in c[0])
     with pytest.raises(AppError, match="another backbone"):
         call(client, "build_index", label, DEMO_SET)
+
+
+@pytest.mark.parametrize("reading", ["relational", "meankl"])
+def test_retrieve_and_explain_with_a_trained_run(client, app, reading):
+    """A trained checkpoint: explanations and text search read the trained projectors (meankl) or the read-out
+    fitted on the trained embeddings (relational, whose projectors never train), and the UI says which."""
+    svc = app[1].services
+    params = {"dataset_dir": str(DEMO), "method": "lafg", "reading": reading, "epochs": 3,
+              "descriptions_file": str(DEMO / "descriptions.json")}
+    job = svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), params, f"trained {reading}")
+    st = svc.jobs.wait(job, 120)
+    assert st.state == "done", st.error
+    label = next(c[0] for c in call(client, "list_models")[0]["choices"] if job in c[0])
+    info, browse = call(client, "build_index", label, DEMO_SET)
+    assert "80 images" in info
+    if reading == "meankl":
+        assert "explanations: trained projector" in info and "read-out" not in info
+        want = "read through the trained projectors P_v and P_t (meankl reading)"
+    else:
+        assert "explanations: read-out (read-out fitted on the trained embeddings of 5 seen classes" in info
+        assert "trained projector" not in info
+        want = "read through the read-out fitted on the trained embeddings of 5 seen classes"
+    items, md, fig = call(client, "search_gallery_image", 3)
+    assert len(items) == 12 and want in md and "Shared" in md and fig["type"] == "plotly"
+    items, md, _ = call(client, "search_text", "Scarlet Tanager")
+    assert items and want in md
+    md, _ = call(client, "explain_result", 1)
+    assert want in md
+    assert st.result["explanations"] in info
