@@ -105,3 +105,30 @@ def test_old_checkpoints_get_a_one_line_error(tmp_path, capsys):
     assert main(["eval", "--data", str(data), "--checkpoint", str(tmp_path / "old.pt")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "has no run, language" in err[0] and "older LaFG" in err[0]
+
+
+@pytest.mark.slow
+def test_train_run_folder_consumes_the_vocabulary_and_prototypes_stages(tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    data = tmp_path / "data"
+    descriptions = _folder_set(data)
+    run = tmp_path / "stages"
+    seen = "Red Fox, Grey Wolf"
+    assert main(["vocab", "--run", str(run), "--descriptions", str(descriptions), "--names", seen, "--n-atoms", "4"]) == 0
+    assert main(["prototypes", "--run", str(run), "--names", seen, "--top-k", "2"]) == 0
+    out = tmp_path / "model"
+    assert main(["train", "--data", str(data), "--run", str(run), "--method", "lafg", "--epochs", "1", "--out", str(out)]) == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    with np.load(run / "vocab.npz") as vocab, np.load(run / "prototypes.npz") as protos:
+        assert np.array_equal(state["language"]["vocabulary"]["centroids"].numpy(), vocab["centroids"])
+        assert np.array_equal(state["language"]["prototypes"]["lafg"]["vectors"].numpy(), protos["vectors"])
+    assert state["run"]["language_source"] == f"run folder {run}" and state["run"]["prototypes"]["top_k"] == 2
+    assert state["run"]["vocabulary"]["n_atoms"] == 4
+
+    everything = tmp_path / "all"  # a vocabulary over unseen classes too: refused, with the fix
+    assert main(["vocab", "--run", str(everything), "--descriptions", str(descriptions), "--names", ", ".join(CLASSES)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--data", str(data), "--run", str(everything), "--epochs", "1", "--out", str(tmp_path / "x")]) == 2
+    assert "not seen (training) classes" in capsys.readouterr().err
