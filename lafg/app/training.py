@@ -10,14 +10,15 @@ Train tab shows).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from lafg.data import load_image_set
 from lafg.encode import l2_normalise
 from lafg.errors import InputError
 from lafg.jobs import JobContext
 from lafg.runs import write_json
-
-from .services import load_dataset, read_descriptions_json
 
 KS = (1, 2, 4, 8)
 RESULT_FILE = "result.json"
@@ -50,8 +51,11 @@ def stage_progress(ctx: JobContext, message: str):
 
 def read_descriptions(params: dict) -> dict[str, list[str]]:
     """The job's descriptions: inline (``descriptions``) or from a JSON file (``descriptions_file``)."""
-    if params.get("descriptions_file"):
-        return read_descriptions_json(params["descriptions_file"])
+    from lafg.describe import load_descriptions_json
+
+    path = params.get("descriptions_file")
+    if path and Path(path).read_text(encoding="utf-8-sig").strip() not in ("", "{}"):
+        return load_descriptions_json(path)
     return params.get("descriptions") or {}
 
 
@@ -101,7 +105,7 @@ def train_job(services, ctx: JobContext) -> dict:
 
     p = ctx.params
     method = get_method(p["method"])
-    image_set = load_dataset(p["dataset_dir"])
+    image_set = load_image_set(p["dataset_dir"])
     seen_paths, seen_labels, seen_names = image_set.split("seen")
     unseen_paths, unseen_labels, unseen_names = image_set.split("unseen")
     if len(seen_paths) == 0 or len(unseen_paths) < 2:

@@ -34,11 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def load_run_descriptions(args: argparse.Namespace) -> dict[str, list[str]]:
-    path = args.descriptions or args.run / "descriptions.json"
-    data = read_json(path)
-    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-        raise InputError(f"{path} is not a descriptions JSON of the form {{class: [sentences]}}")
-    return data
+    """``--descriptions`` or ``RUN/descriptions.json`` through the one validated reader."""
+    from lafg.describe import load_descriptions_json
+
+    return load_descriptions_json(args.descriptions or args.run / "descriptions.json")
 
 
 def class_names_for(args: argparse.Namespace, descriptions: dict[str, list[str]]) -> list[str]:
