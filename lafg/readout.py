@@ -2,7 +2,7 @@
 
 A checkpoint records which parts its loss trained (:func:`lafg.train.trained_parts`). Then:
 
-- projectors trained (``meankl`` / ``symkl``: P_v and P_t): images map through P_v, text through P_t; their K
+- projectors trained (``meankl`` / ``symkl``: P_v and P_t): images map through P_v, text through P_t; their N
   outputs are indexed by the vocabulary atoms (P_t starts as the atom centroids).
 - only P_v trained (``attribute``): images through P_v, which learnt to predict softmax(T·a / τ_t); text is read
   against the atoms the same way, T·a / τ_t (the fixed target P_v was trained towards).
