@@ -83,8 +83,8 @@ def build(svc: Services, state: gr.State) -> dict:
         progress(0.02, desc="loading models")
         g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress))
         s.gallery_key, s.query, s.hits = g.key, None, []
-        explain = {"projector": "trained projector", "readout": "read-out", "none": "unavailable"}[g.method]
-        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · explanations: {explain} ({g.space.description})."
+        explain = g.space.description if g.space.available else f"unavailable ({g.space.description})"
+        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · explanations read the {explain}."
         shown = [(thumbnail(p, svc.work_dir), f"#{i} {g.classes[g.labels[i]]}") for i, p in enumerate(g.paths[:MAX_BROWSE])]
         return s, info, shown
 

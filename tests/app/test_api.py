@@ -234,10 +234,10 @@ def test_retrieve_and_explain_with_a_trained_run(client, app, reading):
     info, browse = call(client, "build_index", label, DEMO_SET)
     assert "80 images" in info
     if reading == "meankl":
-        assert "explanations: trained projector" in info and "read-out" not in info
+        assert "explanations read the trained projectors P_v and P_t (meankl reading)" in info and "read-out" not in info
         want = "read through the trained projectors P_v and P_t (meankl reading)"
     else:
-        assert "explanations: read-out (read-out fitted on the trained embeddings of 5 seen classes" in info
+        assert "explanations read the read-out fitted on the trained embeddings of 5 seen classes" in info
         assert "trained projector" not in info
         want = "read through the read-out fitted on the trained embeddings of 5 seen classes"
     items, md, fig = call(client, "search_gallery_image", 3)
