@@ -19,7 +19,10 @@ with L_aux from :mod:`lafg.losses.aux` and L_ali one of the readings in :mod:`la
 step number, so a resumed run has the same schedule). After each epoch the complete state is written to
 ``checkpoint.pt`` atomically (temporary file, then ``os.replace``) and one JSON line is appended to
 ``metrics.jsonl``; ``resume=True`` continues from the last completed epoch and reproduces the uninterrupted
-run exactly (batches and views are drawn from (seed, epoch)).
+run bit for bit in every mode: batches (the sampler) and views are drawn from (seed, epoch), and the checkpoint
+holds the torch / CUDA / numpy / python random states of the epoch's end, which stochastic depth and dropout in
+fine-tuned stages draw from. Which parts a config trains is :func:`trained_parts` (recorded in every run spec,
+:mod:`lafg.runspec`).
 """
 
 from __future__ import annotations
