@@ -103,15 +103,16 @@ def projector_space(model, parts: dict, reading: str, centroids: np.ndarray, ato
     if not parts.get("proj_v"):
         raise InputError("this model's image projector was never trained: use a read-out")
     n = model.cfg.n_outputs
+    dev = next(model.parameters()).device
 
     def image(z):
         with torch.no_grad():
-            return model.project_image(torch.as_tensor(np.asarray(z, dtype=np.float32))).numpy()
+            return model.project_image(torch.as_tensor(np.asarray(z, dtype=np.float32), device=dev)).cpu().numpy()
 
     if parts.get("proj_t"):
         def text(t):
             with torch.no_grad():
-                return model.project_text(torch.as_tensor(np.asarray(t, dtype=np.float32))).numpy()
+                return model.project_text(torch.as_tensor(np.asarray(t, dtype=np.float32), device=dev)).cpu().numpy()
 
         what = f"trained projectors P_v and P_t ({reading} reading)"
     else:
