@@ -189,3 +189,19 @@ def check_data(image_set: ImageSet, descriptions: dict[str, list[str]] | None = 
         skipped=len(image_set.skipped),
         descriptions=match,
     )
+
+
+def unreadable_images(paths: list, progress: Callable[[int, int, str], None] | None = None) -> list:
+    """The paths PIL cannot open and verify (header and structure, without decoding every pixel)."""
+    from PIL import Image
+
+    bad = []
+    for i, path in enumerate(paths, 1):
+        try:
+            with Image.open(path) as img:
+                img.verify()
+        except Exception:  # any failure to parse means "not usable as an image"
+            bad.append(path)
+        if progress and (i % 50 == 0 or i == len(paths)):
+            progress(i, len(paths), str(path.name) if hasattr(path, "name") else str(path))
+    return bad

@@ -110,17 +110,25 @@ def run(args: argparse.Namespace) -> int:
     show = not args.no_progress
     cache = None if args.no_cache else JsonCache(args.cache_dir, "descriptions")
     generating = type(llm).stored_descriptions is LLM.stored_descriptions  # not an import of stored sentences
-    try:
-        todo = uncached_classes(categories.names, llm, cfg, cache) if generating else []
-        if todo and hasattr(llm, "load"):  # load before the bar starts, so the bar's ETA is generation alone
+    loaded = []
+
+    def load_model() -> None:  # before a bar starts, so the bar's ETA measures generation alone
+        if hasattr(llm, "load") and not loaded:
             with stage(f"loading LLM {backend} ({llm.model_id})", enabled=show):
                 llm.load()
+            loaded.append(True)
+
+    try:
+        todo = uncached_classes(categories.names, llm, cfg, cache) if generating else []
+        if todo:
+            load_model()
         if generating:
             print(f"describe: {len(categories.names) - len(todo)} of {len(categories.names)} classes cached, "
                   f"{len(todo)} to generate", file=sys.stderr)
         with ProgressBar("describe", unit="classes", enabled=show) as bar:
             descriptions = describe_classes(categories.names, llm, cfg, cache=cache, progress=bar)
         if generating and args.retry_thin and thin_classes(descriptions, cfg.n):
+            load_model()
             with ProgressBar("retry thin", unit="attempts", enabled=show) as bar:
                 descriptions = retry_thin(descriptions, llm, cfg, rounds=args.retry_thin, progress=bar)
     finally:
