@@ -159,7 +159,7 @@ class DataReport:
         if self.descriptions is not None:
             d = self.descriptions
             matched = len(self.classes) - len(d.seen_missing) - len(d.unseen_missing)
-            renamed = sum(1 for k, v in d.match.pairs.items() if k != v)
+            renamed = sum(1 for k, v in d.match.pairs.items() if k != v and k in d.descriptions)
             out.append(
                 f"descriptions: {matched} of {len(self.classes)} classes matched ({renamed} by a normalised name)"
             )
