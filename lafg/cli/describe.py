@@ -22,7 +22,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="write attribute descriptions for class names with an LLM",
         description=f"Describe each class with an LLM (cached per class). Backends: {backends}.",
     )
-    src = p.add_argument_group("class names (one source; --preset, then --file, then --names)")
+    src = p.add_argument_group("class names (one source; --data, then --preset, then --file, then --names)")
+    src.add_argument("--data", metavar="DIR", help="the class names of an image data set (either layout; see "
+                     "README 'Your own data'), so descriptions are keyed exactly as training will look them up")
+    src.add_argument("--class-names", metavar="FILE", help="with --data: names file for numeric class folders")
     src.add_argument("--names", help='class names as text: "a, b, c" or one per line')
     src.add_argument("--file", help="UTF-8 text file with one class name per line")
     src.add_argument(
@@ -96,7 +99,15 @@ def run(args: argparse.Namespace) -> int:
     if args.retry_thin < 0:
         raise InputError(f"--retry-thin takes a number of rounds >= 0, got {args.retry_thin}")
     quiet_library_bars()
-    categories = resolve_categories(args.names, args.file, args.preset)
+    if args.data:
+        from lafg.categories import validate_names
+        from lafg.data import load_image_set
+
+        categories = validate_names(load_image_set(args.data, names_file=args.class_names).classes)
+    elif args.class_names:
+        raise InputError("--class-names goes with --data")
+    else:
+        categories = resolve_categories(args.names, args.file, args.preset)
     if categories.duplicates:
         print(f"dropped {len(categories.duplicates)} duplicate name(s): {', '.join(categories.duplicates)}")
     backend = args.llm or ("json" if args.import_json else "bundled")
@@ -143,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         **cfg.to_dict(),
         **llm.describe(),
         "prompt_file": args.prompt_file,
-        "source": {"names": bool(args.names), "file": args.file, "preset": args.preset},
+        "source": {"names": bool(args.names), "file": args.file, "preset": args.preset, "data": args.data},
         "classes": len(descriptions),
         "empty_classes": empty,
         "thin_classes": thin,
