@@ -61,3 +61,21 @@ def test_stage_and_format_seconds():
         pass
     assert out.getvalue().splitlines() == ["loading LLM x ...", "loading LLM x: done in 0s"]
     assert [format_seconds(s) for s in (4.4, 65, 3725)] == ["4s", "1m05s", "1h02m"]
+
+
+def test_quiet_library_bars_silences_the_loading_weights_bar(monkeypatch):
+    from transformers.utils import logging as hf_logging
+
+    from lafg.progress import quiet_library_bars
+
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    was = hf_logging.is_progress_bar_enabled()
+    try:
+        hf_logging.enable_progress_bar()
+        quiet_library_bars()
+        assert not hf_logging.is_progress_bar_enabled()  # the switch transformers' "Loading weights" bar reads
+        import os
+
+        assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"  # and libraries imported later
+    finally:
+        (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
