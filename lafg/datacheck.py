@@ -148,9 +148,11 @@ class DataReport:
             f"(per class min {min(counts)}, median {sorted(counts)[len(counts) // 2]}, max {max(counts)})",
             f"seen (train): {seen_c} classes, {seen_i} images; unseen (test): {unseen_c} classes, {unseen_i} images",
         ]
-        if self.seen:
-            first, last = self.classes[min(self.seen)], self.classes[max(self.seen)]
-            out.append(f"seen classes run from {first!r} to {last!r} (label order)")
+        chosen = set(self.seen)
+        for label, pick in (("seen", True), ("unseen", False)):
+            names = [n for i, n in enumerate(self.classes) if (i in chosen) == pick]
+            if names:
+                out.append(f"{label} classes: {_shown(names, 3)}")
         if self.skipped:
             out.append(f"skipped {self.skipped} non-image file(s)")
         out.append(

@@ -69,7 +69,8 @@ def test_data_check_reports_counts_split_and_unmatched_names(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "classes: 6; images: 18 (per class min 3, median 3, max 3)" in out
     assert "seen (train): 3 classes, 9 images; unseen (test): 3 classes, 9 images" in out
-    assert "seen classes run from 'Globe-Flower' to 'Red Fox'" in out
+    assert "seen classes: 'Globe-Flower', \"Clark's Nutcracker\", 'Red Fox'\n" in out
+    assert "unseen classes: 'Grey Wolf', 'Snow Owl', 'Barn Owl'\n" in out
     assert "descriptions: 5 of 6 classes matched (5 by a normalised name)" in out
     assert "1 unseen class(es) without descriptions: 'Grey Wolf'" in out
     for f in (data / "3").iterdir():
