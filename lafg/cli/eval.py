@@ -118,18 +118,16 @@ def _zero_shot(args, meta, model, emb, labels, image_set, names) -> float | None
     from lafg.datacheck import match_descriptions
 
     descriptions = match_descriptions(seen_names, names, descriptions).descriptions  # data-set names as keys
-    from lafg.progress import stage
-
-    with stage("lafg eval: language side for zero-shot accuracy"):
-        side = build_language_side(
-            seen_names,
-            names,
-            descriptions,
-            create_text_encoder("minilm"),
-            VocabularyConfig(n_atoms=meta.get("n_atoms", 128)),
-            PrototypeConfig(top_k=meta.get("top_k", 5)),
-            variants=("lafg",),
-            cache=ArrayCache(name="text"),
-        )
+    print("lafg eval: building the language side for zero-shot accuracy", file=sys.stderr)
+    side = build_language_side(
+        seen_names,
+        names,
+        descriptions,
+        create_text_encoder("minilm"),
+        VocabularyConfig(n_atoms=meta.get("n_atoms", 128)),
+        PrototypeConfig(top_k=meta.get("top_k", 5)),
+        variants=("lafg",),
+        cache=ArrayCache(name="text"),
+    )
     v, t = projected(model, emb, side.eval["lafg"])
     return zero_shot_accuracy(v, labels, t)

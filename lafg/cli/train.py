@@ -119,17 +119,17 @@ def run(args: argparse.Namespace) -> int:
 
         warn = lambda line: print(f"lafg train: {line}", file=sys.stderr)  # noqa: E731
         descriptions = descriptions_for_training(names, unseen_names, descriptions, args.allow_missing, warn)
-        with stage("lafg train: language side (text encoder, vocabulary, prototypes)"):
-            side = build_language_side(
-                names,
-                unseen_names or names,
-                descriptions,
-                create_text_encoder("minilm"),
-                VocabularyConfig(n_atoms=args.n_atoms),
-                PrototypeConfig(top_k=args.top_k),
-                variants=(method.language_variant,),
-                cache=ArrayCache(name="text"),
-            )
+        print("lafg train: building the language side (text encoder, vocabulary, prototypes)", file=sys.stderr)
+        side = build_language_side(
+            names,
+            unseen_names or names,
+            descriptions,
+            create_text_encoder("minilm"),
+            VocabularyConfig(n_atoms=args.n_atoms),
+            PrototypeConfig(top_k=args.top_k),
+            variants=(method.language_variant,),
+            cache=ArrayCache(name="text"),
+        )
         protos, _ = side.for_method(method)
         centroids = side.centroids
     with stage(f"lafg train: loading backbone {args.backbone}"):
