@@ -20,7 +20,9 @@ from lafg.errors import InputError
 MIN_IMAGES = 2  # a retrieval query needs at least one other image of its class
 
 
-def _shown(names: list[str], limit: int = 10) -> str:
+def _shown(names: list[str], limit: int | None = 10) -> str:
+    """Quoted names, the first ``limit`` of them (all with None)."""
+    limit = len(names) if limit is None else limit
     text = ", ".join(repr(n) for n in names[:limit])
     return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
@@ -41,10 +43,12 @@ class DescriptionMatch:
             pairs = ", ".join(f"{k!r} ~ {v!r}" for k, v in self.match.loose.items())
             lines.append(f"matched loosely (check these): {pairs}")
         if self.seen_missing:
-            lines.append(f"{len(self.seen_missing)} seen class(es) without descriptions: {_shown(self.seen_missing)}")
+            lines.append(
+                f"{len(self.seen_missing)} seen class(es) without descriptions: {_shown(self.seen_missing, None)}"
+            )
         if self.unseen_missing:
             lines.append(
-                f"{len(self.unseen_missing)} unseen class(es) without descriptions: {_shown(self.unseen_missing)}"
+                f"{len(self.unseen_missing)} unseen class(es) without descriptions: {_shown(self.unseen_missing, None)}"
             )
         if self.match.unused:
             lines.append(
@@ -89,7 +93,7 @@ def descriptions_for_training(
         )
     if result.seen_missing and not allow_missing:
         raise InputError(
-            f"{len(result.seen_missing)} seen class(es) have no descriptions: {_shown(result.seen_missing)} "
+            f"{len(result.seen_missing)} seen class(es) have no descriptions: {_shown(result.seen_missing, None)} "
             "(fix the names or the descriptions file, see `lafg data check`, or pass --allow-missing)"
         )
     if warn is not None:
@@ -126,13 +130,13 @@ class DataReport:
         """Findings that stop or spoil training (the CLI exits 1 when there are any)."""
         out = []
         if self.small:
-            out.append(f"{len(self.small)} class(es) with fewer than {MIN_IMAGES} images: {_shown(self.small)}")
+            out.append(f"{len(self.small)} class(es) with fewer than {MIN_IMAGES} images: {_shown(self.small, None)}")
         if not self.side(True)[0] or not self.side(False)[0]:
             out.append("the split leaves one side empty: need at least one seen and one unseen class")
         if self.descriptions is not None and self.descriptions.seen_missing:
             out.append(
                 f"{len(self.descriptions.seen_missing)} seen class(es) without descriptions: "
-                f"{_shown(self.descriptions.seen_missing)}"
+                f"{_shown(self.descriptions.seen_missing, None)}"
             )
         return out
 
@@ -156,7 +160,7 @@ class DataReport:
         if self.skipped:
             out.append(f"skipped {self.skipped} non-image file(s)")
         out.append(
-            f"classes with fewer than {MIN_IMAGES} images: {_shown(self.small) if self.small else 'none'}"
+            f"classes with fewer than {MIN_IMAGES} images: {_shown(self.small, None) if self.small else 'none'}"
         )
         if self.descriptions is not None:
             d = self.descriptions
