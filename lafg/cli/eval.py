@@ -28,12 +28,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--backbone", default="efficientnet_lite0", help="backbone for --method pretrained")
     p.add_argument("--split", default="unseen", choices=["unseen", "seen"])
     p.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
+    p.add_argument("--class-names", type=Path, metavar="FILE", help="names file for numeric class folders")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from lafg.cache import ArrayCache
+    from lafg.cli.report import evaluated_line, extraction_bar, metrics_line
     from lafg.data import load_image_set
 
     seen = read_seen(args.seen_classes)
@@ -41,22 +43,25 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         from lafg.pipeline import load_run
 
-        trained = load_run(args.checkpoint)
+        trained = load_run(args.checkpoint)  # the checkpoint alone: backbone, trunk split, encoder, vocabulary
         if seen is None and args.split == "unseen":
             seen = trained.spec.seen_classes  # the run's own seen classes: the split it trained on
-    image_set = load_image_set(args.data, seen)
+    image_set = load_image_set(args.data, seen, names_file=args.class_names)
     paths, labels, names = image_set.split(args.split)
     if not paths:
         raise InputError(f"the {args.split} split of {args.data} is empty")
     cache = ArrayCache(name="features")
-    if trained is not None:
-        metrics, kept = trained.evaluate(paths, labels, names, cache)
-    else:
-        from lafg.backbones import create_backbone
-        from lafg.evaluate import evaluate_embeddings, image_embeddings
+    with extraction_bar(f"eval {args.split}") as bar:
+        if trained is not None:
+            metrics, kept = trained.evaluate(paths, labels, names, cache, bar)
+            mode = trained.spec.mode
+        else:
+            from lafg.backbones import create_backbone
+            from lafg.evaluate import evaluate_embeddings, image_embeddings
 
-        emb, kept = image_embeddings(None, create_backbone(args.backbone), "pretrained", paths, cache=cache)
-        metrics = evaluate_embeddings(emb, labels[kept])
+            emb, kept = image_embeddings(None, create_backbone(args.backbone), "pretrained", paths, cache=cache,
+                                         progress=bar)
+            metrics, mode = evaluate_embeddings(emb, labels[kept]), "pretrained"
     out = {"data": str(args.data), "split": args.split, "images": int(len(kept)), "classes": len(names)}
     out.update(
         {
@@ -65,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
         }
     )
     out["metrics"] = metrics
-    print(" ".join(f"{k}={v:.2f}" for k, v in metrics.items()))
+    what = f"checkpoint {args.checkpoint}" if args.checkpoint else f"backbone {args.backbone}"
+    print(evaluated_line(what, out["method"], mode, str(args.data), args.split, out["images"], len(names)))
+    print(metrics_line(metrics))
     if args.json:
         from lafg.runs import write_json
 

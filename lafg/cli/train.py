@@ -74,6 +74,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=PrototypeConfig.top_k, help="atoms per prototype K")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    p.add_argument("--class-names", type=Path, metavar="FILE", help="names file for numeric class folders "
+                   "(JSON {id: name} or CSV id,name; default DIR/names.json or names.csv when present)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="train even when seen classes have no descriptions (they get template prototypes)")
+    p.add_argument("--no-eval", action="store_true", help="skip the unseen R@1 / MAP@R report at the end")
     p.set_defaults(func=run)
     return p
 
@@ -97,10 +102,13 @@ def read_descriptions(descriptions: Path | None, run_dir: Path | None) -> dict[s
 
 
 def run(args: argparse.Namespace) -> int:
+    from lafg.backbones import create_backbone
     from lafg.cache import ArrayCache
+    from lafg.cli.report import extraction_bar
     from lafg.data import load_image_set
     from lafg.encode import create_text_encoder
-    from lafg.pipeline import RunConfig, language_from_run, language_variants, train_run
+    from lafg.pipeline import RunConfig, language_from_run, language_variants, seen_language, train_run
+    from lafg.progress import stage
 
     method = get_method(args.method)
     if not method.trains:
@@ -122,37 +130,74 @@ def run(args: argparse.Namespace) -> int:
         vocab=VocabularyConfig(n_atoms=args.n_atoms),
         proto=PrototypeConfig(top_k=args.top_k),
     )
-    image_set = load_image_set(args.data, read_seen(args.seen_classes))
+    image_set = load_image_set(args.data, read_seen(args.seen_classes), names_file=args.class_names)
     paths, labels, names = image_set.split("seen")
-    language = descriptions = None
-    text_cache = ArrayCache(name="text")
+    unseen_names = image_set.split("unseen")[2]
+    language, text_cache = None, ArrayCache(name="text")
     if args.run is not None and (args.run / "vocab.npz").is_file():
+        print(f"lafg train: language side from {args.run} (vocab.npz, prototypes.npz)", file=sys.stderr)
         encoder = create_text_encoder(args.encoder)
         language = language_from_run(args.run, names, encoder, language_variants(method), text_cache)
-        print(f"lafg train: language side from {args.run} ({language.vocabulary.n_atoms} atoms)", file=sys.stderr)
     else:
         descriptions = read_descriptions(args.descriptions, args.run)
         if method.align and descriptions is None:
             raise InputError(f"method {args.method!r} needs --descriptions or --run")
-        if method.align and method.prototypes != "template" and not any(descriptions.get(n) for n in names):
-            raise InputError("the descriptions name none of the seen classes")
+        if descriptions is not None:
+            from lafg.datacheck import descriptions_for_training
+
+            warn = lambda line: print(f"lafg train: {line}", file=sys.stderr)  # noqa: E731
+            descriptions = descriptions_for_training(names, unseen_names, descriptions, args.allow_missing, warn)
+            print("lafg train: building the language side (text encoder, vocabulary, prototypes)", file=sys.stderr)
+            encoder = create_text_encoder(args.encoder)
+            # the seen classes' descriptions only: unseen ones never reach the model (lafg.pipeline)
+            language = seen_language(names, descriptions, encoder, cfg.vocab, cfg.proto, language_variants(method),
+                                     text_cache)
+    with stage(f"lafg train: loading backbone {args.backbone}"):
+        backbone = create_backbone(args.backbone)
     print(
         f"lafg train: {len(paths)} images of {len(names)} seen classes; preparing {args.mode} inputs",
         file=sys.stderr,
     )
     stop = _StopFlag()
     try:
-        result = train_run(
-            cfg, paths, labels, names, args.out, descriptions=descriptions, language=language,
-            feature_cache=ArrayCache(name="features"), text_cache=text_cache, progress=_print_progress,
-            step=_StepPrinter(), cancel=stop, resume=args.resume,
-        )
+        with extraction_bar(f"extract {args.mode} inputs") as bar:
+            progress = _BarUntilTraining(bar)
+            result = train_run(
+                cfg, paths, labels, names, args.out, language=language, backbone=backbone,
+                feature_cache=ArrayCache(name="features"), text_cache=text_cache, progress=progress,
+                step=progress.step, cancel=stop, resume=args.resume,
+            )
     finally:
         stop.restore()
     for note in result.spec.notes:
         print(f"lafg train: note: {note}", file=sys.stderr)
     print(f"lafg train: {result.status} after {result.epochs_done} epoch(s); checkpoint {result.checkpoint}")
+    if result.status == "done" and not args.no_eval:
+        from lafg.cli.report import unseen_metrics_after_training
+
+        trunk_backbone = result.model.trunk if args.mode == "full" else backbone
+        unseen_metrics_after_training(
+            result.model, trunk_backbone, args.mode, args.n_top_stages, image_set, args.out,
+            ArrayCache(name="features"),
+        )
     return 0 if result.status == "done" else 130
+
+
+class _BarUntilTraining:
+    """Feeds the extraction bar until the first training step, then prints steps (:class:`_StepPrinter`)."""
+
+    def __init__(self, bar):
+        self.bar, self.printer, self.training = bar, _StepPrinter(), False
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        if not self.training:
+            self.bar(done, total, message)
+
+    def step(self, event: TrainEvent) -> None:
+        if not self.training:  # extraction is over: close its bar before the step lines
+            self.training = True
+            self.bar.close()
+        self.printer(event)
 
 
 class _StopFlag:
@@ -187,7 +232,3 @@ class _StepPrinter:
                 f"epoch {e.epoch + 1} step {e.step}/{e.total_steps} {terms} lr={e.lr:.2e} eta={e.eta_s:.0f}s",
                 file=sys.stderr,
             )
-
-
-def _print_progress(done: int, total: int, message: str) -> None:
-    print(f"  {message} ({done}/{total})", file=sys.stderr)
