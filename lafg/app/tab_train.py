@@ -14,7 +14,8 @@ from lafg.errors import InputError
 from lafg.jobs import ACTIVE
 from lafg.plots import training_curves
 
-from .common import Session, file_path, session_tag, user_errors
+from .common import Session, file_path, session_tag, user_errors, visual_descriptions
+from .guide import experiment_panel, too_small_note, unseen_images
 from .services import Services, content_key, extract_zip, load_dataset, safe_upload_dir, shared_descriptions
 
 CONTROLS = ("pretrained", "random", "permuted")  # runs that tell whether the language helped
@@ -101,7 +102,7 @@ def verdict(st) -> str:
     text = f"Unseen-class R@1: **{rec.get('R@1')}%** after {r.get('epochs_done')} epoch(s), vs **{base.get('R@1')}%** for the untrained backbone."
     if r.get("worse_than_pretrained"):
         text += "\n\n⚠️ **Fine-tuning made unseen-class retrieval worse than the untrained backbone.** Try fewer epochs, a lower learning rate, or more seen classes."
-    return text
+    return text + too_small_note(r, unseen_images(str(r.get("dataset", ""))))
 
 
 def job_choices(svc: Services) -> list[tuple[str, str]]:
@@ -142,6 +143,7 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
     verdict_md = gr.Markdown(elem_id="train-verdict")
     table = gr.Dataframe(headers=RESULT_HEADERS, value=results_table(svc, None), label="Finished runs on this data set (unseen classes, %)", interactive=False)
     timer = gr.Timer(1.0, active=False)
+    experiment_panel()
 
     @user_errors
     def add_folder(s: Session, path: str):
@@ -197,6 +199,7 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         folder_path = dataset_dir(svc, s, ds_label)
         descriptions = dict(shared_descriptions(folder_path))
         descriptions.update({k: v for k, v in s.descriptions.items() if v})
+        descriptions = visual_descriptions(s, descriptions)  # the same sentences the vocabulary tab clustered
         # The descriptions go to a file in the session's folder: job status files stay small.
         desc_file = safe_upload_dir(svc.work_dir, session_tag(request)) / f"descriptions-{content_key(descriptions)}.json"
         desc_file.write_text(json.dumps(descriptions, ensure_ascii=False), encoding="utf-8")

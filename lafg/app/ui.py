@@ -40,9 +40,9 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
             with gr.Tab("1 · Categories & descriptions", id="describe"):
                 tab_describe.build(svc, state)
             with gr.Tab("2 · Attribute vocabulary", id="vocab"):
-                tab_vocab.build(svc, state, umap)
+                vocab = tab_vocab.build(svc, state, umap)
             with gr.Tab("3 · Prototypes", id="protos"):
-                tab_protos.build(svc, state)
+                tab_protos.build(svc, state, vocab)
             with gr.Tab("4 · Train", id="train"):
                 train = tab_train.build(svc, state, job_store)
             with gr.Tab("5 · Retrieve & explain", id="retrieve") as retrieve_tab:
