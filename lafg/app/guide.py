@@ -17,6 +17,19 @@ from lafg.plots import empty_figure, ladder_chart
 
 LADDER = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "ladder.json"
 
+TRAIN_NOTE = (
+    "Training uses only the **seen** classes' images; the chart then measures retrieval on the **unseen** classes "
+    "(never trained on) after every epoch, next to the untrained backbone. Queue the **controls** too: a method "
+    "uses language only if it beats *permuted* (the same prototypes shuffled between classes) by more than the "
+    "seed spread. The 80-image demo is far too small for that: see *What the full experiment shows* below."
+)
+RETRIEVE_NOTE = (
+    "Search a gallery by image or by words, with the pretrained backbone or a trained run. Each result's "
+    "explanation lists the attribute atoms the query and the result share and those that differ, read from the "
+    "parts of the model that were actually trained (the image projector), or from a fitted probe for the "
+    "untrained backbone; the panel says which."
+)
+
 GLOSSARY = """
 - **Attribute atom**: a cluster of similar description sentences from *all* classes (k-means on their text
   embeddings); its label is the sentence nearest the cluster centre. The vocabulary is the N atoms.

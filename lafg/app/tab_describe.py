@@ -245,4 +245,9 @@ def build(svc: Services, state: gr.State) -> dict:
         return s, summary(s), class_text(s, name), flags_md(s)
 
     drop_btn.click(drop, [state, class_pick], [state, names_info, desc_edit, flags_box], api_name="drop_offtopic")
-    return {"names_info": names_info, "class_pick": class_pick}
+    def redraw(s: Session) -> tuple:
+        """(names box, summary, class pick, its descriptions, flags) for a session loaded from elsewhere."""
+        first = s.names[0] if s.names else None
+        return "\n".join(s.names), summary(s), gr.Dropdown(choices=s.names, value=first), class_text(s, first), flags_md(s) if s.offtopic else ""
+
+    return {"names_info": names_info, "class_pick": class_pick, "redraw": redraw, "outputs": [names_box, names_info, class_pick, desc_edit, flags_box]}

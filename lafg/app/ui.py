@@ -6,8 +6,8 @@ import gradio as gr
 
 from lafg.plots import BackgroundUmap
 
-from . import tab_describe, tab_protos, tab_retrieve, tab_train, tab_vocab
-from .common import Session, demo_session
+from . import guide, tab_describe, tab_protos, tab_retrieve, tab_session, tab_train, tab_vocab
+from .common import Session, demo_session, note
 from .services import Services, default_services, limit_threads
 
 TITLE = "LaFG Explorer"
@@ -38,15 +38,20 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
         job_store = gr.BrowserState("", storage_key="lafg-job-id")
         with gr.Tabs():
             with gr.Tab("1 · Categories & descriptions", id="describe"):
-                tab_describe.build(svc, state)
+                describe = tab_describe.build(svc, state)
             with gr.Tab("2 · Attribute vocabulary", id="vocab"):
                 vocab = tab_vocab.build(svc, state, umap)
             with gr.Tab("3 · Prototypes", id="protos"):
-                tab_protos.build(svc, state, vocab)
+                protos = tab_protos.build(svc, state, vocab)
             with gr.Tab("4 · Train", id="train"):
+                note("ℹ What am I looking at?", guide.TRAIN_NOTE)
                 train = tab_train.build(svc, state, job_store)
             with gr.Tab("5 · Retrieve & explain", id="retrieve") as retrieve_tab:
+                note("ℹ What am I looking at?", guide.RETRIEVE_NOTE)
                 retrieve = tab_retrieve.build(svc, state)
+            with gr.Tab("6 · Take-aways", id="session"):
+                tab_session.build(svc, state, describe, vocab, protos)
+        guide.glossary()
         # Newly finished runs and added data sets show up when the tab is opened.
         retrieve_tab.select(retrieve["refresh"], [state, retrieve["ckpt"]], [retrieve["ckpt"], retrieve["gallery_ds"]], api_name="open_retrieve", api_visibility="private")
         status = gr.Markdown(elem_id="model-status")

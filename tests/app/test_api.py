@@ -23,6 +23,9 @@ TESTED = {
     "build_prototypes", "class_prototype", "compare_classes", "add_folder", "upload_dataset", "start_training",
     "stop_training", "poll_job", "attach_job", "list_jobs", "build_index", "search_image", "search_gallery_image",
     "search_text", "search_text_submit", "explain_result", "list_models",
+    # issue 10 (classroom): tested in tests/app/test_classroom.py
+    "check_offtopic", "drop_offtopic", "colour_map", "export_descriptions_file", "export_vocabulary", "export_prototypes",
+    "export_bundle", "load_bundle",
 }
 
 
@@ -53,7 +56,7 @@ def test_names_and_descriptions(client, tmp_path):
     assert text == "Blue Jay\nMallard" and "2 classes" in info
     with pytest.raises(AppError, match="no category names"):
         call(client, "set_names", "  \n , ", None, None)
-    info, desc = call(client, "generate_descriptions", "bundled", "", "", "", "Describe a {class_name} in {n} lines", 2)
+    info, desc, _flags = call(client, "generate_descriptions", "bundled", "", "", "", "Describe a {class_name} in {n} lines", 2)
     assert "6 description" not in info and "Blue Jay" in desc
     with pytest.raises(AppError, match="cannot reach the LLM endpoint"):
         call(client, "generate_descriptions", "openai", "m", "http://127.0.0.1:9/v1", "OPENAI_API_KEY", "Describe {class_name}", 2)
@@ -89,7 +92,7 @@ def test_sessions_are_isolated(app):
 def test_vocabulary_and_prototypes(client):
     with pytest.raises(AppError, match="build the attribute vocabulary first"):
         call(client, "build_prototypes", "a photo of a {}.", 3)
-    fig, info, rows, _dd, md, _timer = call(client, "build_vocabulary", 12, "PCA")
+    fig, info, rows, _dd, md, _timer, _aside = call(client, "build_vocabulary", 12, "PCA")
     assert "12 atoms" in info and fig["type"] == "plotly" and len(rows["data"]) == 12
     assert "own descriptions fall into" in md
     _fig, note, _timer = call(client, "set_projection", "UMAP")
