@@ -105,3 +105,32 @@ def load_bundle(s: Session, path: str, encoder_name: str) -> str:
     if s.prototypes is not None:
         parts.append(f"{len(s.prototypes.names)} prototypes")
     return "Loaded " + ", ".join(parts) + "." + note
+
+
+def export_results(svc, s: Session, folder: Path) -> list[str]:
+    """The last search's results with their explanations: results.json (full) and results.csv (one row each)."""
+    from lafg.export import rows_csv
+
+    from . import retrieval
+
+    g = svc.get_index(s.gallery_key) if s.gallery_key is not None else None
+    if g is None or not s.hits or s.query is None:
+        raise InputError("search first (tab 5): there are no results to export")
+    query = {"text": s.query.text or None, "image": Path(s.query.path).name if s.query.path else None}
+    rows = []
+    for rank, hit in enumerate(s.hits):
+        ex = retrieval.explain_hit(g, s.query, hit)
+        d = ex.to_dict() if ex is not None else {}
+        rows.append({
+            "rank": rank + 1, "score": round(float(hit.score), 4), "class": hit.label, "image": Path(hit.path).name,
+            "explained_by": d.get("method", "none"),
+            "shared": [c["label"] for c in d.get("shared", [])],
+            "differing": [f"{c['label']} ({c['contribution']:+.2f})" for c in d.get("differing", [])],
+            "explanation": d,
+        })
+    full = {"query": query, "gallery": {"images": len(g), "classes": len(g.classes)}, "results": rows}
+    flat = [{k: v for k, v in r.items() if k != "explanation"} for r in rows]
+    return [
+        _write(folder / "results.json", json.dumps(full, ensure_ascii=False, indent=1, default=float)),
+        _write(folder / "results.csv", rows_csv(flat)),
+    ]

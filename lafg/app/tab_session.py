@@ -28,6 +28,7 @@ def build(svc: Services, state: gr.State, describe: dict, vocab: dict, protos: d
                 desc_btn = gr.Button("Descriptions")
                 vocab_btn = gr.Button("Vocabulary + map")
                 proto_btn = gr.Button("Prototypes + charts")
+                results_btn = gr.Button("Search results + explanations")
             bundle_btn = gr.Button("Whole session (run bundle .zip)", variant="primary", elem_id="export-bundle")
             files = gr.File(label="Files", file_count="multiple", interactive=False, elem_id="export-files")
             export_md = gr.Markdown(elem_id="export-info")
@@ -58,6 +59,10 @@ def build(svc: Services, state: gr.State, describe: dict, vocab: dict, protos: d
         return exports.export_prototypes(s, folder(request), figs), "Prototypes exported."
 
     @user_errors
+    def export_results(s: Session, request: gr.Request):
+        return exports.export_results(svc, s, folder(request)), "Search results exported (CSV: one row per result; JSON: with each explanation's numbers)."
+
+    @user_errors
     def export_all(s: Session, request: gr.Request):
         path = exports.export_bundle(s, folder(request), svc.text_encoder().name if s.vocab is not None else "")
         parts = ["names", "descriptions"] + (["vocabulary"] if s.vocab is not None else []) + (["prototypes"] if s.prototypes is not None else [])
@@ -66,6 +71,7 @@ def build(svc: Services, state: gr.State, describe: dict, vocab: dict, protos: d
     desc_btn.click(export_desc, [state], [files, export_md], api_name="export_descriptions_file")
     vocab_btn.click(export_vocab, [state], [files, export_md], api_name="export_vocabulary")
     proto_btn.click(export_protos, [state], [files, export_md], api_name="export_prototypes")
+    results_btn.click(export_results, [state], [files, export_md], api_name="export_results")
     bundle_btn.click(export_all, [state], [files, export_md], api_name="export_bundle")
 
     @user_errors

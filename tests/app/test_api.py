@@ -25,7 +25,7 @@ TESTED = {
     "search_text", "search_text_submit", "explain_result", "list_models",
     # issue 10 (classroom): tested in tests/app/test_classroom.py
     "check_offtopic", "drop_offtopic", "colour_map", "export_descriptions_file", "export_vocabulary", "export_prototypes",
-    "export_bundle", "load_bundle",
+    "export_bundle", "load_bundle", "export_results",
 }
 
 
