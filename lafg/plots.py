@@ -248,7 +248,7 @@ def weight_spread(weights: np.ndarray, names: Sequence[str], tau: float, title: 
         x=spread, nbinsx=min(30, max(5, len(spread))), marker_color="#2b6cb0", name="classes",
         hovertemplate="spread %{x:.3f}: %{y} classes<extra></extra>",
     ))
-    fig.add_vline(x=0.0, line=dict(color="#888", dash="dot"), annotation_text="uniform", annotation_position="top right")
+    fig.add_vline(x=0.0, line=dict(color="#888", dash="dot"))  # 0 = uniform weights (see the axis title)
     fig.update_layout(
         title=dict(text=title or f"Top-{k} weight spread over {len(spread)} classes (τ_p = {tau:g}; uniform weight 1/K = {1 / k:.2f})", font=dict(size=13)),
         template="plotly_white", height=260, margin=dict(l=10, r=10, t=40, b=10), showlegend=False, bargap=0.05,
@@ -261,17 +261,17 @@ def weight_spread(weights: np.ndarray, names: Sequence[str], tau: float, title: 
 def ladder_chart(rows: Sequence[dict], mode: str = "head", metric: str = "R@1") -> go.Figure:
     """The committed ladder as grouped bars: unseen-class ``metric`` per method (± seed std), one group per set.
 
-    Controls (pretrained, onehot, aux, random, permuted) are drawn grey, language methods blue; lafg dark."""
+    Controls (pretrained, onehot, aux, random, permuted) are drawn in greys, language methods blue, lafg orange."""
     rows = [r for r in rows if r.get("mode") == mode and metric in r and r.get("reading") in ("relational", "-") and r.get("descriptions") in ("gpt4", "-")]
     if not rows:
         return empty_figure(f"no {mode}-mode rows in the ladder")
-    controls = {"pretrained", "onehot", "aux", "random", "permuted"}
+    controls = {"pretrained": "#e2e8f0", "onehot": "#cbd5e0", "aux": "#a0aec0", "random": "#718096", "permuted": "#4a5568"}
     methods = list(dict.fromkeys(r["method"] for r in rows))
     sets = list(dict.fromkeys(r["set"] for r in rows))
     fig = go.Figure()
     for m in methods:
         ys = [next((r[metric] for r in rows if r["set"] == s and r["method"] == m), None) for s in sets]
-        colour = "#a0aec0" if m in controls else ("#1a365d" if m == "lafg" else "#4299e1")
+        colour = controls[m] if m in controls else ("#c05621" if m == "lafg" else "#4299e1")
         fig.add_trace(go.Bar(
             x=sets, y=[y[0] if y else None for y in ys], name=m + (" (control)" if m in controls else ""),
             error_y=dict(type="data", array=[y[1] if y else 0 for y in ys], visible=True), marker_color=colour,

@@ -30,7 +30,7 @@ def build(svc: Services, state: gr.State, describe: dict, vocab: dict, protos: d
                 proto_btn = gr.Button("Prototypes + charts")
                 results_btn = gr.Button("Search results + explanations")
             bundle_btn = gr.Button("Whole session (run bundle .zip)", variant="primary", elem_id="export-bundle")
-            files = gr.File(label="Files", file_count="multiple", interactive=False, elem_id="export-files")
+            files = gr.File(label="Files", file_count="multiple", interactive=False, height=160, elem_id="export-files")
             export_md = gr.Markdown(elem_id="export-info")
         with gr.Column():
             gr.Markdown("**Load a run bundle** (replaces this session's names, descriptions, vocabulary, prototypes)")

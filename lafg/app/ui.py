@@ -19,6 +19,9 @@ INTRO = (
 CSS = """
 .lafg-job { font-size: 0.95rem; padding: 6px 2px; }
 #names-info p, #vocab-info p { margin: 0.2rem 0; }
+/* Errors appear once, as the toast: no "Error" badge over every output of the failed event (they cover the
+   form until each is closed). */
+[data-testid="status-tracker"]:has(.clear-status) { display: none !important; }
 """
 
 
