@@ -135,14 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labels-only", action="store_true")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--sets", nargs="+", default=["cars196", "cub100"], help="rows of other sets already in the results are kept")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     labels = json.loads(LABELS.read_text(encoding="utf-8"))
     scores = label_scores(labels)
     for key, s in scores.items():
         print(f"{key:45s} P {s['precision']:.3f} R {s['recall']:.3f} F1 {s['f1']:.3f} (n={s['n']})")
-    rows = [] if args.labels_only else ladder_rows(tuple(range(args.seeds)))
     args.out.mkdir(parents=True, exist_ok=True)
+    previous = args.out / "visual_filter.json"
+    old = json.loads(previous.read_text())["ladder"] if previous.is_file() else []
+    rows = [] if args.labels_only else ladder_rows(tuple(range(args.seeds)), tuple(args.sets))
+    rows = [r for r in old if r["set"] not in {x["set"] for x in rows}] + rows if rows else old
     (args.out / "visual_filter.json").write_text(json.dumps({"labels": scores, "ladder": rows}, indent=1, ensure_ascii=False) + "\n")
     (args.out / "visual_filter.md").write_text(markdown(scores, rows))
     print(markdown(scores, rows))

@@ -161,7 +161,8 @@ def vocabulary_map(
     key = sentence_class if by_class else sentence_atom
     n_groups = len(class_names) if by_class else n_atoms
     group_sizes = np.bincount(key, minlength=n_groups)
-    group_colours, group_named = atom_colours(group_sizes)
+    # Classes get the whole palette (48 colours): a class map is read by colour; atoms keep a short legend.
+    group_colours, group_named = atom_colours(group_sizes, len(PALETTE) if by_class else MAX_LEGEND)
     highlight_set = set(int(a) for a in highlight) if highlight else set()
     scatter = go.Scattergl if len(xy) > webgl_threshold else go.Scatter
     fig = go.Figure()
