@@ -26,7 +26,7 @@ def small_session():
     sentences = [s for n in names for s in desc[n]]
     owners = np.array([i for i, n in enumerate(names) for _ in desc[n]])
     emb = np.eye(6, 8, dtype=np.float32)[[0, 1, 2, 1, 3, 4]]
-    vocab = build_vocabulary(sentences, emb, owners, names, VocabularyConfig(n_atoms=4, backend="sklearn"))
+    vocab = build_vocabulary(sentences, emb, owners, names, VocabularyConfig(n_atoms=5, backend="sklearn"))  # one atom per distinct sentence
     t = np.eye(3, 8, k=1, dtype=np.float32)
     protos = build_prototypes(names, t, vocab, PrototypeConfig(top_k=2, tau=0.5))
     return names, desc, vocab, protos
