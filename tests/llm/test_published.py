@@ -76,3 +76,16 @@ def test_copies_are_byte_identical_to_the_published_files():
     for src in sorted(SHARED.iterdir()):
         ours = ROOT / "lafg" / "descriptors" / src.name
         assert hashlib.sha256(ours.read_bytes()).hexdigest() == hashlib.sha256(src.read_bytes()).hexdigest(), src.name
+
+
+def test_cli_describe_published_prints_the_citation(tmp_path, capsys):
+    import json
+
+    from lafg.cli import main
+
+    assert main(["describe", "--preset", "aircraft100", "--llm", "published", "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 725 descriptions for 100 classes" in out and "Menon" in out
+    config = json.loads((tmp_path / "describe_config.json").read_text())
+    assert config["backend"] == "published" and config["supplemented"] == ["Saab 340"]
+    assert main(["describe", "--names", "Foo bar", "--llm", "published", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
