@@ -112,3 +112,13 @@ def test_cli_bundle_show_unpack_pack(tmp_path, capsys):
     again = read_bundle(tmp_path / "again.zip")
     assert again.names == names and np.allclose(again.prototypes.vectors, protos.vectors)
     assert main(["bundle", "show", str(tmp_path / "missing.zip")]) == 2
+
+
+@pytest.mark.skipif(not __import__("shutil").which("chromium") and not __import__("os").path.exists("/usr/bin/chromium"), reason="PNG export needs a local Chrome/Chromium")
+def test_figure_png_through_kaleido(tmp_path):
+    import plotly.graph_objects as go
+
+    from lafg.export import figure_png
+
+    path = figure_png(go.Figure(go.Bar(x=[1, 2], y=[2, 3])), tmp_path / "f.png", scale=1)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000

@@ -117,3 +117,16 @@ def test_search_results_export_with_explanations(client):
     assert len(rows) == len(full["results"]) >= 5 and rows[0]["rank"] == "1"
     assert full["query"]["text"] == "red crown, black wings" and full["results"][0]["explained_by"] in ("ridge", "identity", "projector")
     assert json.loads(rows[0]["shared"])  # the explanation's shared attributes travel with each row
+
+
+def test_user_errors_leave_no_traceback_in_the_server_log(client, capfd, tmp_path):
+    capfd.readouterr()
+    call(client, "set_names", "Only one", None, None)
+    with pytest.raises(AppError, match="build the attribute vocabulary first"):
+        call(client, "build_prototypes", "a photo of a {}.", 3, 1.0)
+    with pytest.raises(AppError, match="not a zip"):
+        bad = tmp_path / "junk.zip"
+        bad.write_bytes(b"not a zip at all")
+        call(client, "load_bundle", handle_file(str(bad)))
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
