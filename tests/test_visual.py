@@ -1,3 +1,5 @@
+import pytest
+
 from lafg.visual import filter_descriptions, is_visual, non_visual_reason
 
 
@@ -26,3 +28,17 @@ def test_filter_counts_and_emptied_classes():
     assert out.emptied == ["b"] and out.kept["b"] == ["known for its call"]  # kept so the class stays in
     strict = filter_descriptions(desc, keep_if_emptied=False)
     assert strict.kept["b"] == [] and strict.n_kept == 1 and out.kept["c"] == []
+
+
+@pytest.mark.slow
+def test_cli_vocab_visual_only(tmp_path, capsys):
+    import json
+
+    from lafg.cli import main
+    from lafg.runs import load_vocabulary
+
+    desc = {"Cardinal": ["a bright red crest", "known for its loud song"], "Blue Jay": ["a blue crest", "often seen at bird feeders"]}
+    (tmp_path / "descriptions.json").write_text(json.dumps(desc))
+    assert main(["vocab", "--run", str(tmp_path), "--n-atoms", "2", "--visual-only"]) == 0
+    assert "set aside 2" in capsys.readouterr().out
+    assert sorted(load_vocabulary(tmp_path)[0].sentences) == ["a blue crest", "a bright red crest"]
