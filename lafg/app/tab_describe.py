@@ -163,6 +163,9 @@ def build(svc: Services, state: gr.State) -> dict:
             )
         progress(0, desc=f"loading the {backend_name} LLM (the first use takes a while)")
         llm = svc.llm_factory(backend_name, options)
+        if callable(getattr(llm, "load", None)):  # load first, so the bar then moves class by class
+            progress(0, desc=f"loading the {backend_name} LLM (once per server; a few seconds to a minute)")
+            llm.load()
         new: dict[str, list[str]] = {}
         # One class at a time for the slow local models, so the bar moves per class (bigger batches otherwise).
         step = 1 if backend_name in ("bundled", "transformers") else 16
