@@ -29,9 +29,11 @@ from lafg.vocabulary import Atom, Vocabulary, VocabularyConfig
 
 BUNDLE_FORMAT = "lafg-run-bundle"
 BUNDLE_VERSION = 1
-MAX_MEMBER_BYTES = 64 * 1024 * 1024  # one member, uncompressed
-MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # all members, uncompressed
-MAX_BUNDLE_FILE = 128 * 1024 * 1024  # the zip on disk
+# A 200-class session (1.3k sentences × 384-d) is ~2 MB; 20k sentences stay under 32 MB. Loading happens in
+# memory on a possibly public server, so the limits stay modest.
+MAX_MEMBER_BYTES = 32 * 1024 * 1024  # one member, uncompressed
+MAX_BUNDLE_BYTES = 96 * 1024 * 1024  # all members, uncompressed
+MAX_BUNDLE_FILE = 64 * 1024 * 1024  # the zip on disk
 MEMBERS = ("manifest.json", "descriptions.json", "vocabulary.json", "vocabulary.npz", "prototypes.json", "prototypes.npz")
 
 
