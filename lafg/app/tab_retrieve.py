@@ -12,7 +12,7 @@ from lafg.errors import InputError
 from lafg.plots import empty_figure, explanation_bar, phrase
 
 from . import retrieval
-from .common import Session, file_path, progress_callback, session_tag, user_errors
+from .common import Session, file_path, progress_callback, session_tag, user_errors, visual_descriptions
 from .services import IMAGE_EXTS, Services, check_image, safe_upload_dir, shared_descriptions, thumbnail
 from .tab_train import dataset_choices, dataset_dir
 
@@ -80,6 +80,7 @@ def build(svc: Services, state: gr.State) -> dict:
         folder = dataset_dir(svc, s, ds_label)
         descriptions = dict(shared_descriptions(folder))
         descriptions.update({k: v for k, v in s.descriptions.items() if v})
+        descriptions = visual_descriptions(s, descriptions)  # explanations cite visual attributes only
         progress(0.02, desc="loading models")
         g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress))
         s.gallery_key, s.query, s.hits = g.key, None, []
