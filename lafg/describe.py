@@ -287,7 +287,10 @@ def describe_classes(
                 progress(done, total, f"{name} (cached)")
         else:
             todo.append(name)
-    for chunk in _chunks(todo, cfg.batch_size):
+    # Backends that really batch get cfg.batch_size prompts at once; the others go one class at a time, so a
+    # failure (endpoint down, deadline) loses nothing: every class finished before it is already cached.
+    batches = type(llm).generate_batch is not LLM.generate_batch
+    for chunk in _chunks(todo, cfg.batch_size if batches else 1):
         prompts = [build_prompt(cfg.prompt_template, name, cfg.n) for name in chunk]
         raws = llm.generate_batch(prompts, cfg.max_new_tokens, cfg.temperature)
         for name, prompt, raw in zip(chunk, prompts, raws, strict=True):
