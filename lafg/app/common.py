@@ -35,6 +35,7 @@ class Session:
     query: Any = None  # lafg.app.retrieval.Query
     hits: list = field(default_factory=list)
     upload_tag: str = ""
+    owner: str = ""  # who this visitor is (lafg.app.services.owner_of): owns uploads and jobs
 
 
 def demo_session() -> Session:
