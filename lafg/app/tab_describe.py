@@ -11,7 +11,7 @@ from lafg.categories import list_presets, load_preset, parse_categories, read_ca
 from lafg.errors import InputError
 
 from .common import Session, progress_callback, user_errors
-from .services import Services, default_prompt, owner_of, read_descriptions_json
+from .services import Services, default_prompt, merge_imported, owner_of, read_descriptions_json
 
 LLM_CHOICES = [
     ("Bundled small LLM (SmolLM2-135M, offline, weak)", "bundled"),
@@ -124,15 +124,9 @@ def build(svc: Services, state: gr.State) -> dict:
         if not path:
             return s, summary(s), gr.skip()
         data = read_descriptions_json(path, svc.limits)
-        matched = [n for n in s.names if n in data]
-        if not matched:
-            raise InputError("none of the current class names appear in this JSON file (keys must match the names exactly)")
-        empty = [n for n in matched if not data[n]]  # an empty list keeps the sentences a class already has
-        s.descriptions.update({n: data[n] for n in matched if data[n]})
-        notes = [f"{len(data) - len(matched)} key(s) of the file match no class name"] if len(data) > len(matched) else []
-        notes += [f"{len(empty)} class(es) had no sentence in the file and keep their own: {', '.join(empty[:5])}"] if empty else []
+        matched, notes = merge_imported(s.descriptions, s.names, data)
         if notes:
-            gr.Warning("; ".join(notes))
+            gr.Warning(notes)
         return s, summary(s), class_text(s, matched[0])
 
     import_file.upload(import_json, [state, import_file], [state, names_info, desc_edit], api_name="import_descriptions")

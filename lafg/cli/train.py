@@ -74,9 +74,9 @@ def read_descriptions(descriptions: Path | None, run_dir: Path | None) -> dict[s
     path = descriptions if descriptions is not None else (run_dir / "descriptions.json" if run_dir else None)
     if path is None:
         return None
-    if not path.is_file():
-        raise InputError(f"descriptions file not found: {path}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    from lafg.describe import load_descriptions_json
+
+    return load_descriptions_json(path)  # validated: lists of strings (a string is never split into characters)
 
 
 def run(args: argparse.Namespace) -> int:
