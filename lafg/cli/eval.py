@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from lafg.ckpt_check import check_checkpoint_file
 from lafg.cli.train import read_descriptions, read_seen
 from lafg.errors import InputError
 
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
             meta.update(json.loads(meta_path.read_text()))
     backbone = create_backbone(meta["backbone"])
     if args.checkpoint is not None:
+        check_checkpoint_file(args.checkpoint, backbone.feature_dim, meta["backbone"])  # before any image is read
         trunk = _trunk(backbone, meta["mode"], meta["n_top_stages"])
         model, cfg = load_model(args.checkpoint, trunk)
     seen = read_seen(args.seen_classes)
