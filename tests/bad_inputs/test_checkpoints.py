@@ -72,3 +72,15 @@ def test_the_check_accepts_a_real_checkpoint_shape(tmp_path):
     _torch_file(tmp_path / "c.pt", 1280)
     state = check_checkpoint_file(tmp_path / "c.pt", 1280)
     assert state["model_config"]["in_dim"] == 1280 and state["config"]["method"] == "lafg"
+
+
+def test_eval_says_which_single_image_classes_are_left_out(tmp_path, capsys):
+    data = _data(tmp_path / "data")
+    # c_bird and d_bird are the unseen half
+    (data / "c_bird" / "1.jpg").unlink()
+    assert main(["eval", "--data", str(data), "--method", "pretrained"]) == 0
+    captured = capsys.readouterr()
+    assert "1 class(es) with a single image excluded from R@K and MAP@R: c bird" in captured.err
+    (data / "d_bird" / "1.jpg").unlink()
+    assert main(["eval", "--data", str(data), "--method", "pretrained"]) == 2
+    assert "Recall@K is undefined" in capsys.readouterr().err
