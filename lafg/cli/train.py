@@ -57,6 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5, help="atoms per prototype K")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    p.add_argument("--override", action="store_true", help="with --resume: accept settings that differ from the checkpoint's")
     p.set_defaults(func=run)
     return p
 
@@ -163,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         progress=_StepPrinter(),
         cancel=stop,
         resume=args.resume,
+        override=args.override,
     )
     stop.restore()
     print(
