@@ -231,3 +231,28 @@ def test_only_the_owner_lists_and_stops_a_job_and_stop_is_prompt(hosted):
     assert "stopping after the current step" in html and answered < 5
     assert svc.jobs.wait(job, 10).state == "cancelled"
     assert time.perf_counter() - start < 6
+
+
+def test_limits_queue_names_and_one_heavy_call_per_visitor(hosted):
+    client, svc = new_client(hosted), hosted[1]
+    with pytest.raises(AppError, match="at most 2000 are accepted"):
+        call(client, "set_names", "\n".join(f"class {i}" for i in range(2001)), None, None)
+    with svc.heavy("s:someone"):
+        with pytest.raises(Exception, match="already have a heavy task running"):
+            with svc.heavy("s:someone"):
+                pass
+        with svc.heavy("s:someone-else"):  # other visitors are not held up by this limit
+            pass
+    assert svc._busy == {}
+
+
+def test_queue_is_bounded(hosted):
+    from lafg.app import build_demo, launch
+    from tests.app.fakes import fake_services
+
+    demo = build_demo(fake_services(Path(hosted[1].work_dir) / "second"))
+    launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        assert demo._queue.max_size == 64
+    finally:
+        demo.close()
