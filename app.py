@@ -6,7 +6,8 @@ the local network), ``--share`` (a public Gradio link; off by default), ``--work
 Hosting (see README "Hosting"): ``--auth user:pass`` / ``--auth-file F`` (a login page), ``--data-root DIR``
 (repeatable: the only server folders visitors may add; off by default), ``--llm-key-env NAME`` (repeatable:
 variables a visitor may pick as the endpoint's API key; by default none), ``--llm-endpoint URL`` (repeatable:
-the only endpoints allowed), ``--queue-size N``.
+the only endpoints allowed), ``--llm-model ID`` (repeatable: transformers models visitors may load; served
+beyond 127.0.0.1 none unless listed), ``--queue-size N``.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-root", action="append", default=[], metavar="DIR", help="a server folder whose sub-folders visitors may add as data sets (repeatable; default: none)")
     parser.add_argument("--llm-key-env", action="append", default=[], metavar="NAME", help="an environment variable visitors may pick as the endpoint API key (repeatable; default: none)")
     parser.add_argument("--llm-endpoint", action="append", default=[], metavar="URL", help="an allowed OpenAI-compatible endpoint (repeatable; default: any)")
+    parser.add_argument("--llm-model", action="append", default=None, metavar="ID", help="a transformers model visitors may load (repeatable; default: any Hub id on 127.0.0.1, none when serving beyond it)")
     parser.add_argument("--queue-size", type=int, default=64, help="events waiting in the queue, all visitors together (default 64)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -77,7 +79,10 @@ def main(argv: list[str] | None = None) -> None:
     if missing:
         raise SystemExit(f"app.py: error: --data-root folder not found: {', '.join(missing)}")
     auth = read_auth(args.auth, args.auth_file)
-    if (args.share or args.host not in ("127.0.0.1", "localhost")) and not auth:
+    public = args.share or args.host not in ("127.0.0.1", "localhost")
+    # Beyond this machine a visitor must not make the server download any model of any size.
+    models = args.llm_model if args.llm_model is not None else ([] if public else None)
+    if public and not auth:
         log.warning("serving beyond this machine without --auth: every visitor can use the app (each sees only their own work)")
     ensure_bundled_llm()
 
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
 
     svc = default_services(
         args.work_dir, data_roots=roots, llm_key_envs=list(args.llm_key_env), llm_endpoints=list(args.llm_endpoint),
-        limits=Limits(queue_size=max(1, args.queue_size)),
+        llm_models=models, limits=Limits(queue_size=max(1, args.queue_size)),
     )
     demo = build_demo(svc)
     launch(demo, server_name=args.host, server_port=args.port, share=args.share, auth=auth or None)

@@ -92,6 +92,8 @@ class JobContext:
         asked = self._registry._cancel_time.get(self._status.id)
         if asked is not None and time.time() - asked > CANCEL_GRACE_S:
             raise JobCancelled()
+        if self._cancel.is_set():
+            message = STOPPING  # what the user asked for stays on screen until the job ends
         st = self._status
         if int(total) != self._stage[0]:
             self._stage = (int(total), time.time(), int(done))

@@ -373,6 +373,7 @@ class Services:
     data_roots: list[Path] = field(default_factory=list)  # --data-root: the only folders whose sub-folders may be added
     llm_key_envs: list[str] = field(default_factory=list)  # --llm-key-env: variables a visitor may pick as the API key
     llm_endpoints: list[str] = field(default_factory=list)  # --llm-endpoint: the only endpoints allowed (empty: any)
+    llm_models: list[str] | None = None  # --llm-model: transformers models visitors may load (None: any Hub id)
     limits: Limits = field(default_factory=Limits)
     _busy: dict[str, int] = field(default_factory=dict, repr=False)
     _models: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -444,6 +445,11 @@ class Services:
     def check_model_id(self, model_id: str) -> str:
         """A transformers model a visitor named: a Hub id only, never a folder of this server."""
         model_id = (model_id or "").strip()
+        if self.llm_models is not None:
+            if model_id not in self.llm_models:
+                offered = ", ".join(self.llm_models) or "none on this app (operators: --llm-model ID)"
+                raise InputError(f"this transformers model is not offered here; choose one of: {offered}")
+            return model_id
         if not re.fullmatch(r"[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}", model_id) or ".." in model_id or Path(model_id).exists():
             raise InputError("give a Hub model id such as Qwen/Qwen2.5-1.5B-Instruct (folders of this server cannot be named here)")
         return model_id

@@ -256,3 +256,17 @@ def test_queue_is_bounded(hosted):
         assert demo._queue.max_size == 64
     finally:
         demo.close()
+
+
+def test_transformers_models_are_hub_ids_or_the_operators_list(hosted):
+    client, svc = new_client(hosted), hosted[1]
+    call(client, "set_names", "Blue Jay", None, None)
+    for bad in ("/etc", "../models/x", str(ROOT), "~/.cache/x"):
+        with pytest.raises(AppError, match="Hub model id"):
+            call(client, "generate_descriptions", "transformers", bad, "", "none", "", "Describe {class_name}", 2)
+    svc.llm_models = []  # served beyond 127.0.0.1 without --llm-model
+    try:
+        with pytest.raises(AppError, match="not offered here"):
+            call(client, "generate_descriptions", "transformers", "Qwen/Qwen2.5-0.5B-Instruct", "", "none", "", "Describe {class_name}", 2)
+    finally:
+        svc.llm_models = None
