@@ -103,6 +103,7 @@ def launch(demo: gr.Blocks, **kwargs):
         kwargs.setdefault("allowed_paths", [str(svc.work_dir / "thumbs"), str(svc.work_dir / "uploads")])
         kwargs.setdefault("blocked_paths", [str(svc.work_dir / "jobs"), str(svc.work_dir / "cache")])
         demo.queue(max_size=svc.limits.queue_size, default_concurrency_limit=2)
+        kwargs.setdefault("max_file_size", svc.limits.zip_bytes)  # any upload, refused by the web server itself
     # No run history: it would copy every output (maps, figures) into the browser's localStorage, fill its
     # quota and keep the job id (BrowserState) from being saved.
     kwargs.setdefault("run_history", False)

@@ -5,6 +5,7 @@ safe to host."""
 from __future__ import annotations
 
 import io
+import os
 import time
 import urllib.error
 import urllib.request
@@ -246,14 +247,23 @@ def test_limits_queue_names_and_one_heavy_call_per_visitor(hosted):
     assert svc._busy == {}
 
 
-def test_queue_is_bounded(hosted):
+def test_queue_and_uploads_are_bounded(hosted, tmp_path):
     from lafg.app import build_demo, launch
     from tests.app.fakes import fake_services
 
-    demo = build_demo(fake_services(Path(hosted[1].work_dir) / "second"))
-    launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    svc = fake_services(Path(hosted[1].work_dir) / "second")
+    svc.limits = Limits(zip_bytes=100_000)
+    demo = build_demo(svc)
+    port = free_port()
+    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         assert demo._queue.max_size == 64
+        big = tmp_path / "big.zip"
+        big.write_bytes(zip_bytes({f"a/{i}.jpg": os.urandom(30_000) for i in range(8)}))
+        assert big.stat().st_size > 100_000
+        with pytest.raises(Exception, match="(?i)exceed|too large|maximum"):
+            call(Client(f"http://127.0.0.1:{port}/", verbose=False), "upload_dataset", handle_file(str(big)))
+        assert not list((svc.work_dir / "uploads").rglob("*.jpg"))
     finally:
         demo.close()
 
