@@ -8,6 +8,11 @@ Hosting (see README "Hosting"): ``--auth user:pass`` / ``--auth-file F`` (a logi
 variables a visitor may pick as the endpoint's API key; by default none), ``--llm-endpoint URL`` (repeatable:
 the only endpoints allowed), ``--llm-model ID`` (repeatable: transformers models visitors may load; served
 beyond 127.0.0.1 none unless listed), ``--queue-size N``.
+
+A Space runs ``python app.py`` without flags: the same settings come from variables (Space *secrets* for the
+login): ``LAFG_AUTH`` ("user:pass" items separated by commas or new lines), ``LAFG_AUTH_FILE``,
+``LAFG_DATA_ROOT`` (folders separated by ``:``), ``LAFG_LLM_KEY_ENV``, ``LAFG_LLM_ENDPOINT``, ``LAFG_LLM_MODEL``
+(comma separated).
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("lafg.app")
+
+
+def env_list(name: str, sep: str = ",") -> list[str]:
+    """Items of a comma (or ``sep``) separated variable; new lines separate too."""
+    text = os.environ.get(name, "").replace("\n", sep)
+    return [item.strip() for item in text.split(sep) if item.strip()]
 
 
 def read_auth(pairs: list[str], auth_file: str | None) -> list[tuple[str, str]]:
@@ -72,6 +83,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--llm-model", action="append", default=None, metavar="ID", help="a transformers model visitors may load (repeatable; default: any Hub id on 127.0.0.1, none when serving beyond it)")
     parser.add_argument("--queue-size", type=int, default=64, help="events waiting in the queue, all visitors together (default 64)")
     args = parser.parse_args(argv)
+    args.auth += env_list("LAFG_AUTH")
+    args.auth_file = args.auth_file or os.environ.get("LAFG_AUTH_FILE") or None
+    args.data_root += env_list("LAFG_DATA_ROOT", os.pathsep)
+    args.llm_key_env += env_list("LAFG_LLM_KEY_ENV")
+    args.llm_endpoint += env_list("LAFG_LLM_ENDPOINT")
+    if env_list("LAFG_LLM_MODEL"):
+        args.llm_model = (args.llm_model or []) + env_list("LAFG_LLM_MODEL")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     roots = [Path(d).expanduser().resolve() for d in args.data_root]

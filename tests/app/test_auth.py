@@ -61,3 +61,24 @@ def test_login_required_and_jobs_follow_the_user(tmp_path):
             bob.predict(job, api_name="/attach_job")
     finally:
         demo.close()
+
+
+def test_space_settings_come_from_variables(tmp_path, monkeypatch):
+    """A Space runs `python app.py` without flags: the operator's settings are read from variables."""
+    module = app_module()
+    seen = {}
+
+    def fake_launch(demo, **kw):
+        seen.update(kw, services=demo.services)
+
+    monkeypatch.setattr("lafg.app.launch", fake_launch)
+    monkeypatch.setattr(module, "ensure_bundled_llm", lambda: None)
+    monkeypatch.setenv("LAFG_AUTH", "alice:pw, bob:pw2")
+    monkeypatch.setenv("LAFG_DATA_ROOT", str(tmp_path))
+    monkeypatch.setenv("LAFG_LLM_KEY_ENV", "OPENAI_API_KEY")
+    monkeypatch.setenv("LAFG_CACHE_DIR", str(tmp_path / "cache"))
+    module.main(["--host", "0.0.0.0", "--work-dir", str(tmp_path / "work")])
+    svc = seen["services"]
+    assert seen["auth"] == [("alice", "pw"), ("bob", "pw2")]
+    assert svc.data_roots == [tmp_path.resolve()] and svc.llm_key_envs == ["OPENAI_API_KEY"]
+    assert svc.llm_models == []  # served beyond 127.0.0.1: no visitor-named models
