@@ -51,7 +51,7 @@ def build(svc: Services, state: gr.State) -> dict:
     with gr.Accordion("Generate descriptions with an LLM", open=False):
         with gr.Row():
             backend = gr.Dropdown(choices=LLM_CHOICES, value="bundled", label="LLM")
-            model = gr.Textbox(label="Model (transformers: Hub id or folder; endpoint: model name)", placeholder="e.g. Qwen/Qwen2.5-1.5B-Instruct or gpt-4o-mini")
+            model = gr.Textbox(label="Model (transformers: Hub id; endpoint: model name)", placeholder="e.g. Qwen/Qwen2.5-1.5B-Instruct or gpt-4o-mini")
             base_url = gr.Textbox(label="Endpoint URL (OpenAI-compatible only)", placeholder="e.g. http://localhost:11434/v1")
             key_env = gr.Dropdown(choices=["none", *svc.llm_key_envs], value=(svc.llm_key_envs or ["none"])[0], label="API key from the server", info="variables the operator allowed (--llm-key-env)")
             api_key = gr.Textbox(label="…or your API key", type="password", info="used for this request only: never stored, logged or cached")

@@ -130,8 +130,9 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         with gr.Column(scale=2):
             dataset = gr.Dropdown(choices=dataset_choices(svc, s0), value=dataset_choices(svc, s0)[0], label="Data set (seen classes train, unseen classes evaluate)")
             with gr.Accordion("Add a data set", open=False):
-                folder = gr.Textbox(label="Folder on this machine", placeholder="/path/to/set (class-per-folder, or classes.csv + images.csv)")
-                add_folder_btn = gr.Button("Add folder")
+                # Server folders are an operator feature (app.py --data-root): hidden unless turned on.
+                folder = gr.Textbox(label="Folder on this machine", placeholder="/path/to/set (class-per-folder, or classes.csv + images.csv)", visible=bool(svc.data_roots), info="inside " + ", ".join(str(r) for r in svc.data_roots) if svc.data_roots else None)
+                add_folder_btn = gr.Button("Add folder", visible=bool(svc.data_roots))
                 zip_file = gr.File(label="…or upload a zip of class folders", file_types=[".zip"], type="filepath", height=90)
         with gr.Column(scale=2):
             method = gr.Dropdown(choices=method_choices(), value="lafg", label="Method")
