@@ -280,3 +280,36 @@ def test_transformers_models_are_hub_ids_or_the_operators_list(hosted):
             call(client, "generate_descriptions", "transformers", "Qwen/Qwen2.5-0.5B-Instruct", "", "none", "", "Describe {class_name}", 2)
     finally:
         svc.llm_models = None
+
+
+class SlowEmbedder:
+    """The fake backbone at 0.25 s per image, reporting progress like the real extractor (per batch of 4)."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+
+    def embed(self, paths, views: int = 1, progress=None):
+        for i in range(len(paths)):
+            time.sleep(0.25)
+            if progress and i % 4 == 3:
+                progress(i + 1, len(paths), "embedding")
+        return self.inner.embed(paths, views)
+
+
+def test_stop_during_feature_extraction_of_a_real_training_job(hosted):
+    client, svc = new_client(hosted), hosted[1]
+    fast = svc.image_embedder()
+    svc._models["image"] = SlowEmbedder(fast)
+    try:
+        job = call(client, "start_training", "demo (10 CUB birds, embedded)", "lafg", "head", 1, 0.001, False)[0]
+        deadline = time.time() + 60
+        while "embedding" not in svc.jobs.status(job).message and time.time() < deadline:
+            time.sleep(0.1)
+        assert "embedding" in svc.jobs.status(job).message  # inside the feature extraction
+        start = time.perf_counter()
+        html = call(client, "stop_training")[0]
+        assert "stopping after the current step" in html
+        st = svc.jobs.wait(job, 20)
+        assert st.state == "cancelled" and time.perf_counter() - start < 5, (st.state, st.message)
+    finally:
+        svc._models["image"] = fast
