@@ -47,6 +47,8 @@ class Limits:
     zip_entries: int = 20_000  # members of an uploaded zip
     zip_unpacked_bytes: int = 1024 * 1024 * 1024  # total uncompressed size of the kept members
     zip_ratio: float = 200.0  # uncompressed / compressed size of any member
+    visitor_bytes: int = 2 * 1024 * 1024 * 1024  # everything one visitor's folder may hold
+    visitor_days: float = 7.0  # visitor folders untouched this long are removed when the app starts
     json_bytes: int = 5 * 1024 * 1024  # descriptions JSON imports
     json_depth: int = 4  # {class: [sentence]} is 2 deep; a little slack for nothing else
     names: int = 2_000  # class names per session
@@ -263,6 +265,9 @@ def extract_zip(zip_path: str | Path, dest: Path, limits: Limits | None = None) 
         total = sum(info.file_size for info, _ in keep)
         if total > lim.zip_unpacked_bytes:
             raise InputError(f"the zip unpacks to {total / 2**20:.0f} MB; at most {lim.zip_unpacked_bytes / 2**20:.0f} MB are accepted")
+        used = folder_bytes(dest.parent)
+        if used + total > lim.visitor_bytes:
+            raise InputError(f"your uploads already use {used / 2**20:.0f} MB; with this zip they would pass the {lim.visitor_bytes / 2**20:.0f} MB allowed per visitor")
         if not keep:
             raise InputError("the zip holds no images (expected one folder of images per class)")
         dest.mkdir(parents=True, exist_ok=True)
@@ -283,6 +288,25 @@ def extract_zip(zip_path: str | Path, dest: Path, limits: Limits | None = None) 
             shutil.rmtree(dest, ignore_errors=True)
             raise
     return dest
+
+
+def folder_bytes(folder: Path) -> int:
+    """Total size of the files under ``folder`` (0 when it does not exist)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def sweep_uploads(base: Path, max_age_days: float) -> int:
+    """Remove visitor folders under ``base/uploads`` untouched for ``max_age_days``; returns how many."""
+    import time
+
+    removed, cutoff = 0, time.time() - max_age_days * 86400
+    for folder in (base / "uploads").glob("*"):
+        if folder.is_dir() and not folder.is_symlink():
+            newest = max((p.stat().st_mtime for p in folder.rglob("*")), default=folder.stat().st_mtime)
+            if newest < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    return removed
 
 
 def new_upload_folder(base: Path, prefix: str = "set") -> Path:

@@ -11,7 +11,7 @@ from lafg.plots import BackgroundUmap
 
 from . import tab_describe, tab_protos, tab_retrieve, tab_train, tab_vocab
 from .common import Session, demo_session
-from .services import Services, default_services, limit_threads, owner_of
+from .services import Services, default_services, limit_threads, owner_of, sweep_uploads
 
 TITLE = "LaFG Explorer"
 INTRO = (
@@ -100,6 +100,7 @@ def launch(demo: gr.Blocks, **kwargs):
         # files, at paths nobody else can compute). Never data sets themselves, jobs, caches or the work folder.
         for sub in ("thumbs", "uploads"):
             (svc.work_dir / sub).mkdir(parents=True, exist_ok=True)
+        sweep_uploads(svc.work_dir, svc.limits.visitor_days)  # disk space on a public Space is finite
         kwargs.setdefault("allowed_paths", [str(svc.work_dir / "thumbs"), str(svc.work_dir / "uploads")])
         kwargs.setdefault("blocked_paths", [str(svc.work_dir / "jobs"), str(svc.work_dir / "cache")])
         demo.queue(max_size=svc.limits.queue_size, default_concurrency_limit=2)

@@ -313,3 +313,25 @@ def test_stop_during_feature_extraction_of_a_real_training_job(hosted):
         assert st.state == "cancelled" and time.perf_counter() - start < 5, (st.state, st.message)
     finally:
         svc._models["image"] = fast
+
+
+def test_each_visitor_has_a_disk_quota_and_old_folders_are_swept(hosted, tmp_path):
+    from lafg.app.services import sweep_uploads
+
+    client, svc = new_client(hosted), hosted[1]
+    good = tmp_path / "set.zip"
+    good.write_bytes(zip_bytes({f"{c}/{i}.jpg": IMAGE.read_bytes() for c in ("a_bird", "b_bird") for i in range(2)}))
+    svc.limits = Limits(visitor_bytes=int(1.5 * 4 * IMAGE.stat().st_size))  # room for one upload, not two
+    try:
+        call(client, "upload_dataset", handle_file(str(good)))
+        with pytest.raises(AppError, match="allowed per visitor"):
+            call(client, "upload_dataset", handle_file(str(good)))
+    finally:
+        svc.limits = Limits()
+    old = svc.work_dir / "uploads" / ("0" * 32)
+    (old / "set-x").mkdir(parents=True)
+    (old / "set-x" / "a.jpg").write_bytes(b"x")
+    for p in [old, old / "set-x", old / "set-x" / "a.jpg"]:
+        os.utime(p, (0, 0))
+    assert sweep_uploads(svc.work_dir, 7) >= 1 and not old.exists()
+    assert svc.visitor_dir(f"s:{client.session_hash}").exists()  # a fresh one stays
