@@ -35,6 +35,7 @@ class Session:
     query: Any = None  # lafg.app.retrieval.Query
     hits: list = field(default_factory=list)
     upload_tag: str = ""
+    owner: str = ""  # who this visitor is (lafg.app.services.owner_of): owns uploads and jobs
     source: str = ""  # where the descriptions came from (backend, citation), shown under the names
     visual_only: bool = True  # vocabulary built from visual sentences only (lafg.visual)
     set_aside: dict = field(default_factory=dict)  # class -> [(sentence, reason)] the visual filter set aside
@@ -66,8 +67,8 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except LafgError as exc:
-            log.info("user error in %s: %s", fn.__name__, str(exc)[:200])  # one line, never a traceback
+        except LafgError as exc:  # a user error: one line in the log, no traceback
+            log.info("%s refused: %s", fn.__name__, exc)
             raise user_error(str(exc)) from None
         except (ConnectionError, TimeoutError) as exc:
             raise user_error(f"cannot reach the model endpoint ({type(exc).__name__}): check the URL and that it is running") from None

@@ -8,8 +8,8 @@ import gradio as gr
 from lafg.errors import InputError
 
 from . import exports
-from .common import Session, file_path, note, session_tag, user_errors
-from .services import Services, safe_upload_dir
+from .common import Session, file_path, note, user_errors
+from .services import Services, owner_of
 
 NOTE = (
     "Download what this session made: the descriptions (JSON), the vocabulary (JSON, and a CSV of atoms with their "
@@ -37,17 +37,17 @@ def build(svc: Services, state: gr.State, describe: dict, vocab: dict, protos: d
             upload = gr.File(label="Run bundle (.zip)", file_types=[".zip"], type="filepath", height=120, elem_id="load-bundle")
             load_md = gr.Markdown(elem_id="load-info")
 
-    def folder(request: gr.Request | None):
-        return safe_upload_dir(svc.work_dir, session_tag(request))
+    def folder(s: Session, request: gr.Request | None):
+        return svc.visitor_dir(owner_of(s, request))  # the visitor's own folder (exports are served from there)
 
     @user_errors
     def export_desc(s: Session, request: gr.Request):
-        return exports.export_descriptions(s, folder(request)), "Descriptions exported."
+        return exports.export_descriptions(s, folder(s, request)), "Descriptions exported."
 
     @user_errors
     def export_vocab(s: Session, request: gr.Request):
         fig = vocab["redraw"](s)[0] if s.vocab is not None else None
-        out, png_note = exports.export_vocabulary(s, folder(request), fig)
+        out, png_note = exports.export_vocabulary(s, folder(s, request), fig)
         return out, "Vocabulary exported." + (f" No PNG: {png_note}" if png_note else "")
 
     @user_errors
@@ -56,15 +56,15 @@ def build(svc: Services, state: gr.State, describe: dict, vocab: dict, protos: d
         if s.prototypes is not None:
             out = protos["redraw"](s)
             figs = {"prototype_first_class": out[2], "weight_spread": out[6]}
-        return exports.export_prototypes(s, folder(request), figs), "Prototypes exported."
+        return exports.export_prototypes(s, folder(s, request), figs), "Prototypes exported."
 
     @user_errors
     def export_results(s: Session, request: gr.Request):
-        return exports.export_results(svc, s, folder(request)), "Search results exported (CSV: one row per result; JSON: with each explanation's numbers)."
+        return exports.export_results(svc, s, folder(s, request)), "Search results exported (CSV: one row per result; JSON: with each explanation's numbers)."
 
     @user_errors
     def export_all(s: Session, request: gr.Request):
-        path = exports.export_bundle(s, folder(request), svc.text_encoder().name if s.vocab is not None else "")
+        path = exports.export_bundle(s, folder(s, request), svc.text_encoder().name if s.vocab is not None else "")
         parts = ["names", "descriptions"] + (["vocabulary"] if s.vocab is not None else []) + (["prototypes"] if s.prototypes is not None else [])
         return [path], f"Run bundle with {', '.join(parts)}. Load it here later, or `lafg bundle unpack lafg-session.zip --out runs/x`."
 
@@ -79,7 +79,7 @@ def build(svc: Services, state: gr.State, describe: dict, vocab: dict, protos: d
         path = file_path(value)
         if not path:
             return (gr.skip(),) * (2 + len(describe["outputs"]) + len(vocab["outputs"]) + len(protos["outputs"]))
-        fresh = Session()
+        fresh = Session(owner=s.owner)  # the same visitor: their uploads and jobs stay theirs
         encoder = svc.text_encoder().name
         message = exports.load_bundle(fresh, path, encoder)
         if not fresh.names:

@@ -30,11 +30,11 @@ def test_preset_loads_published_descriptions_with_citation(client):
     text, info, _dd, desc, *_ = call(client, "set_names", "", None, "pets37")
     assert text.splitlines()[0] == "Abyssinian" and "37 classes" in info
     assert "Menon" in info and "WaffleCLIP" in info and desc.strip()
-    info, _desc, flags = call(client, "generate_descriptions", "published", "", "", "", "Describe {class_name}", 5)
+    info, _desc, flags = call(client, "generate_descriptions", "published", "", "", "none", "", "Describe {class_name}", 5)
     assert "37 classes" in info and flags == ""
     call(client, "set_names", "Blue Jay\nMy own bird", None, None)
     with pytest.raises(AppError, match="no published descriptions"):
-        call(client, "generate_descriptions", "published", "", "", "", "Describe {class_name}", 5)
+        call(client, "generate_descriptions", "published", "", "", "none", "", "Describe {class_name}", 5)
 
 
 def test_offtopic_flags_and_drop(client, tmp_path):
