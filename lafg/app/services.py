@@ -31,6 +31,8 @@ DEMO_DIR = ROOT / "assets" / "demo"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # zip uploads larger than this are refused
+QUERIES_AT_ONCE = 8  # concurrent searches/explanations per endpoint (faiss and ONNX are thread-safe); jobs queue
+GALLERY_MEMORY = int(os.environ.get("LAFG_GALLERY_MEMORY_MB", "4096")) * 2**20  # cached galleries' RAM cap
 Progress = Callable[[int, int, str], None]
 
 
@@ -199,7 +201,7 @@ class BackboneEmbedder:
         with self._lock:  # one forward pass at a time: the model is shared by every session
             feats, kept = extract_features(
                 self.backbone, [str(p) for p in paths], self.backbone.eval_transform(), self.batch_size, views,
-                self.cache, progress, num_workers=0, return_kept=True,
+                self.cache, progress, num_workers=2, return_kept=True,
             )
         return feats, kept
 
@@ -267,7 +269,10 @@ class Services:
         value = build()
         with self._lock:
             self._index_cache[key] = value
-            while len(self._index_cache) > 8:
+            # Cap by memory, not count (memory-mapped arrays count 0); the newest gallery always stays.
+            from lafg.index import memory_bytes
+
+            while len(self._index_cache) > 1 and sum(map(memory_bytes, self._index_cache.values())) > GALLERY_MEMORY:
                 self._index_cache.pop(next(iter(self._index_cache)))
         return value
 
