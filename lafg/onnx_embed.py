@@ -115,9 +115,10 @@ def onnx_backbone(backbone: nn.Module, cache_dir: str | Path | None = None, n_th
     key = weights_key(backbone)
     path, meta_path = folder / f"{key}.onnx", folder / f"{key}.json"
     n_threads = n_threads or threads()
+    session_key = f"{path}/{n_threads}"
     with _LOCK:
-        if f"{key}/{n_threads}" in _SESSIONS:
-            return _SESSIONS[f"{key}/{n_threads}"]
+        if session_key in _SESSIONS:
+            return _SESSIONS[session_key]
         meta = _read_meta(meta_path)
         if meta is None or (meta.get("ok") and not path.is_file()):
             try:
@@ -133,7 +134,7 @@ def onnx_backbone(backbone: nn.Module, cache_dir: str | Path | None = None, n_th
         if meta.get("ok"):
             dim = int(getattr(backbone, "feature_dim", 0))
             module = OnnxBackbone(path, getattr(backbone, "name", key), dim, n_threads)
-        _SESSIONS[f"{key}/{n_threads}"] = module
+        _SESSIONS[session_key] = module
         return module
 
 
