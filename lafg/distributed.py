@@ -141,3 +141,19 @@ def barrier(ctx: DistContext | None = None) -> None:
     ctx = ctx or context()
     if ctx.active:
         dist.barrier()
+
+
+def agreed(cancel, ctx: DistContext | None = None):
+    """A cancel flag every rank answers the same (any rank asking to stop stops all: no rank left waiting in
+    a collective); ``cancel`` itself in a single process."""
+    ctx = ctx or context()
+    if not ctx.active or cancel is None:
+        return cancel
+
+    def poll() -> bool:
+        device = f"cuda:{ctx.local_rank}" if dist.get_backend() == "nccl" else "cpu"  # nccl reduces GPU tensors only
+        flag = torch.tensor([1.0 if cancel() else 0.0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    return poll

@@ -271,7 +271,7 @@ def train(
         _write_json(out / "train_config.json", cfg.to_dict())
     sampler = ClassBalancedSampler(labels, cfg.classes_per_batch, cfg.images_per_class, cfg.seed)
     distributed.check_batch(sampler.n_classes * sampler.m, sampler.m, ctx)
-    progress = progress if ctx.is_main else None
+    progress, cancel = (progress if ctx.is_main else None), distributed.agreed(cancel, ctx)
     loop = _Loop(cfg, model, objective, optimizer, inputs, labels, sampler, device, progress, cancel)
     history, status, epoch = [], "done", start_epoch
     for epoch in range(start_epoch, cfg.epochs):
