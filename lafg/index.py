@@ -415,3 +415,80 @@ def gallery_store(
 def _short_hash(*parts) -> str:
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------ sharded galleries
+SHARD_META = "features-{i:04d}-of-{n:04d}.json"
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` (0-based ``i``) → ``(i, n)``; a clear error otherwise."""
+    try:
+        i, n = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        raise InputError(f"--shard takes i/n (e.g. 0/4), got {text!r}") from None
+    if not 0 <= i < n:
+        raise InputError(f"shard {i}/{n}: i must be in 0..{n - 1}")
+    return i, n
+
+
+def shard_rows(total: int, i: int, n: int) -> range:
+    """The contiguous rows shard ``i`` of ``n`` takes of ``total`` items (sizes differ by at most one)."""
+    return range(total * i // n, total * (i + 1) // n)
+
+
+def write_shard(folder: str | Path, i: int, n: int, feats: np.ndarray, meta: dict) -> Path:
+    """Store one shard's features (float32 ``.npy``) and its JSON record (paths, labels, model...), atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta_path = folder / SHARD_META.format(i=i, n=n)
+    npy = meta_path.with_suffix(".npy")
+    tmp = npy.with_name(f"{npy.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, np.asarray(feats, dtype=np.float32), allow_pickle=False)
+    os.replace(tmp, npy)
+    _write_text(meta_path, json.dumps({**meta, "shard": [i, n], "count": len(feats)}))
+    return npy
+
+
+def merge_shards(folder: str | Path, out_name: str = "features") -> tuple[np.ndarray, dict]:
+    """Concatenate every shard of ``folder`` in shard order into ``out_name.npy`` (written through a memory map,
+    so the merged matrix never has to fit in RAM) and ``out_name.json``; returns ``(features (mmap), meta)``.
+
+    Refuses a set with missing shards, shards of different runs (``n``) or of different models."""
+    folder = Path(folder)
+    metas = sorted(folder.glob("features-*-of-*.json"))
+    if not metas:
+        raise InputError(f"no shards (features-i-of-n.json) in {folder}: run lafg embed --out {folder} first")
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in metas]
+    counts = {r["shard"][1] for r in records}
+    if len(counts) != 1:
+        raise InputError(f"{folder} mixes shard sets of different sizes: {sorted(counts)}")
+    n = counts.pop()
+    have = sorted(r["shard"][0] for r in records)
+    if have != list(range(n)):
+        missing = sorted(set(range(n)) - set(have))
+        raise InputError(f"{folder}: shard(s) {missing} of {n} missing; run lafg embed --shard i/{n} for them")
+    models = {r.get("model") for r in records}
+    if len(models) != 1:
+        raise InputError(f"{folder}: shards come from different models {sorted(map(str, models))}")
+    records.sort(key=lambda r: r["shard"][0])
+    arrays = [np.load(folder / SHARD_META.format(i=r["shard"][0], n=n).replace(".json", ".npy"), mmap_mode="r") for r in records]
+    dims = {a.shape[1] for a in arrays if a.ndim == 2}
+    if len(dims) > 1:
+        raise InputError(f"{folder}: shards have different feature sizes {sorted(dims)}")
+    total = sum(len(a) for a in arrays)
+    out = folder / f"{out_name}.npy"
+    tmp = out.with_name(f"{out_name}.{os.getpid()}.tmp.npy")
+    merged = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, dims.pop() if dims else 0))
+    row = 0
+    for a in arrays:
+        merged[row : row + len(a)] = a
+        row += len(a)
+    merged.flush()
+    del merged
+    os.replace(tmp, out)
+    meta = {k: v for k, v in records[0].items() if k not in ("shard", "count", "paths", "labels")}
+    meta.update(paths=[p for r in records for p in r.get("paths", [])], labels=[c for r in records for c in r.get("labels", [])])
+    meta["count"] = total
+    _write_text(folder / f"{out_name}.json", json.dumps(meta))
+    return np.load(out, mmap_mode="r"), meta

@@ -13,7 +13,7 @@ import sys
 from lafg.errors import LafgError
 
 # Sub-command modules; each defines add_parser(subparsers) which sets func=callable(args) -> int.
-COMMANDS = ["describe", "vocab", "prototypes", "train", "eval", "bench"]
+COMMANDS = ["describe", "vocab", "prototypes", "train", "eval", "bench", "embed", "index"]
 
 
 def build_parser() -> argparse.ArgumentParser:
