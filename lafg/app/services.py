@@ -37,18 +37,11 @@ Progress = Callable[[int, int, str], None]
 
 
 def limit_threads(n_cpu: int | None = None) -> None:
-    """Leave one core to the web server: torch uses n−1 threads (at least 1), faiss 1."""
-    n = n_cpu or os.cpu_count() or 2
-    try:
-        import torch
+    """Leave one core to the web server: torch and ONNX Runtime use n−1 threads (at least 1, through
+    :mod:`lafg.threads`), faiss 1 (concurrent queries each search on their own thread)."""
+    from lafg.threads import available_cpus, set_threads
 
-        torch.set_num_threads(max(1, n - 1))
-        try:
-            torch.set_num_interop_threads(1)
-        except RuntimeError:
-            pass  # already set once in this process
-    except ImportError:
-        pass
+    set_threads(max(1, (n_cpu or available_cpus()) - 1))
     try:
         import faiss
 
