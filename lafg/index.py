@@ -249,23 +249,36 @@ def build_index(
 
 def calibrate(index: EmbeddingIndex, emb: np.ndarray, ids: np.ndarray, rng: np.random.Generator, k: int = 10) -> float:
     """Set the smallest nprobe / efSearch reaching ``index.spec.target_recall`` recall@k on sample rows used as
-    queries (against exact search); keeps a breadth given in the spec. Returns the recall reached."""
+    queries (against exact search; each query's own row is left out of both lists, so it is not a free hit);
+    keeps a breadth given in the spec. Returns the recall reached."""
     spec = index.spec
-    queries = emb[rng.choice(len(emb), size=min(CALIBRATION_QUERIES, len(emb)), replace=False)]
-    truth = exact_topk(emb, queries, k, ids)
+    rows = rng.choice(len(emb), size=min(CALIBRATION_QUERIES, len(emb)), replace=False)
+    queries, own = emb[rows], np.asarray(ids)[rows]
+    truth = _without(exact_topk(emb, queries, k + 1, ids), own, k)
     if spec.kind == "hnsw":
-        grid = [spec.ef_search] if spec.ef_search else [16, 32, 64, 128, 256, 512]
+        grid = [spec.ef_search] if spec.ef_search else [16, 32, 64, 128, 256, 512, 1024]
         name = "ef_search"
     else:
-        grid = [spec.nprobe] if spec.nprobe else [p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) if p <= spec.nlist]
+        grid = [spec.nprobe] if spec.nprobe else [p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024) if p <= spec.nlist]
+        if not spec.nprobe and grid[-1] < spec.nlist:
+            grid.append(spec.nlist)
         name = "nprobe"
     recall = 0.0
     for value in grid:
         index.set_search_params(**{name: value})
-        previous, recall = recall, recall_at_k(index.search(queries, k)[1], truth)
-        if recall >= spec.target_recall or recall - previous < 0.002:  # reached, or the codes cap recall
+        previous, recall = recall, recall_at_k(_without(index.search(queries, k + 1)[1], own, k), truth)
+        if recall >= spec.target_recall or (value >= 16 and recall - previous < 0.002):  # reached, or codes cap it
             break
     return recall
+
+
+def _without(found: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
+    """Each row's first ``k`` ids other than its own (padded with -1)."""
+    out = np.full((len(found), k), -1, dtype=np.int64)
+    for r, (row, me) in enumerate(zip(found, own, strict=True)):
+        kept = [int(i) for i in row if i != me][:k]
+        out[r, : len(kept)] = kept
+    return out
 
 
 def exact_topk(emb: np.ndarray, queries: np.ndarray, k: int, ids: np.ndarray | None = None, chunk: int = 65536) -> np.ndarray:

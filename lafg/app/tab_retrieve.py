@@ -150,7 +150,7 @@ def build(svc: Services, state: gr.State) -> dict:
         return int(evt.index)
 
     browse.select(picked, None, pick_row, api_name="pick_gallery_image", api_visibility="private").then(
-        search_row, [state, pick_row], outs, api_name="search_picked", api_visibility="private"
+        search_row, [state, pick_row], outs, api_name="search_picked", concurrency_limit=QUERIES_AT_ONCE, api_visibility="private"
     )
 
     @user_errors
