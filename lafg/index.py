@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -159,7 +160,7 @@ class EmbeddingIndex:
         """Write the faiss index to ``path`` and a JSON sidecar ``path + '.json'`` (no pickle), atomically."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        tmp = path.with_name(path.name + f".{_tmp_tag()}.tmp")
         faiss.write_index(self.index, str(tmp))
         os.replace(tmp, path)
         meta = {"format": FORMAT, "dim": self.dim, "count": len(self), "metric": "cosine", "spec": asdict(self.spec)}
@@ -198,12 +199,17 @@ def _code_bytes(spec: IndexSpec, dim: int) -> int:
     }.get(spec.kind, 4 * dim)
 
 
+def _tmp_tag() -> str:
+    """Unique per process and thread: two sessions building the same gallery never share a temporary file."""
+    return f"{os.getpid()}-{threading.get_ident()}"
+
+
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp = path.with_name(path.name + f".{_tmp_tag()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
@@ -369,7 +375,7 @@ class FeatureStore:
         values = tuple(np.asarray(v) for v in compute())
         self.folder.mkdir(parents=True, exist_ok=True)
         for name, path, value in zip(names, paths, values, strict=True):
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+            tmp = path.with_name(f"{path.stem}.{_tmp_tag()}.tmp.npy")
             np.save(tmp, value, allow_pickle=False)
             os.replace(tmp, path)
             self._mark(name, shape=list(value.shape))
@@ -384,13 +390,13 @@ class FeatureStore:
     ) -> EmbeddingIndex:
         """The stored index ``name`` over ``vectors`` (memory-mapped), built and saved when missing/stale."""
         path = self.folder / f"{name}.faiss"
-        if self._valid(name) and path.is_file():
+        if self._valid(f"{name}-index") and path.is_file():
             index = EmbeddingIndex.load(path)
             if len(index) == len(vectors):
                 return index
         index = build_index(vectors, progress, spec=spec)
         index.save(path)
-        self._mark(name, count=len(index))
+        self._mark(f"{name}-index", count=len(index))
         return index
 
 
@@ -456,7 +462,7 @@ def write_shard(folder: str | Path, i: int, n: int, feats: np.ndarray, meta: dic
     folder.mkdir(parents=True, exist_ok=True)
     meta_path = folder / SHARD_META.format(i=i, n=n)
     npy = meta_path.with_suffix(".npy")
-    tmp = npy.with_name(f"{npy.stem}.{os.getpid()}.tmp.npy")
+    tmp = npy.with_name(f"{npy.stem}.{_tmp_tag()}.tmp.npy")
     np.save(tmp, np.asarray(feats, dtype=np.float32), allow_pickle=False)
     os.replace(tmp, npy)
     _write_text(meta_path, json.dumps({**meta, "shard": [i, n], "count": len(feats)}))
@@ -491,7 +497,7 @@ def merge_shards(folder: str | Path, out_name: str = "features") -> tuple[np.nda
         raise InputError(f"{folder}: shards have different feature sizes {sorted(dims)}")
     total = sum(len(a) for a in arrays)
     out = folder / f"{out_name}.npy"
-    tmp = out.with_name(f"{out_name}.{os.getpid()}.tmp.npy")
+    tmp = out.with_name(f"{out_name}.{_tmp_tag()}.tmp.npy")
     merged = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, dims.pop() if dims else 0))
     row = 0
     for a in arrays:
