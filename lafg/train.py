@@ -46,6 +46,7 @@ from lafg.losses import (
     RelationalKLLoss,
     SymmetricKLLoss,
 )
+from lafg.loader import prefetch
 from lafg.losses.attribute import atom_logits
 from lafg.methods import get_method
 from lafg.model import ModelConfig, RetrievalModel
@@ -323,6 +324,7 @@ class _Loop:
         sums: dict[str, float] = {}
         t0 = time.perf_counter()
         batches = self.sampler.batches(epoch)
+        self.feed = prefetch(self.inputs, batches, generator, self.device)  # full mode: decoded by loader workers
         for b, idx in enumerate(batches):
             if self.cancel is not None and b % cfg.cancel_every == 0 and self.cancel():
                 return None
@@ -344,7 +346,8 @@ class _Loop:
         return record
 
     def step(self, idx: np.ndarray, generator: torch.Generator) -> dict[str, float]:
-        x = distributed.local_batch(self.inputs, idx, generator).to(self.device, non_blocking=True)
+        x = next(self.feed) if self.feed is not None else distributed.local_batch(self.inputs, idx, generator)
+        x = x.to(self.device, non_blocking=True)
         y = self.labels[torch.as_tensor(idx)].to(self.device)
         use_amp = self.cfg.amp and self.device.startswith("cuda")
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
