@@ -38,6 +38,7 @@ from torch import nn
 
 from lafg import distributed
 from lafg.errors import InputError
+from lafg.loader import prefetch
 from lafg.losses import (
     AttributeDistributionLoss,
     MeanProjectorKLLoss,
@@ -46,7 +47,6 @@ from lafg.losses import (
     RelationalKLLoss,
     SymmetricKLLoss,
 )
-from lafg.loader import prefetch
 from lafg.losses.attribute import atom_logits
 from lafg.methods import get_method
 from lafg.model import ModelConfig, RetrievalModel
