@@ -289,6 +289,8 @@ def describe_classes(
             todo.append(name)
     for chunk in _chunks(todo, cfg.batch_size):
         prompts = [build_prompt(cfg.prompt_template, name, cfg.n) for name in chunk]
+        if progress:  # a batch can take a minute on a CPU: say what is being generated before it starts
+            progress(done, total, f"generating {chunk[0]}" + (f" +{len(chunk) - 1}" if len(chunk) > 1 else ""))
         raws = llm.generate_batch(prompts, cfg.max_new_tokens, cfg.temperature)
         for name, prompt, raw in zip(chunk, prompts, raws, strict=True):
             sentences = parse_descriptions(raw, cfg.n, cfg.max_chars)
@@ -313,6 +315,60 @@ def describe_classes(
 def empty_classes(descriptions: dict[str, list[str]]) -> list[str]:
     """Classes that ended up without any sentence."""
     return [name for name, sentences in descriptions.items() if not sentences]
+
+
+def uncached_classes(names: list[str], llm: LLM, cfg: DescribeConfig, cache: Any | None) -> list[str]:
+    """The names :func:`describe_classes` would have to generate (all of them without a cache): tells a caller
+    whether loading the model is needed at all."""
+    if cache is None or not llm.cacheable:
+        return list(dict.fromkeys(names))
+    return [n for n in dict.fromkeys(names) if _cached(cache, cache_parts(llm, cfg, n)) is None]
+
+
+def thin_classes(descriptions: dict[str, list[str]], n: int) -> dict[str, int]:
+    """Class → sentence count, for every class with fewer than ``n`` sentences (empty ones included)."""
+    return {name: len(sentences) for name, sentences in descriptions.items() if len(sentences) < n}
+
+
+def retry_thin(
+    descriptions: dict[str, list[str]],
+    llm: LLM,
+    cfg: DescribeConfig | None = None,
+    rounds: int = 2,
+    progress: Progress | None = None,
+) -> dict[str, list[str]]:
+    """Ask again for the classes below ``cfg.n`` sentences, sampling at ``cfg.retry_temperature``.
+
+    New sentences are added to the ones a class already has (duplicates dropped, at most ``n``), so a retry can
+    only add; up to ``rounds`` attempts per class, stopping early for classes that reach ``n``. Returns a new
+    dict in the same order; the cache is not touched (it holds what the configured temperature produced).
+    """
+    cfg = (cfg or DescribeConfig()).validate()
+    out = {name: list(sentences) for name, sentences in descriptions.items()}
+    todo = list(thin_classes(out, cfg.n))
+    total, done = len(todo) * max(rounds, 0), 0
+    temperature = max(cfg.retry_temperature, cfg.temperature + 0.2)
+    for attempt in range(max(rounds, 0)):
+        for chunk in _chunks(todo, cfg.batch_size):
+            if progress:
+                progress(done, total, f"retry {attempt + 1}: {chunk[0]}")
+            prompts = [build_prompt(cfg.prompt_template, name, cfg.n) for name in chunk]
+            raws = llm.generate_batch(prompts, cfg.max_new_tokens, temperature)
+            for name, raw in zip(chunk, raws, strict=True):
+                keys = {_dedup_key(s) for s in out[name]}
+                for sentence in parse_descriptions(raw, None, cfg.max_chars):
+                    if len(out[name]) < cfg.n and _dedup_key(sentence) not in keys:
+                        keys.add(_dedup_key(sentence))
+                        out[name].append(sentence)
+                done += 1
+        finished = [name for name in todo if len(out[name]) >= cfg.n]
+        done += len(finished) * (rounds - attempt - 1)  # their later attempts are not needed
+        todo = [name for name in todo if len(out[name]) < cfg.n]
+        if not todo:
+            break
+    if progress:
+        progress(total, total, f"{len(todo)} class(es) still below {cfg.n} sentences")
+    return out
 
 
 # ---------------------------------------------------------------- JSON import / export
