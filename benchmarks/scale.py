@@ -254,10 +254,15 @@ def bench_restart(n: int = 100_000) -> dict:
     (set_dir / "classes.csv").write_text("\n".join(classes) + "\n", encoding="utf-8")
     ids = [line.split(",")[0] for line in classes[1:]]
     lines = ["path,class_id,split"]
+    import shutil
+
+    copies = [tmp / f"source{k}.jpg" for k in range(n // 50_000 + 1)]  # a file takes at most ~65k links
+    for copy in copies:
+        shutil.copyfile(source, copy)
     for i in range(n):
         path = set_dir / "images" / f"{i // 1000:03d}" / f"{i}.jpg"
         path.parent.mkdir(exist_ok=True)
-        os.link(source, path)  # 100k distinct files, one JPEG's bytes
+        os.link(copies[i // 50_000], path)  # 100k distinct files, one JPEG's bytes
         lines.append(f"images/{i // 1000:03d}/{i}.jpg,{ids[i % len(ids)]},train")
     (set_dir / "images.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     descriptions = shared_descriptions(SHARED / "cub100") or {}
@@ -299,8 +304,6 @@ def bench_restart(n: int = 100_000) -> dict:
         "index": g.index.info()["factory"], "text_search_after_restart_ms": round(1000 * text_s, 2), "hits": len(hits),
     }
     print(out, flush=True)
-    import shutil
-
     shutil.rmtree(tmp, ignore_errors=True)
     return out
 
@@ -455,6 +458,8 @@ def markdown(r: dict) -> str:
             lines += [f"| {k} | {v} |" for k, v in r[key].items()]
     if r.get("gpu"):
         lines.append(f"\n## GPU\n\n{r['gpu']}")
+    if r.get("notes"):
+        lines.append("\n## Reading these numbers\n\n" + "\n".join(f"- {n}" for n in r["notes"]))
     return "\n".join(lines) + "\n"
 
 
@@ -480,20 +485,17 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "gpu": "not measured: no GPU was lent to this run (full-mode images/s with/without loader workers and torchrun-vs-plain are left to a GPU session)",
     })
-    sections = args.sections.split(",")
-    if "embed" in sections:
-        result["embed"] = bench_embed()
-    if "real" in sections:
-        result["real"] = bench_real()
-    if "index" in sections:
-        result["index"] = bench_index([int(s) for s in args.sizes.split(",")], args.hnsw_max)
-    if "restart" in sections:
-        result["restart"] = bench_restart(args.restart_images)
-    if "visitors" in sections:
-        result["visitors"] = bench_visitors()
+    runs = {
+        "embed": bench_embed, "real": bench_real,
+        "index": lambda: bench_index([int(s) for s in args.sizes.split(",")], args.hnsw_max),
+        "restart": lambda: bench_restart(args.restart_images), "visitors": bench_visitors,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (args.out / "scale.md").write_text(markdown(result), encoding="utf-8")
+    for name in args.sections.split(","):
+        result[name] = runs[name]()
+        gc.collect()
+        path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")  # after each section: nothing lost
+        (args.out / "scale.md").write_text(markdown(result), encoding="utf-8")
     print(markdown(result))
 
 
