@@ -76,8 +76,9 @@ def check_batch(batch_size: int, images_per_class: int, ctx: DistContext | None 
     share, rest = divmod(batch_size, ctx.world)
     if rest or share % images_per_class:
         raise InputError(
-            f"a global batch of {batch_size} images does not split into whole classes over {ctx.world} processes: "
-            f"make classes_per_batch a multiple of {ctx.world}"
+            f"a global batch of {batch_size // images_per_class} classes × {images_per_class} images does not split "
+            f"into whole classes over {ctx.world} processes: use a number of processes that divides "
+            f"{batch_size // images_per_class} (or set classes_per_batch to a multiple of {ctx.world})"
         )
 
 
@@ -104,9 +105,10 @@ def gather(z: torch.Tensor, ctx: DistContext | None = None) -> torch.Tensor:
     ctx = ctx or context()
     if not ctx.active:
         return z
-    from torch.distributed.nn.functional import all_gather
+    from torch.distributed._functional_collectives import all_gather_tensor_autograd
 
-    return torch.cat(all_gather(z.contiguous()), dim=0)
+    # torch's differentiable all-gather (torch.distributed.nn's is deprecated); backward = reduce-scatter (sum)
+    return all_gather_tensor_autograd(z.contiguous(), gather_dim=0, group=dist.group.WORLD)
 
 
 def average_gradients(optimizer: torch.optim.Optimizer, ctx: DistContext | None = None) -> None:

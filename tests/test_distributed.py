@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_batches_must_split_into_whole_classes_per_rank():
     check_batch(8, 2, DistContext(0, 2))
-    with pytest.raises(InputError, match="multiple of 2"):
+    with pytest.raises(InputError, match="divides 3"):
         check_batch(6, 2, DistContext(0, 2))  # 3 classes × 2 images cannot split into whole classes
     check_batch(6, 2, DistContext(0, 1))
 
