@@ -403,6 +403,9 @@ def bench_visitors(n_visitors: int = 20, per_visitor: int = 6) -> dict:
     finally:
         server.terminate()
         server.wait(30)
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
     times = sorted(t for _, t, ok in results if ok)
 
     def pct(xs, p):
