@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -50,6 +51,7 @@ from lafg.losses import (
 from lafg.losses.attribute import atom_logits
 from lafg.methods import get_method
 from lafg.model import ModelConfig, RetrievalModel
+from lafg.runlock import acquire_run_lock, check_resume
 from lafg.sampler import ClassBalancedSampler
 
 MODES = ("head", "partial", "full")
@@ -236,6 +238,7 @@ def train(
     cancel: Callable[[], bool] | None = None,
     resume: bool = False,
     device: str | None = None,
+    override: bool = False,
 ) -> TrainResult:
     """Train ``cfg.method`` on ``inputs`` (seen-class images) with class indices ``labels`` (0..C−1).
 
@@ -252,6 +255,8 @@ def train(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ctx = distributed.context()  # torchrun: one rank per process, rank 0 writes the files
+    # one training per folder, held until train() returns; under torchrun rank 0 holds it for all ranks
+    run_lock = acquire_run_lock(out) if ctx.is_main else None  # noqa: F841
     device = device or distributed.default_device(ctx)
     labels = np.asarray(labels, dtype=np.int64)
     n_classes = int(labels.max()) + 1
@@ -266,6 +271,7 @@ def train(
     optimizer = _optimizer(cfg, model, objective)
     start_epoch = 0
     if resume and (out / CHECKPOINT).exists():
+        check_resume(read_checkpoint(out / CHECKPOINT)["config"], cfg.to_dict(), override)
         start_epoch = load_checkpoint(out / CHECKPOINT, model, objective, optimizer)
     distributed.broadcast_parameters(model, ctx)
     if ctx.is_main:
@@ -387,7 +393,7 @@ def save_checkpoint(path: Path, model, objective, optimizer, epochs_done: int, c
         "config": json.dumps(cfg.to_dict()),
         "model_config": json.dumps(asdict(model.cfg)),
     }
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
         torch.save(state, f)
         f.flush()
@@ -421,7 +427,7 @@ def load_model(path: str | Path, trunk: nn.Module | None = None) -> tuple[Retrie
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(obj, indent=2))
     os.replace(tmp, path)
 

@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from lafg.ckpt_check import check_checkpoint_file
 from lafg.cli.train import read_descriptions, read_seen
 from lafg.errors import InputError
 
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             meta.update(json.loads(meta_path.read_text()))
     backbone = create_backbone(meta["backbone"])
     if args.checkpoint is not None:
+        check_checkpoint_file(args.checkpoint, backbone.feature_dim, meta["backbone"])  # before any image is read
         trunk = _trunk(backbone, meta["mode"], meta["n_top_stages"])
         model, cfg = load_model(args.checkpoint, trunk)
     seen = read_seen(args.seen_classes)
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             model, backbone, meta["mode"], paths, meta["n_top_stages"], ArrayCache(name="features"), bar
         )
     labels = labels[kept]
+    _note_singletons(labels, names)
     metrics = evaluate_embeddings(emb, labels)
     if model is not None and cfg.reading in ("meankl", "symkl"):
         zs = _zero_shot(args, meta, model, emb, labels, image_set, names)
@@ -86,6 +89,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return 0
+
+
+def _note_singletons(labels, names) -> None:
+    """Classes with one readable image have nothing to retrieve: excluded from R@K, and the user is told."""
+    from lafg.metrics import singleton_classes
+
+    single = singleton_classes(labels)
+    if single and len(single) == len(set(labels.tolist())):
+        raise InputError("every class of this split has a single image: Recall@K is undefined (it needs 2+ images per class)")
+    if single:
+        shown = ", ".join(names[i] for i in single[:5]) + (" …" if len(single) > 5 else "")
+        print(f"lafg eval: {len(single)} class(es) with a single image excluded from R@K and MAP@R: {shown}", file=sys.stderr)
 
 
 def _trunk(backbone, mode: str, n_top_stages: int):

@@ -57,6 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5, help="atoms per prototype K")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    p.add_argument("--override", action="store_true", help="with --resume: accept settings that differ from the checkpoint's")
     p.add_argument("--class-names", type=Path, metavar="FILE", help="names file for numeric class folders "
                    "(JSON {id: name} or CSV id,name; default DIR/names.json or names.csv when present)")
     p.add_argument("--allow-missing", action="store_true",
@@ -79,9 +80,9 @@ def read_descriptions(descriptions: Path | None, run_dir: Path | None) -> dict[s
     path = descriptions if descriptions is not None else (run_dir / "descriptions.json" if run_dir else None)
     if path is None:
         return None
-    if not path.is_file():
-        raise InputError(f"descriptions file not found: {path}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    from lafg.describe import load_descriptions_json
+
+    return load_descriptions_json(path)  # validated: lists of strings (a string is never split into characters)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         progress=_StepPrinter(),
         cancel=stop,
         resume=args.resume,
+        override=args.override,
     )
     stop.restore()
     print(
