@@ -44,6 +44,7 @@ class Gallery:
     text_fn: object = field(repr=False, default=None)  # text embedding -> attribute space
     class_text: dict = field(default_factory=dict)  # class name (casefold) -> text vector (prototype)
     image_fn: object = field(repr=False, default=None)  # image paths -> retrieval embedding (full fine-tuning)
+    lang_index: object = None  # lafg.index.EmbeddingIndex over ``lang`` (text queries)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -99,9 +100,11 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
     key = (ckpt, str(Path(dataset_dir).resolve()), embedder.name, len(paths))
 
     def build() -> Gallery:
-        from lafg.index import build_index
+        from lafg.index import gallery_store
 
-        feats, kept = embedder.embed(paths, 1, progress)
+        # Features, embeddings and indexes persist in the app's folder: a restart maps them back in seconds.
+        store, tag, lang_tag = gallery_store(services.work_dir, embedder.name, dataset_dir, paths, ckpt, descriptions)
+        feats, kept = store.arrays(["features", "kept"], lambda: embedder.embed(paths, 1, progress))
         if len(kept) == 0:
             raise InputError("the gallery is empty: no readable images in this data set")
         kept_paths, kept_labels = [paths[i] for i in kept], labels[kept]
@@ -112,16 +115,17 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
         if parts.get("image_fn") is not None:  # a fully fine-tuned backbone: embed the images themselves
             if progress:
                 progress(0, 1, "embedding the gallery with the fine-tuned backbone")
-            emb = unit(parts["image_fn"](kept_paths))
+            emb = store.array(f"emb-{tag}", lambda: unit(parts["image_fn"](kept_paths)))
         else:
-            emb = unit(parts["embed_fn"](feats))
+            emb = store.array(f"emb-{tag}", lambda: unit(parts["embed_fn"](feats)))
         if progress:
             progress(0, 1, "building the search index")
-        index = build_index(emb)
+        lang = parts["lang_fn"](emb)
         return Gallery(
-            key, kept_paths, kept_labels, list(image_set.classes), feats, emb, index, parts["lang_fn"](emb),
+            key, kept_paths, kept_labels, list(image_set.classes), feats, emb, store.index(f"emb-{tag}", emb), lang,
             parts["atoms"], parts["atom_labels"], parts["method"], parts["embed_fn"], parts["lang_fn"],
             parts["text_fn"], parts.get("class_text", {}), parts.get("image_fn"),
+            store.index(f"lang-{lang_tag}", lang) if parts["atom_labels"] else None,
         )
 
     return services.cached_index(key, build)
@@ -243,10 +247,9 @@ def search(gallery: Gallery, query: Query, k: int = 12, exclude_self: bool = Tru
     if query.emb is not None:
         scores, ids = gallery.index.search(query.emb[None], min(len(gallery), k + 1))
         pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-    else:
-        sims = unit(gallery.lang) @ unit(query.lang)
-        top = np.argsort(-sims, kind="stable")[: k + 1]
-        pairs = [(int(i), float(sims[i])) for i in top]
+    else:  # text: the attribute-space index (pre-normalised rows, top-k inside faiss)
+        scores, ids = gallery.lang_index.search(query.lang[None], min(len(gallery), k + 1))
+        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
     if exclude_self and query.path is not None:
         pairs = [(i, s) for i, s in pairs if gallery.paths[i] != query.path]
     return [Hit(i, s, gallery.paths[i], gallery.classes[gallery.labels[i]]) for i, s in pairs[:k]]

@@ -13,7 +13,15 @@ from lafg.plots import empty_figure, explanation_bar, phrase
 
 from . import retrieval
 from .common import Session, file_path, progress_callback, user_errors, visual_descriptions
-from .services import IMAGE_EXTS, Services, check_image, owner_of, shared_descriptions, thumbnail
+from .services import (
+    IMAGE_EXTS,
+    QUERIES_AT_ONCE,
+    Services,
+    check_image,
+    owner_of,
+    shared_descriptions,
+    thumbnail,
+)
 from .tab_train import dataset_choices, dataset_dir
 
 MAX_BROWSE = 240  # gallery images shown for picking a query
@@ -127,8 +135,8 @@ def build(svc: Services, state: gr.State) -> dict:
         return (*show_results(s, g, retrieval.search(g, s.query)), str(own))
 
     outs = [state, results, explain_md, explain_plot]
-    search_image_btn.click(search_image, [state, query_file], [*outs, query_preview], api_name="search_image")
-    query_file.upload(search_image, [state, query_file], [*outs, query_preview], api_name="search_uploaded", api_visibility="private")
+    search_image_btn.click(search_image, [state, query_file], [*outs, query_preview], api_name="search_image", concurrency_limit=QUERIES_AT_ONCE)
+    query_file.upload(search_image, [state, query_file], [*outs, query_preview], api_name="search_uploaded", concurrency_limit=QUERIES_AT_ONCE, api_visibility="private")
 
     @user_errors
     def search_row(s: Session, row):
@@ -139,13 +147,13 @@ def build(svc: Services, state: gr.State) -> dict:
         s.query = retrieval.query_from_row(g, row)
         return show_results(s, g, retrieval.search(g, s.query))
 
-    pick_btn.click(search_row, [state, pick_row], outs, api_name="search_gallery_image")
+    pick_btn.click(search_row, [state, pick_row], outs, api_name="search_gallery_image", concurrency_limit=QUERIES_AT_ONCE)
 
     def picked(evt: gr.SelectData):
         return int(evt.index)
 
     browse.select(picked, None, pick_row, api_name="pick_gallery_image", api_visibility="private").then(
-        search_row, [state, pick_row], outs, api_name="search_picked", api_visibility="private"
+        search_row, [state, pick_row], outs, api_name="search_picked", concurrency_limit=QUERIES_AT_ONCE, api_visibility="private"
     )
 
     @user_errors
@@ -154,20 +162,20 @@ def build(svc: Services, state: gr.State) -> dict:
         s.query = retrieval.query_from_text(svc, g, text)
         return show_results(s, g, retrieval.search(g, s.query))
 
-    search_text_btn.click(search_text, [state, query_text], outs, api_name="search_text")
-    query_text.submit(search_text, [state, query_text], outs, api_name="search_text_submit")
+    search_text_btn.click(search_text, [state, query_text], outs, api_name="search_text", concurrency_limit=QUERIES_AT_ONCE)
+    query_text.submit(search_text, [state, query_text], outs, api_name="search_text_submit", concurrency_limit=QUERIES_AT_ONCE)
 
     @user_errors
     def explain(s: Session, rank):
         return explain_one(s, gallery_of(s), int(rank or 0))
 
-    result_rank.submit(explain, [state, result_rank], [explain_md, explain_plot], api_name="explain_result")
+    result_rank.submit(explain, [state, result_rank], [explain_md, explain_plot], api_name="explain_result", concurrency_limit=QUERIES_AT_ONCE)
 
     def selected(evt: gr.SelectData):
         return int(evt.index)
 
     results.select(selected, None, result_rank, api_name="select_result", api_visibility="private").then(
-        explain, [state, result_rank], [explain_md, explain_plot], api_name="explain_selected", api_visibility="private"
+        explain, [state, result_rank], [explain_md, explain_plot], api_name="explain_selected", concurrency_limit=QUERIES_AT_ONCE, api_visibility="private"
     )
 
     def refresh(s: Session, current: str | None, request: gr.Request = None):

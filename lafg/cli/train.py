@@ -86,6 +86,7 @@ def read_descriptions(descriptions: Path | None, run_dir: Path | None) -> dict[s
 
 
 def run(args: argparse.Namespace) -> int:
+    from lafg import distributed
     from lafg.backbones import create_backbone
     from lafg.cache import ArrayCache
     from lafg.data import load_image_set
@@ -176,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"lafg train: {result.status} after {result.epochs_done} epoch(s); checkpoint {args.out / 'checkpoint.pt'}"
     )
-    if result.status == "done" and not args.no_eval:
+    if result.status == "done" and not args.no_eval and distributed.context().is_main:  # torchrun: rank 0 evaluates
         from lafg.cli.report import unseen_metrics_after_training
 
         unseen_metrics_after_training(
