@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -231,23 +230,13 @@ def _load_folder_layout(root: Path, names_file: str | Path | None = None) -> Ima
 
 
 def load_image(path: str | Path, max_pixels: int | None = None) -> Image.Image | None:
-    """The image as RGB, or None (with a warning naming the file) when it is unreadable, not an image, or larger
-    than ``max_pixels`` (default: PIL's decompression-bomb limit, ``Image.MAX_IMAGE_PIXELS``)."""
-    limit = max_pixels if max_pixels is not None else Image.MAX_IMAGE_PIXELS
+    """The image as upright 8-bit RGB (:func:`lafg.images.open_rgb`), or None (with a warning naming the file
+    and the reason) when it is unreadable, not an image, too small or larger than ``max_pixels`` (default
+    :data:`lafg.images.MAX_PIXELS`, checked from the header before decoding)."""
+    from lafg.images import MAX_PIXELS, open_rgb
+
     try:
-        with warnings.catch_warnings():
-            # PIL warns past MAX_IMAGE_PIXELS: refuse then unless the caller set its own limit
-            action = "error" if max_pixels is None else "ignore"
-            warnings.simplefilter(action, Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                w, h = img.size
-                if limit and w * h > limit:
-                    log.warning("skipping %s: %dx%d pixels exceeds the limit of %d", path, w, h, limit)
-                    return None
-                img.load()
-                return img.convert("RGB")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        log.warning("skipping %s: possible decompression bomb (%s)", path, exc)
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        log.warning("skipping unreadable image %s: %s", path, exc)
+        return open_rgb(path, max_pixels if max_pixels is not None else MAX_PIXELS)
+    except InputError as exc:
+        log.warning("skipping %s: %s", path, exc)
     return None

@@ -25,6 +25,7 @@ from lafg.llm.base import LLM
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
+MAX_JSON_CHARS = 64 * 2**20  # descriptions files are small; refuse anything near memory-sized
 PARSER_VERSION = 1  # bump when parse_descriptions changes what it keeps (part of the cache key)
 
 
@@ -285,7 +286,10 @@ def describe_classes(
                 progress(done, total, f"{name} (cached)")
         else:
             todo.append(name)
-    for chunk in _chunks(todo, cfg.batch_size):
+    # Backends that really batch get cfg.batch_size prompts at once; the others go one class at a time, so a
+    # failure (endpoint down, deadline) loses nothing: every class finished before it is already cached.
+    batches = type(llm).generate_batch is not LLM.generate_batch
+    for chunk in _chunks(todo, cfg.batch_size if batches else 1):
         prompts = [build_prompt(cfg.prompt_template, name, cfg.n) for name in chunk]
         if progress:  # a batch can take a minute on a CPU: say what is being generated before it starts
             progress(done, total, f"generating {chunk[0]}" + (f" +{len(chunk) - 1}" if len(chunk) > 1 else ""))
@@ -400,10 +404,14 @@ def load_descriptions_json(path: str | Path) -> dict[str, list[str]]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"descriptions file is not UTF-8 text: {path}") from exc
+    if len(text) > MAX_JSON_CHARS:
+        raise InputError(f"descriptions file is larger than {MAX_JSON_CHARS // 2**20} MB: {path}")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"descriptions file is not valid JSON: {path} ({exc.msg} at line {exc.lineno})") from exc
+    except RecursionError as exc:  # "[[[[...": far deeper than {class: [sentences]}
+        raise InputError(f"descriptions file is nested too deeply to be {{class: [sentences]}}: {path}") from exc
     return validate_descriptions(data, str(path))
 
 

@@ -305,6 +305,7 @@ def train_run(
     resume: bool = False,
     device: str | None = None,
     num_workers: int = 2,
+    override: bool = False,
 ) -> RunResult:
     """Train ``cfg`` on the seen images ``paths`` (labels 0..C−1 into ``seen_names``) into ``out_dir``.
 
@@ -358,11 +359,14 @@ def train_run(
         cfg.train, prepared.inputs, kept_labels, out, in_dim=prepared.in_dim,
         prototypes=language.train_prototypes(method) if language else None,
         centroids=language.centroids if language else None, trunk=prepared.trunk, progress=step, cancel=cancel,
-        resume=resume, device=device, extra=extra,
+        resume=resume, device=device, extra=extra, override=override,
     )
     ckpt = out / CHECKPOINT
     model = result.model
-    if ckpt.is_file() and language is not None and not parts["proj_v"]:
+    from lafg import distributed
+
+    is_main = distributed.context().is_main  # torchrun: rank 0 alone writes files
+    if is_main and ckpt.is_file() and language is not None and not parts["proj_v"]:
         state = read_checkpoint(ckpt, parse=False)
         model.load_state_dict(state["model"])  # a cancelled run: the read-out describes the checkpoint
         emb = _seen_embeddings(model, prepared, [paths[i] for i in prepared.kept], backbone, device)
@@ -370,7 +374,8 @@ def train_run(
         write_checkpoint(ckpt, state)
     from lafg.runs import write_json
 
-    write_json(out / RUN_FILE, {**spec.to_dict(), "status": result.status, "epochs_done": result.epochs_done})
+    if is_main:
+        write_json(out / RUN_FILE, {**spec.to_dict(), "status": result.status, "epochs_done": result.epochs_done})
     model.eval()
     return RunResult(model, result.status, result.epochs_done, result.history, spec, language, ckpt)
 
@@ -468,14 +473,17 @@ class Run:
         return self.language.prototypes_for(names, self.encoder(), variant, cache)
 
     def evaluate(self, paths: list, labels: np.ndarray, names: list[str], cache=None,
-                 progress=None) -> tuple[dict, np.ndarray]:
+                 progress=None, check=None) -> tuple[dict, np.ndarray]:
         """(metrics, kept indices): Recall@K and MAP@R of ``paths`` (each querying the others); zero-shot
-        accuracy over ``names`` when the projectors were trained."""
+        accuracy over ``names`` when the projectors were trained. ``check(labels, names)`` runs on the kept
+        labels before the metrics (the CLI's note on single-image classes)."""
         from lafg.evaluate import evaluate_embeddings, projected
         from lafg.metrics import zero_shot_accuracy
 
         emb, kept = self.embed_images(paths, cache, progress)
         labels = np.asarray(labels)[kept]
+        if check is not None:
+            check(labels, names)
         metrics = evaluate_embeddings(emb, labels)
         protos = self.zero_shot_prototypes(names)
         if protos is not None:
@@ -490,15 +498,11 @@ def load_run(path: str | Path, backbone=None, encoder=None, device: str = "cpu")
     ``backbone`` / ``encoder``: pass the ones already in memory (the app's); they are checked against the
     spec. A checkpoint from an older LaFG raises :class:`InputError` naming what it lacks.
     """
+    from lafg.ckpt_check import check_checkpoint_file
     from lafg.model import ModelConfig, RetrievalModel
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"checkpoint not found: {path}")
-    try:
-        state = read_checkpoint(path)
-    except Exception as exc:  # not a torch file, or not one of ours
-        raise InputError(f"{path.name} is not a LaFG checkpoint ({type(exc).__name__})") from exc
+    state = check_checkpoint_file(path)  # one line for a missing, empty, damaged or foreign file
     check_checkpoint_keys(state, path)
     spec = RunSpec.from_dict(state["run"], str(path))
     if backbone is not None:

@@ -40,11 +40,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from lafg import distributed
 from lafg.errors import InputError
+from lafg.loader import prefetch
 from lafg.losses import NormalizedSoftmaxLoss, PairwiseCrossEntropyLoss
 from lafg.losses.readings import create_reading, get_reading, list_readings
 from lafg.methods import get_method
 from lafg.model import ModelConfig, RetrievalModel
+from lafg.runlock import acquire_run_lock, check_resume
 from lafg.runs import atomic_write_bytes, write_json
 from lafg.sampler import ClassBalancedSampler
 
@@ -231,6 +234,7 @@ def train(
     resume: bool = False,
     device: str | None = None,
     extra: dict | None = None,
+    override: bool = False,
 ) -> TrainResult:
     """Train ``cfg.method`` on ``inputs`` (seen-class images) with class indices ``labels`` (0..C−1).
 
@@ -248,7 +252,10 @@ def train(
         raise InputError(f"method {cfg.method!r} does not train; evaluate the backbone features instead")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ctx = distributed.context()  # torchrun: one rank per process, rank 0 writes the files
+    # one training per folder, held until train() returns; under torchrun rank 0 holds it for all ranks
+    run_lock = acquire_run_lock(out) if ctx.is_main else None  # noqa: F841
+    device = device or distributed.default_device(ctx)
     labels = np.asarray(labels, dtype=np.int64)
     n_classes = int(labels.max()) + 1
     text_dim = (
@@ -262,9 +269,14 @@ def train(
     optimizer = _optimizer(cfg, model, objective)
     start_epoch = 0
     if resume and (out / CHECKPOINT).exists():
+        check_resume(read_checkpoint(out / CHECKPOINT)["config"], cfg.to_dict(), override)
         start_epoch = load_checkpoint(out / CHECKPOINT, model, objective, optimizer)
-    write_json(out / "train_config.json", cfg.to_dict())
+    distributed.broadcast_parameters(model, ctx)
+    if ctx.is_main:
+        write_json(out / "train_config.json", cfg.to_dict())
     sampler = ClassBalancedSampler(labels, cfg.classes_per_batch, cfg.images_per_class, cfg.seed)
+    distributed.check_batch(sampler.n_classes * sampler.m, sampler.m, ctx)
+    progress, cancel = (progress if ctx.is_main else None), distributed.agreed(cancel, ctx)
     loop = _Loop(cfg, model, objective, optimizer, inputs, labels, sampler, device, progress, cancel)
     history, status, epoch = [], "done", start_epoch
     for epoch in range(start_epoch, cfg.epochs):
@@ -272,8 +284,10 @@ def train(
         if record is None:
             status = "cancelled"
             break
-        save_checkpoint(out / CHECKPOINT, model, objective, optimizer, epoch + 1, cfg, extra)
-        _append_jsonl(out / METRICS, record)
+        if ctx.is_main:
+            save_checkpoint(out / CHECKPOINT, model, objective, optimizer, epoch + 1, cfg, extra)
+            _append_jsonl(out / METRICS, record)
+        distributed.barrier(ctx)
         history.append(record)
     else:
         epoch = cfg.epochs
@@ -314,6 +328,7 @@ class _Loop:
         sums: dict[str, float] = {}
         t0 = time.perf_counter()
         batches = self.sampler.batches(epoch)
+        self.feed = prefetch(self.inputs, batches, generator, self.device)  # full mode: decoded by loader workers
         for b, idx in enumerate(batches):
             if self.cancel is not None and b % cfg.cancel_every == 0 and self.cancel():
                 return None
@@ -335,15 +350,17 @@ class _Loop:
         return record
 
     def step(self, idx: np.ndarray, generator: torch.Generator) -> dict[str, float]:
-        x = self.inputs.batch(idx, generator).to(self.device, non_blocking=True)
+        x = next(self.feed) if self.feed is not None else distributed.local_batch(self.inputs, idx, generator)
+        x = x.to(self.device, non_blocking=True)
         y = self.labels[torch.as_tensor(idx)].to(self.device)
         use_amp = self.cfg.amp and self.device.startswith("cuda")
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            z = self.model(x)
+            z = distributed.gather(self.model(x))  # the global batch's embeddings on every rank
         terms = self.objective(self.model, z.float(), y)
         loss = sum(terms.values())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(self.optimizer)
         self.optimizer.step()
         self.model.update_mean_projectors()
         return {k: float(v.detach()) for k, v in terms.items()}

@@ -97,8 +97,8 @@ def test_decompression_bomb_pil_limit(tmp_path, monkeypatch, caplog):
 
 
 def test_grey_and_palette_images_become_rgb(tmp_path):
-    Image.new("L", (5, 5), 128).save(tmp_path / "g.png")
-    Image.new("P", (5, 5)).save(tmp_path / "p.gif")
+    Image.new("L", (16, 16), 128).save(tmp_path / "g.png")
+    Image.new("P", (16, 16)).save(tmp_path / "p.gif")
     assert load_image(tmp_path / "g.png").mode == "RGB"
     assert load_image(tmp_path / "p.gif").mode == "RGB"
 

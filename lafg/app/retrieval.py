@@ -37,6 +37,8 @@ class Gallery:
     lang: np.ndarray  # (n, L) the gallery in the attribute space
     embed_paths: object = field(repr=False, default=None)  # image paths -> (retrieval embeddings, kept)
     class_text: dict = field(default_factory=dict)  # class name (casefold) -> prototype from its name
+    lang_index: object = None  # lafg.index.EmbeddingIndex over ``lang`` (text queries)
+    feats: object = field(repr=False, default=None)  # (n, D) backbone features (memory-mapped from the store)
 
     @property
     def atoms(self) -> np.ndarray:
@@ -107,37 +109,50 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
     key = (ckpt, str(Path(dataset_dir).resolve()), embedder.name, len(paths))
 
     def build() -> Gallery:
-        from lafg.index import build_index
+        from lafg.index import gallery_store
 
+        # Features, embeddings and indexes persist in the app's folder: a restart maps them back in seconds.
+        store, tag, lang_tag = gallery_store(services.work_dir, embedder.name, dataset_dir, paths, ckpt, descriptions)
+        feats, kept = store.arrays(["features", "kept"], lambda: embedder.embed(paths, 1, progress))
+        if len(kept) == 0:
+            raise InputError("the gallery is empty: no readable images in this data set")
+        kept_paths, kept_labels = [paths[i] for i in kept], labels[kept]
         if run is not None:
             from .training import embed_with_run
 
             def embed_paths(ps, prog=None):
                 return embed_with_run(run, embedder, ps, prog)
 
-            emb, kept = embed_paths(paths, progress)
-            space = run.attribute_space()
-            language = run.language
+            def trained_embeddings():
+                if run.spec.mode == "head":  # the stored features through the trained head
+                    import torch
+
+                    with torch.no_grad():
+                        dev = next(run.model.parameters()).device
+                        return unit(run.model(torch.as_tensor(feats, device=dev)).cpu().numpy())
+                if progress:
+                    progress(0, 1, "embedding the gallery through the trained trunk")
+                return unit(run.embed_images(kept_paths)[0])
+
+            emb = store.array(f"emb-{tag}", trained_embeddings)
+            space, language = run.attribute_space(), run.language
         else:
             def embed_paths(ps, prog=None):
                 return embedder.embed(ps, 1, prog)
 
-            emb, kept = embed_paths(paths, progress)
-            language, space = pretrained_space(services, image_set, emb, kept, labels, descriptions)
-        if len(kept) == 0:
-            raise InputError("the gallery is empty: no readable images in this data set")
-        emb = unit(emb)
-        kept_paths, kept_labels = [paths[i] for i in kept], labels[kept]
+            emb = store.array(f"emb-{tag}", lambda: unit(feats))
+            language, space = pretrained_space(services, image_set, feats, kept, labels, descriptions)
         if progress:
             progress(0, 1, "building the search index")
-        index = build_index(emb)
         lang = space.image(emb) if space.available else np.zeros((len(emb), 0), np.float32)
         class_text = {}
         if space.available and language is not None:  # class-name queries: prototypes from the names alone
             vectors = language.prototypes_for(list(image_set.classes), services.text_encoder(), "lafg", services.cache)
             class_text = {c.casefold(): vectors[i] for i, c in enumerate(image_set.classes)}
-        return Gallery(key, kept_paths, kept_labels, list(image_set.classes), emb, index, space, lang, embed_paths,
-                       class_text)
+        return Gallery(
+            key, kept_paths, kept_labels, list(image_set.classes), emb, store.index(f"emb-{tag}", emb), space, lang,
+            embed_paths, class_text, store.index(f"lang-{lang_tag}", lang) if space.available else None, feats,
+        )
 
     return services.cached_index(key, build)
 
@@ -202,10 +217,9 @@ def search(gallery: Gallery, query: Query, k: int = 12, exclude_self: bool = Tru
     if query.emb is not None:
         scores, ids = gallery.index.search(query.emb[None], min(len(gallery), k + 1))
         pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-    else:
-        sims = unit(gallery.lang) @ unit(query.lang)
-        top = np.argsort(-sims, kind="stable")[: k + 1]
-        pairs = [(int(i), float(sims[i])) for i in top]
+    else:  # text: the attribute-space index (pre-normalised rows, top-k inside faiss)
+        scores, ids = gallery.lang_index.search(query.lang[None], min(len(gallery), k + 1))
+        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
     if exclude_self and query.path is not None:
         pairs = [(i, s) for i, s in pairs if gallery.paths[i] != query.path]
     return [Hit(i, s, gallery.paths[i], gallery.classes[gallery.labels[i]]) for i, s in pairs[:k]]

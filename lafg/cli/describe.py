@@ -38,6 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", help="model id: hub id or folder (transformers), model name (openai)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 for Ollama")
     p.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
+    p.add_argument("--timeout", type=float, default=None, metavar="S", help="openai: overall deadline per class in seconds, retries included (default 120)")
     p.add_argument("--import-json", metavar="F", help="import descriptions from a {class: [sentences]} JSON file")
     p.add_argument("--n", type=int, default=5, help="sentences per class (default 5)")
     p.add_argument("--max-new-tokens", type=int, default=160, help="generation budget per class (default 160)")
@@ -62,15 +63,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _llm_kwargs(args: argparse.Namespace, backend: str) -> dict:
+    if backend == "published":
+        return {"preset": args.preset}
     if backend == "json":
         if not args.import_json:
             raise InputError("--llm json needs --import-json FILE")
         return {"path": args.import_json}
     if args.import_json:
         raise InputError(f"--import-json only works with --llm json (got --llm {backend})")
-    kwargs = {"model": args.model, "base_url": args.base_url, "api_key_env": args.api_key_env}
+    kwargs = {"model": args.model, "base_url": args.base_url, "api_key_env": args.api_key_env, "timeout": getattr(args, "timeout", None)}
     if backend != "openai":
-        for flag, key in (("--base-url", "base_url"), ("--api-key-env", "api_key_env")):
+        for flag, key in (("--base-url", "base_url"), ("--api-key-env", "api_key_env"), ("--timeout", "timeout")):
             if kwargs.pop(key) is not None:
                 raise InputError(f"{flag} only works with --llm openai")
     if backend == "bundled" and kwargs.pop("model") is not None:
@@ -162,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     })
     sentences = sum(len(v) for v in descriptions.values())
     print(f"wrote {sentences} descriptions for {len(descriptions)} classes to {out / 'descriptions.json'}")
+    if getattr(llm, "citation", None):
+        print(llm.citation)
     if empty:
         print(f"warning: no usable descriptions for {len(empty)} class(es): {', '.join(empty)}", file=sys.stderr)
     if thin:

@@ -12,8 +12,10 @@ classes' prototypes built from their names and the seen vocabulary stored in the
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from lafg.ckpt_check import check_checkpoint_file
 from lafg.cli.train import read_seen
 from lafg.errors import InputError
 
@@ -43,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         from lafg.pipeline import load_run
 
+        state = check_checkpoint_file(args.checkpoint)  # one line for a missing, damaged or foreign file
+        if "run" not in state:  # an older checkpoint: say whether it even fits this backbone, then what it lacks
+            from lafg.backbones import create_backbone
+
+            check_checkpoint_file(args.checkpoint, create_backbone(args.backbone).feature_dim, args.backbone)
         trained = load_run(args.checkpoint)  # the checkpoint alone: backbone, trunk split, encoder, vocabulary
         if seen is None and args.split == "unseen":
             seen = trained.spec.seen_classes  # the run's own seen classes: the split it trained on
@@ -53,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     cache = ArrayCache(name="features")
     with extraction_bar(f"eval {args.split}") as bar:
         if trained is not None:
-            metrics, kept = trained.evaluate(paths, labels, names, cache, bar)
+            metrics, kept = trained.evaluate(paths, labels, names, cache, bar, check=_note_singletons)
             mode = trained.spec.mode
         else:
             from lafg.backbones import create_backbone
@@ -61,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
             emb, kept = image_embeddings(None, create_backbone(args.backbone), "pretrained", paths, cache=cache,
                                          progress=bar)
+            _note_singletons(labels[kept], names)
             metrics, mode = evaluate_embeddings(emb, labels[kept]), "pretrained"
     out = {"data": str(args.data), "split": args.split, "images": int(len(kept)), "classes": len(names)}
     out.update(
@@ -78,3 +86,15 @@ def run(args: argparse.Namespace) -> int:
 
         write_json(args.json, out)
     return 0
+
+
+def _note_singletons(labels, names) -> None:
+    """Classes with one readable image have nothing to retrieve: excluded from R@K, and the user is told."""
+    from lafg.metrics import singleton_classes
+
+    single = singleton_classes(labels)
+    if single and len(single) == len(set(labels.tolist())):
+        raise InputError("every class of this split has a single image: Recall@K is undefined (it needs 2+ images per class)")
+    if single:
+        shown = ", ".join(names[i] for i in single[:5]) + (" …" if len(single) > 5 else "")
+        print(f"lafg eval: {len(single)} class(es) with a single image excluded from R@K and MAP@R: {shown}", file=sys.stderr)

@@ -74,6 +74,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=PrototypeConfig.top_k, help="atoms per prototype K")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    p.add_argument("--override", action="store_true", help="with --resume: accept settings that differ from the checkpoint's")
     p.add_argument("--class-names", type=Path, metavar="FILE", help="names file for numeric class folders "
                    "(JSON {id: name} or CSV id,name; default DIR/names.json or names.csv when present)")
     p.add_argument("--allow-missing", action="store_true",
@@ -98,10 +99,11 @@ def read_descriptions(descriptions: Path | None, run_dir: Path | None) -> dict[s
         return None
     if not path.is_file():
         raise InputError(f"descriptions file not found: {path}")
-    return load_descriptions_json(path)
+    return load_descriptions_json(path)  # validated: lists of strings (a string is never split into characters)
 
 
 def run(args: argparse.Namespace) -> int:
+    from lafg import distributed
     from lafg.backbones import create_backbone
     from lafg.cache import ArrayCache
     from lafg.cli.report import extraction_bar
@@ -165,14 +167,14 @@ def run(args: argparse.Namespace) -> int:
             result = train_run(
                 cfg, paths, labels, names, args.out, language=language, backbone=backbone,
                 feature_cache=ArrayCache(name="features"), text_cache=text_cache, progress=progress,
-                step=progress.step, cancel=stop, resume=args.resume,
+                step=progress.step, cancel=stop, resume=args.resume, override=args.override,
             )
     finally:
         stop.restore()
     for note in result.spec.notes:
         print(f"lafg train: note: {note}", file=sys.stderr)
     print(f"lafg train: {result.status} after {result.epochs_done} epoch(s); checkpoint {result.checkpoint}")
-    if result.status == "done" and not args.no_eval:
+    if result.status == "done" and not args.no_eval and distributed.context().is_main:  # torchrun: rank 0 evaluates
         from lafg.cli.report import unseen_metrics_after_training
 
         trunk_backbone = result.model.trunk if args.mode == "full" else backbone

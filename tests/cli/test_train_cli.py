@@ -97,8 +97,8 @@ def test_old_checkpoints_get_a_one_line_error(tmp_path, capsys):
 
     from lafg.model import ModelConfig, RetrievalModel
 
-    model = RetrievalModel(ModelConfig(in_dim=4))
-    old = {"model": model.state_dict(), "config": "{}", "model_config": json.dumps({"in_dim": 4}), "epochs_done": 1}
+    model = RetrievalModel(ModelConfig(in_dim=1280))
+    old = {"model": model.state_dict(), "config": "{}", "model_config": json.dumps({"in_dim": 1280}), "epochs_done": 1}
     torch.save(old, tmp_path / "old.pt")
     data = tmp_path / "data"
     _folder_set(data)
