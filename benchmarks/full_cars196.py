@@ -67,7 +67,7 @@ def pack(dest: Path, area: int = 112 * 112, seen_per_class: int = 24) -> None:
         eval_names,
         desc,
         create_text_encoder("minilm"),
-        VocabularyConfig(n_atoms=128),
+        VocabularyConfig(n_atoms=128, visual_only=False),  # as the ladder's committed rows: all sentences
         PrototypeConfig(top_k=5),
         variants=("lafg",),
         cache=ArrayCache(name="text"),

@@ -177,6 +177,13 @@ def seen_language(
     vocab_cfg, proto_cfg = vocab_cfg or VocabularyConfig(), proto_cfg or PrototypeConfig()
     own = seen_descriptions(descriptions, seen_names)
     vocab, notes = None, []
+    if own and vocab_cfg.visual_only:  # the one place the visual filter runs for training (lafg.visual)
+        from lafg.visual import filter_descriptions
+
+        filtered = filter_descriptions(own)
+        own = filtered.kept
+        if filtered.n_set_aside:
+            notes.append(f"visual filter: set aside {filtered.n_set_aside} non-visual sentence(s) of the seen classes")
     if own:
         vocab = encode_vocabulary(own, seen_names, encoder, vocab_cfg, cache, progress)
         if vocab.n_atoms < vocab_cfg.n_atoms:
@@ -269,7 +276,7 @@ class RunConfig:
     n_top_stages: int = DEFAULT_TOP_STAGES  # partial mode: backbone stages fine-tuned
     encoder: str = "minilm"  # lafg.encode registry name
     encoder_kw: dict = field(default_factory=dict)
-    vocab: VocabularyConfig = field(default_factory=VocabularyConfig)  # N atoms
+    vocab: VocabularyConfig = field(default_factory=VocabularyConfig)  # N atoms, visual filter
     proto: PrototypeConfig = field(default_factory=PrototypeConfig)  # template, K, τ
 
 

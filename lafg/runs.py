@@ -83,7 +83,7 @@ def load_vocabulary(run_dir: str | Path) -> tuple[Vocabulary, str]:
     arr = read_npz(Path(run_dir) / "vocab.npz")
     atoms = [Atom(a["index"], a["label"], a["members"], a["classes"]) for a in meta["atoms"]]
     vocab = Vocabulary(arr["centroids"], arr["embeddings"], meta["sentences"], arr["sentence_class"],
-                       arr["sentence_atom"], meta["class_names"], atoms, VocabularyConfig(**meta["config"]))
+                       arr["sentence_atom"], meta["class_names"], atoms, VocabularyConfig(**{"visual_only": False, **meta["config"]}))  # older files: lafg vocab did not filter
     return vocab, meta["encoder"]
 
 

@@ -22,6 +22,9 @@ class VocabularyConfig:
     n_init: int = 4  # k-means restarts (scikit-learn); the best inertia wins
     max_iter: int = 100  # k-means iterations per restart
     backend: str = "faiss"  # "faiss" (spherical, ~5x faster here) or "sklearn"
+    # Set aside sentences a photo cannot show (lafg.visual) before clustering. On: explanations cite the atoms, so
+    # they should be visual; the head ladder measured on/off as a tie (benchmarks/results/visual_filter.md).
+    visual_only: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -101,6 +101,54 @@ def test_seen_language_reads_only_the_seen_classes():
         seen_language(SEEN, {"Eagle Owl": ["x"]}, BagOfWords())
 
 
+def test_the_visual_filter_is_one_library_default_the_spec_records(tmp_path):
+    from dataclasses import replace
+
+    from lafg.vocabulary import VocabularyConfig
+
+    assert VocabularyConfig().visual_only is True
+    desc = {n: [*v, f"a {n.lower()} known for its loud call"] for n, v in _descriptions(SEEN).items()}
+    on = seen_language(SEEN, desc, BagOfWords())
+    assert not any("call" in s for s in on.vocabulary.sentences) and len(on.vocabulary.sentences) == 12
+    assert any("set aside 4 non-visual" in n for n in on.notes)
+    off = seen_language(SEEN, desc, BagOfWords(), VocabularyConfig(visual_only=False))
+    assert sum("call" in s for s in off.vocabulary.sentences) == 4 and not any("visual" in n for n in off.notes)
+    result = _train(tmp_path / "on", descriptions=desc)
+    assert result.spec.vocabulary["visual_only"] is True
+    assert load_run(result.checkpoint, encoder=BagOfWords()).language.vocabulary.config.visual_only is True
+    prepared, labels, paths = _prepared()
+    cfg = RunConfig(train=TrainConfig(epochs=1, embed_dim=8, classes_per_batch=4, images_per_class=2))
+    cfg.vocab = replace(cfg.vocab, visual_only=False)
+    result = train_run(cfg, paths, labels, SEEN, tmp_path / "off", descriptions=desc, encoder=BagOfWords(),
+                       prepared=prepared, backbone_id="synthetic-16")
+    assert result.spec.vocabulary["visual_only"] is False
+    assert sum("call" in s for s in result.language.vocabulary.sentences) == 4
+
+
+def test_every_shell_reads_the_visual_filter_default_and_can_toggle_it():
+    from benchmarks.ladder import VOCAB, build_arg_parser
+    from lafg.app.common import Session
+    from lafg.app.training import run_config
+    from lafg.cli import build_parser
+
+    root = build_parser()
+    train_args = ["train", "--data", "x", "--method", "lafg", "--out", "y"]
+    assert root.parse_args(train_args).visual_only is True
+    assert root.parse_args([*train_args, "--no-visual-only"]).visual_only is False
+    assert root.parse_args(["vocab", "--run", "r"]).visual_only is True
+    assert root.parse_args(["vocab", "--run", "r", "--no-visual-only"]).visual_only is False
+    # the ladder stays explicit: its committed rows clustered all sentences
+    assert VOCAB.visual_only is False and build_arg_parser().parse_args([]).visual_only is False
+    assert build_arg_parser().parse_args(["--visual-only"]).visual_only is True
+    assert Session().visual_only is True
+
+    class Embedder:
+        name, spec = "fake", None
+
+    assert run_config({"method": "lafg"}, Embedder()).vocab.visual_only is True
+    assert run_config({"method": "lafg", "visual_only": False}, Embedder()).vocab.visual_only is False
+
+
 @pytest.mark.parametrize("method", [m for m in list_methods() if m != "pretrained"])
 @pytest.mark.parametrize("reading", ["meankl", "symkl", "relational", "attribute"])
 def test_explanations_read_a_trained_projector_or_the_fitted_readout(tmp_path, method, reading):

@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from lafg.errors import LafgError
+from lafg.vocabulary import VocabularyConfig
 
 from .services import DEMO_DIR, read_descriptions_json
 
@@ -37,7 +38,7 @@ class Session:
     upload_tag: str = ""
     owner: str = ""  # who this visitor is (lafg.app.services.owner_of): owns uploads and jobs
     source: str = ""  # where the descriptions came from (backend, citation), shown under the names
-    visual_only: bool = True  # vocabulary built from visual sentences only (lafg.visual)
+    visual_only: bool = VocabularyConfig.visual_only  # vocabulary built from visual sentences only (lafg.visual)
     set_aside: dict = field(default_factory=dict)  # class -> [(sentence, reason)] the visual filter set aside
     offtopic: dict = field(default_factory=dict)  # class -> [(sentence, reason)] flagged by lafg.offtopic
     colour_by: str = "atom"  # vocabulary map colours: "atom" or "class"

@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from lafg.errors import InputError
+from lafg.vocabulary import VocabularyConfig
 
 from .common import Session
 
@@ -86,7 +87,7 @@ def load_bundle(s: Session, path: str, encoder_name: str) -> str:
     b = read_bundle(path)
     s.names, s.descriptions = list(b.names), {n: list(b.descriptions.get(n, [])) for n in b.names}
     s.source = str(b.settings.get("source", "")) or "run bundle"
-    s.visual_only = bool(b.settings.get("visual_only", True))
+    s.visual_only = bool(b.settings.get("visual_only", VocabularyConfig.visual_only))
     s.offtopic = {c: [tuple(p) for p in v] for c, v in (b.settings.get("offtopic") or {}).items() if isinstance(v, list)}
     s.set_aside, s.highlight = {}, []
     s.vocab, s.prototypes = b.vocabulary, b.prototypes

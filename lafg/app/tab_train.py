@@ -17,7 +17,7 @@ from lafg.jobs import ACTIVE
 from lafg.plots import training_curves
 from lafg.train import DEFAULT_EPOCHS, TrainConfig
 
-from .common import Session, file_path, user_errors, visual_descriptions
+from .common import Session, file_path, user_errors
 from .guide import experiment_panel, too_small_note, unseen_images
 from .services import (
     Services,
@@ -215,7 +215,6 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         folder_path = dataset_dir(svc, s, ds_label)
         descriptions = dict(shared_descriptions(folder_path))
         descriptions.update({k: v for k, v in s.descriptions.items() if v})
-        descriptions = visual_descriptions(s, descriptions)  # the same sentences the vocabulary tab clustered
         # The descriptions go to a file in the session's folder: job status files stay small.
         owner = owner_of(s, request)
         desc_file = svc.visitor_dir(owner) / f"descriptions-{content_key(descriptions)}.json"
@@ -223,6 +222,7 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         base = {
             "dataset_dir": str(folder_path), "mode": mode_name, "epochs": int(n_epochs), "lr": float(rate or TrainConfig.lr),
             "descriptions_file": str(desc_file),
+            "visual_only": s.visual_only,  # the vocabulary tab's toggle; the library filters (RunConfig.vocab)
         }
         busy = svc.jobs.active()  # all visitors' (titles are not shown: only that the machine is busy)
         methods = [method_name] + ([m for m in CONTROLS if m != method_name] if with_controls else [])

@@ -7,6 +7,7 @@ import gradio as gr
 
 from lafg.errors import InputError
 from lafg.plots import BackgroundUmap, empty_figure, pca_2d, vocabulary_map
+from lafg.vocabulary import VocabularyConfig
 
 from .common import Session, note, progress_callback, user_errors
 from .services import Services, content_key
@@ -85,11 +86,12 @@ def clamp_note(requested: int, built: int, n_sentences: int, n_classes: int) -> 
 
 
 def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
+    defaults = VocabularyConfig()  # the validated defaults (N, visual filter) live in the library
     note("ℹ What am I looking at?", NOTE)
     with gr.Row():
-        n_atoms = gr.Slider(2, 256, value=32, step=1, label="N atoms", info="k-means clusters over all description embeddings", scale=3)
+        n_atoms = gr.Slider(2, 256, value=defaults.n_atoms, step=1, label="N atoms", info=f"k-means clusters over all description embeddings (library default {defaults.n_atoms}; fewer sentences: clamped, with a note)", scale=3)
         with gr.Column(scale=2):
-            visual_only = gr.Checkbox(value=True, label="Visual attributes only", info="set aside sentences a photo cannot show", elem_id="visual-only")
+            visual_only = gr.Checkbox(value=defaults.visual_only, label="Visual attributes only", info="set aside sentences a photo cannot show", elem_id="visual-only")
             colour_by = gr.Radio(["atom", "class"], value="atom", label="Colour the map by", elem_id="colour-by")
         build_btn = gr.Button("Build vocabulary", variant="primary", scale=1, elem_id="build-vocab")
         projection = gr.Radio(["PCA", "UMAP"], value="PCA", label="Map projection", info="UMAP is computed in the background", scale=2)
@@ -127,10 +129,9 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
         return fig, note
 
     @user_errors
-    def build_vocab(s: Session, n: float, proj: str, visual: bool = True, colour: str = "atom", progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
+    def build_vocab(s: Session, n: float, proj: str, visual: bool = VocabularyConfig.visual_only, colour: str = "atom", progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
         from lafg.language import encode_vocabulary
         from lafg.visual import filter_descriptions
-        from lafg.vocabulary import VocabularyConfig
 
         if not s.names:
             raise InputError("no category names: set them in the first tab")
@@ -143,7 +144,7 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
         filtered = filter_descriptions(current) if s.visual_only else None
         s.set_aside = filtered.set_aside if filtered else {}
         used = filtered.kept if filtered else current
-        s.vocab = encode_vocabulary(used, s.names, encoder, VocabularyConfig(n_atoms=int(n)), svc.cache, progress_callback(progress))
+        s.vocab = encode_vocabulary(used, s.names, encoder, VocabularyConfig(n_atoms=int(n), visual_only=s.visual_only), svc.cache, progress_callback(progress))
         s.vocab_key = content_key(encoder.name, s.vocab.sentences)
         s.prototypes, s.highlight, s.projection = None, [], proj
         umap.get(s.vocab_key, svc_embeddings(s.vocab))  # start UMAP now, in the background

@@ -10,6 +10,7 @@ Train tab shows).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,8 @@ def run_config(params: dict, embedder):
     )
     spec = getattr(embedder, "spec", None) or {"name": embedder.name, "kwargs": {}}
     cfg = RunConfig(train=train, backbone=spec["name"], backbone_kw=dict(spec["kwargs"]))
+    if params.get("visual_only") is not None:  # the session's toggle (default: the library's, VocabularyConfig)
+        cfg.vocab = replace(cfg.vocab, visual_only=bool(params["visual_only"]))
     if params.get("views") is not None:
         cfg.views = int(params["views"])  # extra augmented views, as in the library (0 = the crop alone)
     return cfg

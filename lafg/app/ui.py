@@ -94,6 +94,7 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
 
         demo.load(on_load, [state, job_store, owner_store], [state, owner_store, status, job_store, *train["outputs"]], api_name="on_load", api_visibility="private")
     demo.services = svc  # for tests and the launcher
+    demo.umap = umap  # the background UMAP projections (tests wait on their threads, not on a clock)
     return demo
 
 

@@ -71,6 +71,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--encoder", default="minilm", help="text encoder (lafg.encode registry)")
     p.add_argument("--n-atoms", type=int, default=VocabularyConfig.n_atoms, help="vocabulary size N")
+    p.add_argument("--visual-only", action=argparse.BooleanOptionalAction, default=VocabularyConfig.visual_only,
+                   help="set aside sentences a photo cannot show before clustering (lafg.visual; library default: on)")
     p.add_argument("--top-k", type=int, default=PrototypeConfig.top_k, help="atoms per prototype K")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         views=args.views,
         n_top_stages=args.n_top_stages,
         encoder=args.encoder,
-        vocab=VocabularyConfig(n_atoms=args.n_atoms),
+        vocab=VocabularyConfig(n_atoms=args.n_atoms, visual_only=args.visual_only),
         proto=PrototypeConfig(top_k=args.top_k),
     )
     image_set = load_image_set(args.data, read_seen(args.seen_classes), names_file=args.class_names)

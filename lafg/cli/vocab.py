@@ -30,7 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-atoms", type=int, default=VocabularyConfig.n_atoms, help="number of atoms N")
     p.add_argument("--seed", type=int, default=VocabularyConfig.seed, help="k-means seed")
     p.add_argument("--kmeans", choices=["faiss", "sklearn"], default=VocabularyConfig.backend, help="k-means backend")
-    p.add_argument("--visual-only", action="store_true", help="set aside sentences a photo cannot show first (lafg.visual)")
+    p.add_argument("--visual-only", action=argparse.BooleanOptionalAction, default=VocabularyConfig.visual_only,
+                   help="set aside sentences a photo cannot show first (lafg.visual; library default: on)")
     p.set_defaults(func=run)
 
 
@@ -56,14 +57,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--n-atoms must be at least 1")
     descriptions = load_run_descriptions(args)
     names = class_names_for(args, descriptions)
-    if getattr(args, "visual_only", False):
+    if args.visual_only:
         from lafg.visual import filter_descriptions
 
         filtered = filter_descriptions({n: descriptions.get(n, []) for n in names})
         print(f"visual filter: kept {filtered.n_kept} sentences, set aside {filtered.n_set_aside} {filtered.reasons()}")
         descriptions = filtered.kept
     encoder = encoder_from_args(args)
-    cfg = VocabularyConfig(n_atoms=args.n_atoms, seed=args.seed, backend=args.kmeans)
+    cfg = VocabularyConfig(n_atoms=args.n_atoms, seed=args.seed, backend=args.kmeans, visual_only=args.visual_only)
     with tqdm_progress("encoding descriptions") as progress:
         vocab = encode_vocabulary(descriptions, names, encoder, cfg, ArrayCache(), progress)
     save_vocabulary(vocab, args.run, encoder.name)
