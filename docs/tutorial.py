@@ -15,11 +15,10 @@
 
 # %%
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd()
 DEMO = ROOT / "assets" / "demo"
@@ -75,30 +74,36 @@ print(non_visual_reason("A bird that is known for its high-pitched musical song.
 # %% [markdown]
 # ## 4. The attribute vocabulary
 # Every sentence is embedded by a frozen text encoder (MiniLM, shipped offline) and k-means groups them into N
-# **attribute atoms** shared across classes. Here it is built from the seen classes only, like in training.
+# **attribute atoms** shared across classes. `lafg.pipeline.seen_language` builds it the way training does: from
+# the *seen* classes' descriptions only (unseen ones cannot reach the model), with the library's validated
+# defaults (`VocabularyConfig()`: N = 128, visual filter on). N = 128 is meant for full data sets; the 5 seen
+# demo classes have far fewer sentences, so N is clamped and the language side says so in its notes.
 
 # %%
 from lafg.encode import create_text_encoder
-from lafg.language import encode_vocabulary
+from lafg.pipeline import seen_language
 from lafg.vocabulary import VocabularyConfig
 
 encoder = create_text_encoder("minilm")
-vocab = encode_vocabulary(filtered.kept, seen_names, encoder, VocabularyConfig(n_atoms=12))
-print(f"{vocab.n_atoms} atoms from {len(vocab.sentences)} sentences")
+vcfg = VocabularyConfig()  # the validated defaults (N, visual filter, k-means)
+lang = seen_language(seen_names, descriptions, encoder, vcfg)
+vocab = lang.vocabulary
+print(f"{vocab.n_atoms} atoms from {len(vocab.sentences)} sentences (N = {vcfg.n_atoms}, visual filter "
+      f"{'on' if vcfg.visual_only else 'off'})")
+for line in lang.notes:
+    print("  note:", line)
 for atom in vocab.atoms[:4]:
     print(f"  atom {atom.index}: '{atom.label}' ({len(atom.members)} sentences, {len(atom.classes)} classes)")
 
 # %% [markdown]
 # ## 5. Linguistic prototypes
 # T_c = normalise(t_c + Σ_k softmax(t_c·a_k / τ_p) a_k): the template "a photo of a {class}" plus its K nearest
-# atoms. Atoms none of the class's own sentences fell into are **borrowed** from other classes.
+# atoms. Atoms none of the class's own sentences fell into are **borrowed** from other classes. The same call
+# built them (`PrototypeConfig()`: the validated template, K and τ_p).
 
 # %%
-from lafg.language import language_prototypes
-from lafg.prototypes import PrototypeConfig
-
-pcfg = PrototypeConfig()  # the validated defaults (template, K, τ_p)
-protos = language_prototypes(seen_names, filtered.kept, encoder, None, pcfg, "lafg", vocab)
+protos = lang.prototypes["lafg"]
+pcfg = lang.proto_config
 own, borrowed = protos.own_and_borrowed(seen_names[0])
 print(f"τ_p = {pcfg.tau:g}, K = {pcfg.top_k}")
 for atom, weight in protos.chosen_atoms(seen_names[0]):
@@ -107,53 +112,63 @@ for atom, weight in protos.chosen_atoms(seen_names[0]):
 
 # %% [markdown]
 # ## 6. A short training
-# Frozen backbone features (EfficientNet-Lite0, shipped offline) of the seen images; a small head trained with
-# L = L_aux + β·L_ali, which pulls each class's images towards its prototype. Then Recall@K on the unseen
-# classes, beside the untrained backbone. (80 images are far too few to separate methods: see the README's
-# results for the real comparison.)
+# `lafg.pipeline.train_run` is the one pipeline the CLI (`lafg train`), the app and the benchmarks call: frozen
+# backbone features (EfficientNet-Lite0, shipped offline) of the seen images, a small head trained with
+# L = L_aux + β·L_ali, which pulls each class's images towards its prototype, and a checkpoint that describes its
+# own run. Every setting is the library's validated default (`RunConfig()`, `TrainConfig()`: lr, reading, β, τ,
+# batch shape) and so is the schedule (`DEFAULT_EPOCHS["head"]`, as `lafg train` and the app use): on cached
+# features of 40 images the full 60 epochs take seconds, so the tutorial needs no shortcut. `load_run` rebuilds
+# the run from the checkpoint alone. Then Recall@K on the unseen classes, beside the untrained backbone. (80 images are far too few to
+# separate methods: see the README's results for the real comparison.)
 
 # %%
 from lafg.backbones import create_backbone
-from lafg.evaluate import evaluate_embeddings, evaluate_model
+from lafg.evaluate import evaluate_embeddings
 from lafg.features import extract_features
-from lafg.train import CachedInputs, TrainConfig, train
+from lafg.pipeline import RunConfig, load_run, train_run
+from lafg.train import DEFAULT_EPOCHS, TrainConfig
 
-backbone = create_backbone("efficientnet_lite0")
-feats = extract_features(backbone, [str(p) for p, _ in images.items], backbone.eval_transform(), 32, num_workers=0)
-index_of = {str(p): i for i, (p, _) in enumerate(images.items)}
-seen_x = feats[[index_of[str(p)] for p in seen_paths]]
-unseen_x = feats[[index_of[str(p)] for p in unseen_paths]]
-cfg = TrainConfig(method="lafg", mode="head", epochs=8, lr=1e-3, classes_per_batch=len(seen_names), images_per_class=4)
-with tempfile.TemporaryDirectory() as out:
-    result = train(cfg, CachedInputs(seen_x[None]), seen_labels, out, in_dim=backbone.feature_dim,
-                   prototypes=protos.vectors, centroids=vocab.centroids)
-before = evaluate_embeddings(unseen_x, unseen_labels)
-after = evaluate_model(result.model, unseen_x, unseen_labels)
-print(f"unseen R@1: untrained backbone {before['R@1']:.1f} → trained head {after['R@1']:.1f} ({result.epochs_done} epochs)")
+cfg = RunConfig(train=TrainConfig(mode="head", epochs=DEFAULT_EPOCHS["head"]))  # nothing else departs
+backbone = create_backbone(cfg.backbone)
+run_dir = Path(tempfile.mkdtemp(prefix="lafg-tutorial-"))
+result = train_run(cfg, [str(p) for p in seen_paths], seen_labels, seen_names, run_dir, language=lang,
+                   backbone=backbone, encoder=encoder, num_workers=0)
+run = load_run(result.checkpoint, backbone=backbone, encoder=encoder)  # the checkpoint alone
+t = run.config
+print(f"method {t.method}, reading {t.reading}, lr {t.lr:g}, β {t.beta:g}, {run.epochs_done} epochs")
+before = evaluate_embeddings(
+    extract_features(backbone, [str(p) for p in unseen_paths], backbone.eval_transform(), 32, num_workers=0),
+    unseen_labels,
+)
+emb, kept = run.embed_images([str(p) for p in unseen_paths])
+after = evaluate_embeddings(emb, unseen_labels[kept])
+print(f"unseen R@1: untrained backbone {before['R@1']:.1f} → trained head {after['R@1']:.1f}")
 
 # %% [markdown]
 # ## 7. Retrieval with explanations
-# A faiss index over the unseen images' embeddings; each result is explained by the attribute atoms the trained
-# image projector P_v activates for both the query and the result (shared) and those that differ.
+# A faiss index over the unseen images' embeddings. Each result is explained by the attribute atoms active for
+# both the query and the result (shared) and those that differ, read in `run.attribute_space()`: a space built
+# only from parts that were trained or fitted. The default (relational) reading never trains the projectors P_v
+# / P_t, so the space is a ridge read-out fitted on the trained embeddings of the seen classes; a `meankl` run
+# would read its trained projectors instead. The space says which it is. The atoms come from the 5 seen
+# classes' sentences alone, so an unseen bird is described by the seen-class attributes nearest to it, which can
+# read oddly (a pelican through a blackbird's sentences): on a real data set 100+ classes stand behind the atoms.
 
 # %%
-import torch
-
 from lafg.explain import explain_projected
 from lafg.index import build_index
 
-model = result.model.eval()
-with torch.no_grad():
-    emb = model(torch.as_tensor(unseen_x)).numpy()
-    lang = model.project_image(torch.as_tensor(emb)).numpy()
+space = run.attribute_space()
+print(f"explanations read: {space.kind} ({space.description})")
+lang_emb = space.image(emb)
 index = build_index(emb)
 scores, ids = index.search(emb[:1], 4)
-labels = [a.label for a in vocab.atoms]
-print(f"query: {unseen_names[unseen_labels[0]]}")
+print(f"query: {unseen_names[unseen_labels[kept][0]]}")
 for score, i in zip(scores[0][1:], ids[0][1:], strict=True):
-    ex = explain_projected(lang[0], lang[i], np.eye(vocab.n_atoms, dtype=np.float32), labels, top=2, tau=0.2)
+    ex = explain_projected(lang_emb[0], lang_emb[i], space.atoms, space.atom_labels, top=2, tau=space.tau,
+                           method=space.kind)
     shared = "; ".join(c.label for c in ex.shared)
-    print(f"  {score:.3f} {unseen_names[unseen_labels[i]]:28s} shared: {shared}")
+    print(f"  {score:.3f} {unseen_names[unseen_labels[kept][i]]:28s} shared: {shared}")
 
 # %% [markdown]
 # ## 8. Take it with you
@@ -167,4 +182,5 @@ with tempfile.TemporaryDirectory() as out:
     path = write_bundle(RunBundle(seen_names, filtered.kept, vocab, protos, {"encoder": encoder.name}), Path(out) / "demo.zip")
     again = read_bundle(path)
     print(f"bundle: {path.stat().st_size // 1024} KiB, {again.vocabulary.n_atoms} atoms, {len(again.prototypes.names)} prototypes")
+shutil.rmtree(run_dir)
 print(json.dumps({"tutorial_seconds": round(time.perf_counter() - T0, 1)}))
