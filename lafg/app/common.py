@@ -12,7 +12,8 @@ import gradio as gr
 
 from lafg.errors import LafgError
 
-from .services import DEMO_DIR, read_descriptions_json
+from .datasets import DEMO_DIR
+from .descriptions import read_descriptions_json
 
 log = logging.getLogger("lafg.app")
 
@@ -35,7 +36,7 @@ class Session:
     query: Any = None  # lafg.app.retrieval.Query
     hits: list = field(default_factory=list)
     upload_tag: str = ""
-    owner: str = ""  # who this visitor is (lafg.app.services.owner_of): owns uploads and jobs
+    owner: str = ""  # who this visitor is (lafg.app.uploads.owner_of): owns uploads and jobs
     source: str = ""  # where the descriptions came from (backend, citation), shown under the names
     visual_only: bool = True  # vocabulary built from visual sentences only (lafg.visual)
     set_aside: dict = field(default_factory=dict)  # class -> [(sentence, reason)] the visual filter set aside

@@ -12,7 +12,9 @@ from lafg.errors import InputError
 from lafg.llm.published import PublishedDescriptionsLLM
 
 from .common import Session, note, user_errors
-from .services import Services, default_prompt, merge_imported, owner_of, read_descriptions_json
+from .descriptions import merge_imported, read_descriptions_json
+from .services import Services, default_prompt
+from .uploads import owner_of
 
 NOTE = (
     "Each class name gets a few short sentences describing what it **looks like**. For a preset, the "

@@ -4,14 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lafg.app.services import (
-    available_datasets,
-    check_image,
-    extract_zip,
-    load_dataset,
-    read_descriptions_json,
-    safe_upload_dir,
-)
+from lafg.app.datasets import available_datasets, load_dataset
+from lafg.app.descriptions import read_descriptions_json
+from lafg.app.uploads import check_image, extract_zip, safe_upload_dir
 from lafg.errors import InputError
 
 DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
@@ -65,7 +60,7 @@ def test_unit_rows():
 def test_gallery_persists_and_a_restart_reloads_it_without_embedding(tmp_path):
     """A fresh Services on the same folder (an app restart) maps features and indexes back from disk."""
     from lafg.app import retrieval
-    from lafg.app.services import DEMO_DIR, shared_descriptions
+    from lafg.app.datasets import DEMO_DIR, shared_descriptions
 
     from .fakes import FakeEmbedder, fake_services
 

@@ -1,0 +1,33 @@
+"""Small cached JPEG copies of gallery images inside the app's own (servable) folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+
+def thumbnail(path: str | Path, folder: Path, side: int = 224) -> str:
+    """A small JPEG copy of an image in the app's own folder (cached by path, size and mtime).
+
+    Galleries show these: they load faster, and Gradio may only serve files from the app's allowed folders,
+    which a data set anywhere on disk is not.
+    """
+    st = os.stat(path)
+    key = hashlib.sha1(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{side}".encode()).hexdigest()
+    uploads = (folder / "uploads").resolve()
+    real = Path(path).resolve()
+    if uploads in real.parents:  # a visitor's own file: its thumbnail stays in that visitor's folder
+        folder = uploads / real.relative_to(uploads).parts[0]
+    out = folder / "thumbs" / key[:2] / f"{key}.jpg"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        from lafg.images import open_rgb
+
+        with open_rgb(path) as im:
+            im.thumbnail((side, side))
+            tmp = out.with_suffix(f".{threading.get_ident()}.tmp")
+            im.save(tmp, "JPEG", quality=85)
+            os.replace(tmp, out)
+    return str(out)
