@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import threading
 from pathlib import Path
+
+from lafg.runs import atomic_write_bytes
 
 
 def thumbnail(path: str | Path, folder: Path, side: int = 224) -> str:
@@ -27,7 +29,7 @@ def thumbnail(path: str | Path, folder: Path, side: int = 224) -> str:
 
         with open_rgb(path) as im:
             im.thumbnail((side, side))
-            tmp = out.with_suffix(f".{threading.get_ident()}.tmp")
-            im.save(tmp, "JPEG", quality=85)
-            os.replace(tmp, out)
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", quality=85)
+        atomic_write_bytes(out, buf.getvalue(), fsync=False)  # a cache: rebuilt if lost
     return str(out)
