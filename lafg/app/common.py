@@ -10,10 +10,10 @@ from typing import Any
 
 import gradio as gr
 
+from lafg.describe import load_descriptions_json
 from lafg.errors import LafgError
 
 from .datasets import DEMO_DIR
-from .descriptions import read_descriptions_json
 
 log = logging.getLogger("lafg.app")
 
@@ -46,7 +46,7 @@ class Session:
 
 def demo_session() -> Session:
     """The embedded demo: its 10 class names and their bundled descriptions (no model needed)."""
-    desc = read_descriptions_json(DEMO_DIR / "descriptions.json") if (DEMO_DIR / "descriptions.json").is_file() else {}
+    desc = load_descriptions_json(DEMO_DIR / "descriptions.json") if (DEMO_DIR / "descriptions.json").is_file() else {}
     return Session(names=list(desc), descriptions=desc)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lafg.describe import load_descriptions_json
 from lafg.errors import InputError
 
-from .descriptions import read_descriptions_json
+from .limits import Limits
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DIR = ROOT / "assets" / "demo"
@@ -34,12 +35,12 @@ def shared_descriptions(folder: Path) -> dict[str, list[str]]:
     """Descriptions that come with a data set: ``descriptions.json`` beside it, or the shared GPT-4 file."""
     own = folder / "descriptions.json"
     if own.is_file():
-        return read_descriptions_json(own)
+        return load_descriptions_json(own, show_as=own.name, **Limits().json_limits())
     for prefix in ("cub200", "cars196"):
         if folder.name.startswith(prefix[:3]):
             path = SHARED_DATA / "descriptors" / f"{prefix}_gpt4_adaptclipzs.json"
             if path.is_file():
-                return read_descriptions_json(path)
+                return load_descriptions_json(path, show_as=path.name, **Limits().json_limits())
     return {}
 
 

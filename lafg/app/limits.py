@@ -26,6 +26,11 @@ class Limits:
     heavy_per_session: int = 1  # heavy calls (describe, vocabulary, index, search) one visitor may run at once
     queue_size: int = 64  # events waiting in Gradio's queue, all visitors together
 
+    def json_limits(self) -> dict[str, int]:
+        """The keyword limits of :func:`lafg.describe.load_descriptions_json` for a descriptions import."""
+        return {"max_bytes": self.json_bytes, "max_depth": self.json_depth, "max_classes": self.names,
+                "max_sentences": self.sentences_per_class, "max_chars": self.sentence_chars}
+
 
 def limit_threads(n_cpu: int | None = None) -> None:
     """Leave one core to the web server: torch and ONNX Runtime use n−1 threads (at least 1, through
