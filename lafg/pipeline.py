@@ -534,10 +534,16 @@ def _check_backbone(backbone, spec: RunSpec, path) -> None:
                          "retrain, or use that backbone")
 
 
-def pretrained_space(feats: np.ndarray, labels: np.ndarray, language: Language) -> AttributeSpace:
+def pretrained_space(feats: np.ndarray, labels: np.ndarray, language: Language, fitted=None) -> AttributeSpace:
     """The untrained backbone: a read-out fitted on the frozen features of the seen classes' images
-    (``labels`` index ``language.seen_names``)."""
+    (``labels`` index ``language.seen_names``; ``feats`` may be a callable giving them, called only to fit).
+    ``fitted(fit)``, when given, returns the read-out, calling
+    ``fit()`` only when it has none stored for exactly these inputs (the app's gallery store)."""
     if language.vocabulary is None:
         return no_space("no descriptions of the seen classes: no attribute vocabulary")
-    readout = fit_readout(feats, labels, language.readout_targets())
+
+    def fit():
+        return fit_readout(feats() if callable(feats) else feats, labels, language.readout_targets())
+
+    readout = fitted(fit) if fitted else fit()
     return readout_space(readout, language.centroids, language.atom_labels, "frozen backbone features")
