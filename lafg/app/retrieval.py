@@ -172,7 +172,7 @@ THUMBS_AT_BUILD = 20_000  # galleries up to this size get every thumbnail at bui
 def gallery_thumbnails(work_dir: Path, store, paths: list[str], progress=None) -> dict[int, str]:
     """Row → thumbnail file for every gallery image, made once at build (a result list then costs no image
     decoding) and listed in the gallery's store, so a restart reads the list instead of touching each image."""
-    from lafg.app.services import thumbnail
+    from lafg.app.thumbnails import thumbnail
 
     listing = store.folder / "thumbs.json"
     try:
@@ -250,7 +250,7 @@ class ImageList:
 def image_list(work_dir: str | Path, dataset_dir: str | Path) -> ImageList:
     """The data set's image list; for the ``classes.csv``/``images.csv`` layout it is parsed once and kept as
     JSON in the app's folder, keyed by both files' size and mtime (100k rows load in well under a second)."""
-    from lafg.app.services import load_dataset
+    from lafg.app.datasets import load_dataset
 
     folder = Path(dataset_dir)
     csvs = [folder / "classes.csv", folder / "images.csv"]
