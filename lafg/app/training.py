@@ -49,7 +49,7 @@ def language_side(services, names: list[str], descriptions: dict, method, params
     pcfg = PrototypeConfig(template=params.get("template", "a photo of a {}."), top_k=int(params.get("top_k", 5)))
     vocab = encode_vocabulary(descriptions, names, encoder, vcfg, services.cache)
     protos = language_prototypes(names, descriptions, encoder, vcfg, pcfg, method.language_variant, vocab, services.cache)
-    return control_prototypes(method, protos.vectors), vocab.centroids, vocab
+    return control_prototypes(method, protos), vocab.centroids, vocab
 
 
 def stage_progress(ctx: JobContext, message: str):

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             variants=(method.language_variant,),
             cache=ArrayCache(name="text"),
         )
-        protos, _ = side.for_method(method)
+        protos, _ = side.for_method(method, args.seed)
         centroids = side.centroids
     backbone = create_backbone(args.backbone)
     print(
