@@ -58,9 +58,9 @@ BRIDGE = "bridge:efficientnet_lite0"  # the vision-aligned text encoder (lafg/br
 ORACLE = "visual-means"  # pseudo-method: lafg trained on the frozen backbone's seen-class mean features
 # Rows: method, or "method@bridge" (the method with the bridge encoder's prototypes), or ORACLE.
 HEAD_METHODS = (
-    "pretrained", "onehot", "aux", "template", "descriptions", "lafg", "lafg@bridge", "permuted",
-    "permuted@bridge", "shuffled-atoms", "random", ORACLE,
-)  # fmt: skip
+    "pretrained", "onehot", "aux", "template", "lafg", "lafg@bridge", "permuted", "permuted@bridge",
+    "shuffled-atoms", "random", ORACLE,
+)  # fmt: skip  ("descriptions", other LLMs, the meankl reading: see results/ladder_v1.md, or --methods)
 # Partial mode is ~20× dearer per row: the rows that decide the question first (aux / onehot are unchanged by
 # this code and may be carried over from an earlier run; the markdown says which rows were).
 PARTIAL_METHODS = ("lafg", "permuted", "shuffled-atoms", "lafg@bridge", "random", ORACLE)
@@ -81,8 +81,8 @@ PARTIAL = replace(HEAD, mode="partial", epochs=6, trunk_lr=1e-4)
 # averaged over aux, lafg, permuted and both sets, in head mode (64.9 vs 64.3 / 64.6) and in partial mode
 # (66.4 vs 66.0) (grids "views", "partial-views"). Both defaults live in lafg.train.
 VIEWS = DEFAULT_VIEWS
-# Extra head-mode row: lafg with the paper's mean-projector reading (its projectors give zero-shot accuracy).
-EXTRA_READINGS = {"head": ("meankl",), "partial": ()}
+# Extra rows of lafg with other readings of L_ali (none by default; results/ladder_v1.md has meankl).
+EXTRA_READINGS = {"head": (), "partial": ()}  # e.g. ("meankl",): its projectors give zero-shot accuracy
 
 
 @dataclass
