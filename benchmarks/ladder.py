@@ -311,6 +311,8 @@ def ladder(
                 time.perf_counter() - t0,
             )
             row["encoder"] = {"minilm": "minilm", BRIDGE: "bridge"}.get(encoder, "-") if align else "-"
+            if encoder == BRIDGE:  # its name carries its settings (temperature)
+                row["text_encoder"] = create_text_encoder(BRIDGE).name
             row["views"] = views
             if mode == "partial":
                 row["stages"] = stages
