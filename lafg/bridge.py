@@ -10,7 +10,7 @@ of the corresponding classifier directions:
 
 ``m`` = MiniLM, ``ŵ_i`` = unit classifier row of ImageNet class i, ``w̄`` = mean of the unit rows (the part
 every class shares, removed so that images are ranked by what is class-specific), ``T`` = the temperature
-(chosen on the seen classes of cars196 / cub100 only: ``benchmarks/structure.py --bridge``). A text about
+(chosen on the seen classes of cars196 / cub100 only: ``benchmarks/structure.py``). A text about
 "red crown" thus becomes the mixture of the ImageNet birds whose names MiniLM relates to it, expressed where
 EfficientNet-Lite0 puts images of those birds. Registered as ``bridge:efficientnet_lite0`` in
 :mod:`lafg.encode`; its vectors have the backbone's feature size (1280), so text can be compared with the
@@ -26,7 +26,7 @@ import numpy as np
 from lafg.encode import TextEncoder, create_text_encoder, encode_cached, l2_normalise
 from lafg.errors import BackendError
 
-DEFAULT_TEMPERATURE = 0.02  # validated on the seen classes (results/structure.md, "bridge temperature")
+DEFAULT_TEMPERATURE = 0.05  # chosen on the seen classes: results/structure.md, "Bridge temperature"
 NAME_TEMPLATE = "a photo of a {}."
 
 
@@ -73,6 +73,7 @@ def lite0_classifier() -> np.ndarray:
 
 
 CLASSIFIERS = {"efficientnet_lite0": lite0_classifier}  # backbone registry name → its ImageNet classifier
+_NAME_EMB: dict[tuple, np.ndarray] = {}  # (text encoder name, prompts) → their embeddings
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,11 @@ class BridgeEncoder(TextEncoder):
         if self.cfg.temperature <= 0:
             raise BackendError("the bridge temperature must be positive")
         self.text = text_encoder if text_encoder is not None else create_text_encoder("minilm")
-        self.name_emb = encode_cached(self.text, [NAME_TEMPLATE.format(n) for n in names], cache)
+        prompts = [NAME_TEMPLATE.format(n) for n in names]
+        key = (self.text.name, tuple(prompts))
+        if key not in _NAME_EMB:  # one MiniLM pass over the 1,000 names per process, whatever the temperature
+            _NAME_EMB[key] = encode_cached(self.text, prompts, cache)
+        self.name_emb = _NAME_EMB[key]
         self.directions = classifier_directions(classifier, center)
         self.dim = int(self.directions.shape[1])
         self.name = f"bridge:{backbone}:T={self.cfg.temperature:g}:center={int(center)}:{self.text.name}"
