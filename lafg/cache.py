@@ -9,12 +9,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
 import diskcache
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -28,15 +32,71 @@ def cache_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+class CacheTampered(ValueError):
+    """A cache row in a format LaFG never writes (e.g. diskcache's pickle mode): refused, never decoded."""
+
+
+class JsonOnlyDisk(diskcache.Disk):
+    """diskcache disk whose values are UTF-8 JSON bytes and whose keys are strings.
+
+    Whatever mode a row *says* it has, only raw/binary bytes are read and only ``json.loads`` decodes them:
+    a row in pickle or text mode (which LaFG never writes) raises :class:`CacheTampered` before any byte of it
+    is interpreted. diskcache's own ``JSONDisk`` is not enough: it still unpickles pickle-mode rows.
+    """
+
+    def put(self, key):
+        if not isinstance(key, str):
+            raise TypeError("JsonOnlyDisk keys are strings")
+        return super().put(key)
+
+    def get(self, key, raw):
+        if not raw or not isinstance(key, str):
+            raise CacheTampered("refusing to unpickle a cache key")
+        return key
+
+    def store(self, value, read, key=diskcache.core.UNKNOWN):
+        if read:
+            raise TypeError("JsonOnlyDisk stores JSON values, not files")
+        blob = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return super().store(blob, False, key=key)
+
+    def fetch(self, mode, filename, value, read):
+        if read or mode not in (diskcache.core.MODE_RAW, diskcache.core.MODE_BINARY):
+            raise CacheTampered(f"refusing a cache row in mode {mode} (only JSON bytes are read)")
+        data = super().fetch(mode, filename, value, False)
+        if not isinstance(data, bytes):
+            raise CacheTampered("refusing a cache row that is not JSON bytes")
+        try:
+            return json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            try:  # rows of the earlier JSONDisk store (zlib-framed JSON); still only JSON is decoded
+                return json.loads(zlib.decompress(data).decode("utf-8"))
+            except (zlib.error, UnicodeDecodeError, ValueError) as exc:
+                raise CacheTampered("refusing a cache row that is not JSON") from exc
+
+
 class JsonCache:
-    """Key → JSON value store (diskcache with ``JSONDisk``: no pickle on read or write)."""
+    """Key → JSON value store (diskcache with :class:`JsonOnlyDisk`: no pickle on read or write).
+
+    A row that is not LaFG's JSON (a tampered ``cache.db``) is reported once in the log, deleted without being
+    decoded, and treated as a miss, so the value is rebuilt.
+    """
 
     def __init__(self, directory: str | Path | None = None, name: str = "json"):
         path = Path(directory) if directory is not None else default_cache_dir()
-        self._cache = diskcache.Cache(str(path / name), disk=diskcache.JSONDisk, disk_compress_level=0)
+        self._path = path / name
+        self._cache = diskcache.Cache(str(self._path), disk=JsonOnlyDisk)
+        self.tampered = 0  # rows refused since this cache was opened
 
     def get(self, parts: dict[str, Any]) -> Any | None:
-        return self._cache.get(cache_key(parts))
+        key = cache_key(parts)
+        try:
+            return self._cache.get(key)
+        except CacheTampered as exc:
+            self.tampered += 1
+            log.warning("cache %s: refused a row not written by LaFG (%s); it was deleted and will be rebuilt", self._path, exc)
+            self._cache.delete(key)
+            return None
 
     def set(self, parts: dict[str, Any], value: Any) -> None:
         self._cache.set(cache_key(parts), value)

@@ -131,3 +131,103 @@ def resolve_categories(text: str | None = None, file: str | Path | None = None, 
     if file:
         return read_categories(file)
     return parse_categories(text or "")
+
+
+# ---------------------------------------------------------------- matching names across sources
+# A data set's class names (folders, classes.csv) and the keys of a descriptions file are written by different
+# people: "globe-flower" / "Globe flower", "Clark's Nutcracker" / "Clarks_Nutcracker". Matching goes exact →
+# normalised key → loose key, each step only among the names still unmatched, and reports what stays unmatched.
+
+_APOSTROPHES = "'’‘`´ʼ"
+_CONNECTORS = frozenset({"and"})  # "pink and yellow dahlia" ~ "pink-yellow dahlia"
+
+
+def _fold(name: str) -> str:
+    """Casefolded NFKD text with accents dropped from Latin letters ("Ñandú" → "nandu"); other scripts keep
+    their combining marks, which are part of the spelling there."""
+    text = unicodedata.normalize("NFKD", clean_name(name)).casefold()
+    out: list[str] = []
+    for ch in text:
+        if unicodedata.combining(ch) and out and out[-1].isascii():
+            continue
+        out.append(ch)
+    text = "".join(out)
+    for ch in _APOSTROPHES:
+        text = text.replace(ch, "")  # "Clark's" and "Clarks" are one name
+    return text.replace("&", " and ")
+
+
+def _words(name: str) -> list[str]:
+    """Runs of letters, digits and combining marks (Indic vowel signs are part of a word)."""
+    text = "".join(ch if ch.isalnum() or unicodedata.category(ch)[0] == "M" else " " for ch in _fold(name))
+    return text.split()
+
+
+def name_key(name: str) -> str:
+    """The key two spellings of one class share: case, accents, punctuation (hyphens, apostrophes, underscores,
+    dots), spacing and unicode form ignored. ``"Globe-Flower"``, ``"globe flower"`` → ``"globeflower"``."""
+    return "".join(_words(name))
+
+
+def loose_key(name: str) -> str:
+    """:func:`name_key` that also ignores "and"/"&" and a word repeated in a row ("lotus lotus" → "lotus")."""
+    words: list[str] = []
+    for word in _words(name):
+        if word in _CONNECTORS or (words and words[-1] == word):
+            continue
+        words.append(word)
+    return "".join(words)
+
+
+@dataclass
+class NameMatch:
+    """How the ``wanted`` names (a data set's classes) map onto ``available`` ones (e.g. description keys)."""
+
+    pairs: dict[str, str]  # wanted name → the available name it matched (exactly, by key or loosely)
+    loose: dict[str, str] = field(default_factory=dict)  # the pairs matched only by the loose key: worth a look
+    unmatched: list[str] = field(default_factory=list)  # wanted names with no counterpart, in wanted order
+    unused: list[str] = field(default_factory=list)  # available names no wanted name matched
+
+    def renamed(self, data: dict[str, list[str]]) -> dict[str, list[str]]:
+        """``data`` (keyed by available names) re-keyed by the wanted names that matched, in wanted order."""
+        return {want: data[have] for want, have in self.pairs.items()}
+
+
+def match_names(wanted: list[str], available: list[str]) -> NameMatch:
+    """Match each wanted name to at most one available name, and each available name to at most one wanted.
+
+    Exact spelling wins; then :func:`name_key`; then :func:`loose_key`. A key shared by several still-unmatched
+    names on either side matches none of them (ambiguous: reported as unmatched rather than guessed).
+    """
+    wanted = list(dict.fromkeys(wanted))
+    free = list(dict.fromkeys(available))
+    pairs: dict[str, str] = {}
+    loose: dict[str, str] = {}
+    free_set = set(free)
+    for name in wanted:
+        if name in free_set:
+            pairs[name] = name
+            free_set.discard(name)
+    for key_fn in (name_key, loose_key):
+        todo = [n for n in wanted if n not in pairs]
+        left = [n for n in free if n in free_set]
+        by_key: dict[str, list[str]] = {}
+        for name in left:
+            by_key.setdefault(key_fn(name), []).append(name)
+        want_keys: dict[str, list[str]] = {}
+        for name in todo:
+            want_keys.setdefault(key_fn(name), []).append(name)
+        for key, names in want_keys.items():
+            candidates = by_key.get(key, [])
+            if key and len(names) == 1 and len(candidates) == 1:
+                pairs[names[0]] = candidates[0]
+                free_set.discard(candidates[0])
+                if key_fn is loose_key:
+                    loose[names[0]] = candidates[0]
+    ordered = {n: pairs[n] for n in wanted if n in pairs}
+    return NameMatch(
+        pairs=ordered,
+        loose=loose,
+        unmatched=[n for n in wanted if n not in pairs],
+        unused=[n for n in free if n in free_set],
+    )

@@ -1,16 +1,19 @@
 """Image data sets: the shared ``classes.csv``/``images.csv`` layout or a class-per-folder tree; seen/unseen split.
 
 Seen classes train the model; retrieval is evaluated on the unseen ones (each unseen image querying the others).
+Class folders sort naturally (``1, 2, …, 10``, not ``1, 10, 100``); numeric folders (``1/ 2/ … 102/``, the Oxford
+layout) get their names from a names file (JSON or CSV, id → name). The README section "Your own data" documents
+both layouts with a worked example; ``lafg data check DIR`` reports what was found.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import re
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +35,8 @@ class ImageSet:
     classes: list[str]  # class names, index = label
     items: list[tuple[Path, int]]  # (absolute image path, class index)
     seen: list[int]  # indices into ``classes`` of the seen (training) classes
+    layout: str = "folders"  # "csv" (classes.csv + images.csv) or "folders" (one folder per class)
+    skipped: list[Path] = field(default_factory=list)  # files under class folders that are not images
 
     @property
     def unseen(self) -> list[int]:
@@ -59,20 +64,28 @@ def shared_data_root() -> Path | None:
     return path if path.is_dir() else None
 
 
-def load_image_set(root: str | Path, seen: list[str] | None = None) -> ImageSet:
+def load_image_set(
+    root: str | Path, seen: list[str] | None = None, names_file: str | Path | None = None
+) -> ImageSet:
     """Load a data set, detecting its layout.
 
     ``root/classes.csv`` + ``root/images.csv`` (``class_id,name,split`` / ``path,class_id,split``; seen = classes
-    whose split is ``train``) take precedence over a class-per-folder tree (seen = the first half of the sorted
-    class folders). An explicit ``seen`` list of class names overrides either default.
+    whose split is ``train``) take precedence over a class-per-folder tree (seen = the first half of the class
+    folders in natural order). An explicit ``seen`` list of class names overrides either default.
+
+    Folder names become class names (``001.Black_footed_Albatross`` → ``Black footed Albatross``) unless a names
+    file maps them: ``names_file``, else ``root/names.json`` or ``root/names.csv`` when present (see
+    :func:`read_names_file`).
     """
     root = Path(root).expanduser()
     if not root.is_dir():
         raise InputError(f"image folder not found: {root}")
     if (root / "classes.csv").is_file() and (root / "images.csv").is_file():
+        if names_file is not None:
+            raise InputError(f"{root} names its classes in classes.csv: a names file applies to class folders only")
         image_set = _load_csv_layout(root)
     else:
-        image_set = _load_folder_layout(root)
+        image_set = _load_folder_layout(root, names_file)
     if not image_set.items:
         raise InputError(f"no images found under {root}")
     if seen is not None:
@@ -112,7 +125,7 @@ def _load_csv_layout(root: Path) -> ImageSet:
         if cid not in by_id:
             raise InputError(f"{root / 'images.csv'} names class_id {cid!r}, absent from classes.csv")
         items.append((root / row["path"].strip(), by_id[cid]))
-    return ImageSet(root=root, classes=classes, items=items, seen=seen)
+    return ImageSet(root=root, classes=classes, items=items, seen=seen, layout="csv")
 
 
 def class_name_from_folder(folder: str) -> str:
@@ -121,42 +134,109 @@ def class_name_from_folder(folder: str) -> str:
     return re.sub(r"\s+", " ", name) or folder
 
 
-def _load_folder_layout(root: Path) -> ImageSet:
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+def natural_key(text: str) -> tuple:
+    """Sort key reading digit runs as numbers: ``2`` < ``10`` < ``100``, ``img9`` < ``img10``."""
+    parts = re.split(r"(\d+)", text)
+    return tuple((0, int(p), p) if p.isdigit() else (1, 0, p) for p in parts if p)
+
+
+NAMES_FILES = ("names.json", "names.csv")  # looked for in a class-folder root when no names file is given
+
+
+def read_names_file(path: str | Path, folders: list[str]) -> dict[str, str]:
+    """Folder name → class name from a names file.
+
+    - JSON object ``{"1": "pink primrose", "2": "hard-leaved pocket orchid", ...}`` (id → name), or a JSON list
+      / a ``.txt`` file with one name per line, naming the folders in their natural order;
+    - CSV with two columns ``id,name`` (a header row such as ``class_id,name`` is skipped).
+
+    Ids match folder names exactly or as numbers (``"7"`` names folder ``007``). Every folder must be named.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"names file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (UnicodeDecodeError, OSError) as exc:
+        raise InputError(f"names file cannot be read as UTF-8 text: {path}") from exc
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"names file is not valid JSON: {path} ({exc.msg} at line {exc.lineno})") from exc
+    elif suffix == ".csv":
+        rows = [r for r in csv.reader(text.splitlines()) if r and any(c.strip() for c in r)]
+        if any(len(r) < 2 for r in rows):
+            raise InputError(f"names file {path}: every row needs two columns, id and name")
+        if rows and rows[0][0].strip().lower() in ("id", "class_id", "folder", "label", "class"):
+            rows = rows[1:]
+        data = {r[0].strip(): r[1].strip() for r in rows}
+    elif suffix == ".txt":
+        data = [line.strip() for line in text.splitlines() if line.strip()]
+    else:
+        raise InputError(f"names file must be .json, .csv or .txt: {path}")
+    if isinstance(data, list):
+        if len(data) != len(folders):
+            raise InputError(f"names file {path} lists {len(data)} names for {len(folders)} class folders")
+        data = dict(zip(folders, data, strict=True))
+    if not isinstance(data, dict) or not all(isinstance(v, str) and v.strip() for v in data.values()):
+        raise InputError(f"names file {path}: expected {{id: name}} with non-empty names")
+    by_number = {int(k): v for k, v in data.items() if str(k).strip().isdigit()}
+    names: dict[str, str] = {}
+    for folder in folders:
+        name = data.get(folder)
+        if name is None and folder.isdigit():
+            name = by_number.get(int(folder))
+        if name is not None:
+            names[folder] = " ".join(str(name).split())
+    missing = [f for f in folders if f not in names]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise InputError(f"names file {path} names no class for folder(s) {shown}")
+    return names
+
+
+def _load_folder_layout(root: Path, names_file: str | Path | None = None) -> ImageSet:
+    folders = sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: natural_key(p.name)
+    )
     if not folders:
         raise InputError(f"{root} holds no class folders (and no classes.csv/images.csv)")
-    names = [class_name_from_folder(p.name) for p in folders]
-    if len(set(names)) != len(names):  # cleaning merged two folders: keep the folder names as they are
-        names = [p.name for p in folders]
+    if names_file is None:
+        names_file = next((root / n for n in NAMES_FILES if (root / n).is_file()), None)
+    if names_file is not None:
+        mapping = read_names_file(names_file, [p.name for p in folders])
+        names = [mapping[p.name] for p in folders]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise InputError(f"names file {names_file} gives several folders the name(s) {', '.join(repeated)}")
+    else:
+        names = [class_name_from_folder(p.name) for p in folders]
+        if len(set(names)) != len(names):  # cleaning merged two folders: keep the folder names as they are
+            names = [p.name for p in folders]
     items: list[tuple[Path, int]] = []
+    skipped: list[Path] = []
     for label, folder in enumerate(folders):
-        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        files = (p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+        for path in sorted(files, key=lambda p: natural_key(str(p.relative_to(folder)))):
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 items.append((path, label))
             else:
+                skipped.append(path)
                 log.warning("skipping non-image file %s", path)
     seen = list(range(max(1, len(folders) // 2))) if len(folders) > 1 else [0]
-    return ImageSet(root=root, classes=names, items=items, seen=seen)
+    return ImageSet(root=root, classes=names, items=items, seen=seen, layout="folders", skipped=skipped)
 
 
 def load_image(path: str | Path, max_pixels: int | None = None) -> Image.Image | None:
-    """The image as RGB, or None (with a warning naming the file) when it is unreadable, not an image, or larger
-    than ``max_pixels`` (default: PIL's decompression-bomb limit, ``Image.MAX_IMAGE_PIXELS``)."""
-    limit = max_pixels if max_pixels is not None else Image.MAX_IMAGE_PIXELS
+    """The image as upright 8-bit RGB (:func:`lafg.images.open_rgb`), or None (with a warning naming the file
+    and the reason) when it is unreadable, not an image, too small or larger than ``max_pixels`` (default
+    :data:`lafg.images.MAX_PIXELS`, checked from the header before decoding)."""
+    from lafg.images import MAX_PIXELS, open_rgb
+
     try:
-        with warnings.catch_warnings():
-            # PIL warns past MAX_IMAGE_PIXELS: refuse then unless the caller set its own limit
-            action = "error" if max_pixels is None else "ignore"
-            warnings.simplefilter(action, Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                w, h = img.size
-                if limit and w * h > limit:
-                    log.warning("skipping %s: %dx%d pixels exceeds the limit of %d", path, w, h, limit)
-                    return None
-                img.load()
-                return img.convert("RGB")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        log.warning("skipping %s: possible decompression bomb (%s)", path, exc)
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        log.warning("skipping unreadable image %s: %s", path, exc)
+        return open_rgb(path, max_pixels if max_pixels is not None else MAX_PIXELS)
+    except InputError as exc:
+        log.warning("skipping %s: %s", path, exc)
     return None

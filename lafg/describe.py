@@ -27,6 +27,7 @@ from lafg.llm.base import LLM
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
+MAX_JSON_CHARS = 64 * 2**20  # descriptions files are small; refuse anything near memory-sized
 PARSER_VERSION = 1  # bump when parse_descriptions changes what it keeps (part of the cache key)
 
 
@@ -287,8 +288,13 @@ def describe_classes(
                 progress(done, total, f"{name} (cached)")
         else:
             todo.append(name)
-    for chunk in _chunks(todo, cfg.batch_size):
+    # Backends that really batch get cfg.batch_size prompts at once; the others go one class at a time, so a
+    # failure (endpoint down, deadline) loses nothing: every class finished before it is already cached.
+    batches = type(llm).generate_batch is not LLM.generate_batch
+    for chunk in _chunks(todo, cfg.batch_size if batches else 1):
         prompts = [build_prompt(cfg.prompt_template, name, cfg.n) for name in chunk]
+        if progress:  # a batch can take a minute on a CPU: say what is being generated before it starts
+            progress(done, total, f"generating {chunk[0]}" + (f" +{len(chunk) - 1}" if len(chunk) > 1 else ""))
         raws = llm.generate_batch(prompts, cfg.max_new_tokens, cfg.temperature)
         for name, prompt, raw in zip(chunk, prompts, raws, strict=True):
             sentences = parse_descriptions(raw, cfg.n, cfg.max_chars)
@@ -313,6 +319,60 @@ def describe_classes(
 def empty_classes(descriptions: dict[str, list[str]]) -> list[str]:
     """Classes that ended up without any sentence."""
     return [name for name, sentences in descriptions.items() if not sentences]
+
+
+def uncached_classes(names: list[str], llm: LLM, cfg: DescribeConfig, cache: Any | None) -> list[str]:
+    """The names :func:`describe_classes` would have to generate (all of them without a cache): tells a caller
+    whether loading the model is needed at all."""
+    if cache is None or not llm.cacheable:
+        return list(dict.fromkeys(names))
+    return [n for n in dict.fromkeys(names) if _cached(cache, cache_parts(llm, cfg, n)) is None]
+
+
+def thin_classes(descriptions: dict[str, list[str]], n: int) -> dict[str, int]:
+    """Class → sentence count, for every class with fewer than ``n`` sentences (empty ones included)."""
+    return {name: len(sentences) for name, sentences in descriptions.items() if len(sentences) < n}
+
+
+def retry_thin(
+    descriptions: dict[str, list[str]],
+    llm: LLM,
+    cfg: DescribeConfig | None = None,
+    rounds: int = 2,
+    progress: Progress | None = None,
+) -> dict[str, list[str]]:
+    """Ask again for the classes below ``cfg.n`` sentences, sampling at ``cfg.retry_temperature``.
+
+    New sentences are added to the ones a class already has (duplicates dropped, at most ``n``), so a retry can
+    only add; up to ``rounds`` attempts per class, stopping early for classes that reach ``n``. Returns a new
+    dict in the same order; the cache is not touched (it holds what the configured temperature produced).
+    """
+    cfg = (cfg or DescribeConfig()).validate()
+    out = {name: list(sentences) for name, sentences in descriptions.items()}
+    todo = list(thin_classes(out, cfg.n))
+    total, done = len(todo) * max(rounds, 0), 0
+    temperature = max(cfg.retry_temperature, cfg.temperature + 0.2)
+    for attempt in range(max(rounds, 0)):
+        for chunk in _chunks(todo, cfg.batch_size):
+            if progress:
+                progress(done, total, f"retry {attempt + 1}: {chunk[0]}")
+            prompts = [build_prompt(cfg.prompt_template, name, cfg.n) for name in chunk]
+            raws = llm.generate_batch(prompts, cfg.max_new_tokens, temperature)
+            for name, raw in zip(chunk, raws, strict=True):
+                keys = {_dedup_key(s) for s in out[name]}
+                for sentence in parse_descriptions(raw, None, cfg.max_chars):
+                    if len(out[name]) < cfg.n and _dedup_key(sentence) not in keys:
+                        keys.add(_dedup_key(sentence))
+                        out[name].append(sentence)
+                done += 1
+        finished = [name for name in todo if len(out[name]) >= cfg.n]
+        done += len(finished) * (rounds - attempt - 1)  # their later attempts are not needed
+        todo = [name for name in todo if len(out[name]) < cfg.n]
+        if not todo:
+            break
+    if progress:
+        progress(total, total, f"{len(todo)} class(es) still below {cfg.n} sentences")
+    return out
 
 
 # ---------------------------------------------------------------- JSON import / export
@@ -346,10 +406,14 @@ def load_descriptions_json(path: str | Path) -> dict[str, list[str]]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"descriptions file is not UTF-8 text: {path}") from exc
+    if len(text) > MAX_JSON_CHARS:
+        raise InputError(f"descriptions file is larger than {MAX_JSON_CHARS // 2**20} MB: {path}")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"descriptions file is not valid JSON: {path} ({exc.msg} at line {exc.lineno})") from exc
+    except RecursionError as exc:  # "[[[[...": far deeper than {class: [sentences]}
+        raise InputError(f"descriptions file is nested too deeply to be {{class: [sentences]}}: {path}") from exc
     return validate_descriptions(data, str(path))
 
 

@@ -132,8 +132,8 @@ def _run(
                 results[(i, v)] = hit
     jobs = [job for job in keys if job not in results]
     total, done = len(keys), len(results)
-    if progress:
-        progress(done, total, f"{done} of {total} {kind} cached")
+    if progress:  # reported before the first batch, so a bar (and its elapsed time) shows at once
+        progress(done, total, f"{done} cached, {total - done} to compute ({model_id})")
     if jobs:
         dataset = _ViewDataset(paths, jobs, transforms, seed)
         workers = max(0, min(num_workers, MAX_WORKERS)) if len(jobs) > batch_size else 0
@@ -164,8 +164,8 @@ def _run(
                         if cache is not None:
                             cache.set(keys[job], results[job])
                 done += len(positions) + len(failed)
-                if progress:
-                    progress(done, total, f"{kind}: {done} of {total}")
+                if progress:  # once per batch: the caller's bar derives rate and ETA from these calls
+                    progress(done, total, kind)
     kept = np.array([i for i in range(n) if i not in bad], dtype=np.int64)
     if bad:
         log.warning("%d of %d images were unreadable and skipped", len(bad), n)

@@ -8,6 +8,11 @@ app processes on the same machine from training at the same time (the second one
 A job function takes a :class:`JobContext` and returns a JSON-serialisable dict (its result). It reports progress
 with ``ctx.progress(done, total, message)``, curves with ``ctx.log(series, x, y)``, and should return early when
 ``ctx.cancelled()`` is true (the registry then records the job as ``cancelled``; its last checkpoint stays).
+A job that does not look (e.g. while extracting features) is stopped by its next ``ctx.progress`` call once
+:data:`CANCEL_GRACE_S` have passed since Stop, so Stop takes effect within seconds whatever the job is doing.
+
+Jobs have an ``owner`` (the app's visitor); ``list``/``cancel``/``status`` given an owner see only that owner's
+jobs, and a foreign job reads exactly like a missing one.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from typing import Any
 
 from lafg.errors import LafgError
 
+CANCEL_GRACE_S = 2.0  # after Stop, a job's next progress report stops it if it has not stopped by itself
+STOPPING = "stopping after the current step (the last checkpoint is kept)"
 ACTIVE = ("queued", "waiting", "running")  # states of a job that has not finished
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 
@@ -48,6 +55,7 @@ class JobStatus:
     started: float | None = None
     finished: float | None = None
     pid: int = field(default_factory=os.getpid)
+    owner: str = ""  # who may see and stop it (the app's visitor); "" = nobody through the app
 
     @property
     def fraction(self) -> float:
@@ -77,7 +85,15 @@ class JobContext:
             raise JobCancelled()
 
     def progress(self, done: int, total: int, message: str = "") -> None:
-        """Report ``done`` of ``total``; the ETA is estimated within a stage (a new ``total`` starts a stage)."""
+        """Report ``done`` of ``total``; the ETA is estimated within a stage (a new ``total`` starts a stage).
+
+        Raises :class:`JobCancelled` when Stop was pressed more than :data:`CANCEL_GRACE_S` ago and the job
+        is still reporting (it did not check ``cancelled()`` itself)."""
+        asked = self._registry._cancel_time.get(self._status.id)
+        if asked is not None and time.time() - asked > CANCEL_GRACE_S:
+            raise JobCancelled()
+        if self._cancel.is_set():
+            message = STOPPING  # what the user asked for stays on screen until the job ends
         st = self._status
         if int(total) != self._stage[0]:
             self._stage = (int(total), time.time(), int(done))
@@ -106,6 +122,7 @@ class JobRegistry:
         self._lock = threading.Lock()
         self._queue: collections.deque[tuple[JobStatus, JobFn]] = collections.deque()
         self._cancel: dict[str, threading.Event] = {}
+        self._cancel_time: dict[str, float] = {}
         self._live: dict[str, JobStatus] = {}
         self._last_save: dict[str, float] = {}
         self._wakeup = threading.Event()
@@ -120,10 +137,10 @@ class JobRegistry:
             raise LafgError(f"not a job id: {job_id!r}")
         return self.root / job_id
 
-    def submit(self, fn: JobFn, params: dict[str, Any], title: str = "job") -> str:
+    def submit(self, fn: JobFn, params: dict[str, Any], title: str = "job", owner: str = "") -> str:
         """Queue ``fn`` and return the new job's id (it starts when the machine is free)."""
-        job_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
-        status = JobStatus(id=job_id, title=title, params=json.loads(json.dumps(params)))
+        job_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(8)
+        status = JobStatus(id=job_id, title=title, params=json.loads(json.dumps(params)), owner=owner)
         self.job_dir(job_id).mkdir(parents=True)
         with self._lock:
             self._live[job_id] = status
@@ -135,8 +152,15 @@ class JobRegistry:
         self._wakeup.set()
         return job_id
 
-    def status(self, job_id: str) -> JobStatus:
-        """Latest status (from memory for this process's jobs, else from disk)."""
+    def status(self, job_id: str, owner: str | None = None) -> JobStatus:
+        """Latest status (from memory for this process's jobs, else from disk). With ``owner``, another owner's
+        job raises the same error as a missing one."""
+        st = self._status(job_id)
+        if owner is not None and (not owner or st.owner != owner):
+            raise LafgError(f"no such job: {job_id}")
+        return st
+
+    def _status(self, job_id: str) -> JobStatus:
         with self._lock:
             if job_id in self._live:
                 st = self._live[job_id]
@@ -146,26 +170,38 @@ class JobRegistry:
             raise LafgError(f"no such job: {job_id}")
         return JobStatus(**json.loads(path.read_text(encoding="utf-8")))
 
-    def list(self) -> list[JobStatus]:
-        """All jobs under the root, newest first."""
+    def list(self, owner: str | None = None) -> list[JobStatus]:
+        """All jobs under the root (only ``owner``'s when given; none for an empty owner), newest first."""
+        if owner is not None and not owner:
+            return []
         out = []
         for path in sorted(self.root.glob("*/status.json"), reverse=True):
             try:
-                out.append(self.status(path.parent.name))
+                st = self._status(path.parent.name)
             except (LafgError, ValueError, TypeError):
                 continue  # a half-written or foreign folder: skip it
+            if owner is None or st.owner == owner:
+                out.append(st)
         return out
 
-    def cancel(self, job_id: str) -> bool:
-        """Ask a job to stop; a queued job is dropped at once. Returns False if it had already finished."""
+    def view(self, owner: str) -> JobView:
+        """The registry as one owner sees it (``list``/``status``/``active``/``cancel`` of own jobs only)."""
+        return JobView(self, owner)
+
+    def cancel(self, job_id: str, owner: str | None = None) -> bool:
+        """Ask a job to stop; a queued job is dropped at once. Returns False if it had already finished.
+        With ``owner``, another owner's job raises the same error as a missing one (and is not touched)."""
+        if owner is not None:
+            self.status(job_id, owner)
         with self._lock:
             event = self._cancel.get(job_id)
             if event is None:
                 return False
             event.set()
+            self._cancel_time.setdefault(job_id, time.time())
             live = self._live.get(job_id)
             if live is not None and live.state in ("running", "waiting"):
-                live.message = "stopping: the current step finishes, then the last checkpoint is kept"
+                live.message = STOPPING
                 self._save(live)
             for i, (st, _fn) in enumerate(self._queue):
                 if st.id == job_id:
@@ -176,8 +212,8 @@ class JobRegistry:
                     break
         return True
 
-    def active(self) -> list[JobStatus]:
-        return [s for s in self.list() if s.state in ACTIVE]
+    def active(self, owner: str | None = None) -> list[JobStatus]:
+        return [s for s in self.list(owner) if s.state in ACTIVE]
 
     def wait(self, job_id: str, timeout: float = 60.0) -> JobStatus:
         """Block until the job finishes (tests, CLI); returns its final status."""
@@ -265,6 +301,7 @@ class JobRegistry:
             self._save(st)
             with self._lock:
                 self._cancel.pop(st.id, None)
+                self._cancel_time.pop(st.id, None)
             if lock_fh is not None:
                 fcntl.flock(lock_fh, fcntl.LOCK_UN)
                 lock_fh.close()
@@ -286,6 +323,25 @@ class JobRegistry:
                 time.sleep(self._poll_s)
         fh.close()
         return None
+
+
+class JobView:
+    """One owner's window on a :class:`JobRegistry` (what the app hands to code that lists or stops jobs)."""
+
+    def __init__(self, registry: JobRegistry, owner: str):
+        self.registry, self.owner = registry, owner
+
+    def list(self) -> list[JobStatus]:
+        return self.registry.list(self.owner)
+
+    def active(self) -> list[JobStatus]:
+        return self.registry.active(self.owner)
+
+    def status(self, job_id: str) -> JobStatus:
+        return self.registry.status(job_id, self.owner)
+
+    def cancel(self, job_id: str) -> bool:
+        return self.registry.cancel(job_id, self.owner)
 
 
 def _pid_alive(pid: int) -> bool:

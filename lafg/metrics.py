@@ -64,6 +64,12 @@ def _max_positives(labels) -> int:
     return int(counts.max()) - 1 if len(counts) else 0
 
 
+def singleton_classes(labels) -> list[int]:
+    """Labels with a single item: R@K and MAP@R are undefined for their queries (left out of the averages)."""
+    values, counts = np.unique(np.asarray(labels), return_counts=True)
+    return [int(v) for v, c in zip(values, counts, strict=True) if c == 1]
+
+
 def recall_at_k(emb, labels, ks: Sequence[int] = (1, 2, 4, 8)) -> dict[int, float]:
     """Recall@K (%): share of queries with at least one same-class item among their K nearest other items."""
     return _recalls(*_ranked_matches(emb, labels, max(ks)), ks)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -48,6 +49,7 @@ from lafg.losses import (
 from lafg.losses.attribute import atom_logits
 from lafg.methods import get_method
 from lafg.model import ModelConfig, RetrievalModel
+from lafg.runlock import acquire_run_lock, check_resume
 from lafg.sampler import ClassBalancedSampler
 
 MODES = ("head", "partial", "full")
@@ -234,6 +236,7 @@ def train(
     cancel: Callable[[], bool] | None = None,
     resume: bool = False,
     device: str | None = None,
+    override: bool = False,
 ) -> TrainResult:
     """Train ``cfg.method`` on ``inputs`` (seen-class images) with class indices ``labels`` (0..C−1).
 
@@ -249,6 +252,7 @@ def train(
         raise InputError(f"method {cfg.method!r} does not train; evaluate the backbone features instead")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    run_lock = acquire_run_lock(out)  # noqa: F841 (one training per folder: held until train() returns)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     labels = np.asarray(labels, dtype=np.int64)
     n_classes = int(labels.max()) + 1
@@ -263,6 +267,7 @@ def train(
     optimizer = _optimizer(cfg, model, objective)
     start_epoch = 0
     if resume and (out / CHECKPOINT).exists():
+        check_resume(read_checkpoint(out / CHECKPOINT)["config"], cfg.to_dict(), override)
         start_epoch = load_checkpoint(out / CHECKPOINT, model, objective, optimizer)
     _write_json(out / "train_config.json", cfg.to_dict())
     sampler = ClassBalancedSampler(labels, cfg.classes_per_batch, cfg.images_per_class, cfg.seed)
@@ -375,7 +380,7 @@ def save_checkpoint(path: Path, model, objective, optimizer, epochs_done: int, c
         "config": json.dumps(cfg.to_dict()),
         "model_config": json.dumps(asdict(model.cfg)),
     }
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
         torch.save(state, f)
         f.flush()
@@ -409,7 +414,7 @@ def load_model(path: str | Path, trunk: nn.Module | None = None) -> tuple[Retrie
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(obj, indent=2))
     os.replace(tmp, path)
 

@@ -364,3 +364,61 @@ def test_resolve_precedence(tmp_path):
         resolve_categories()
     with pytest.raises(InputError, match="not found"):
         resolve_categories(file=tmp_path / "missing.txt")
+
+
+# ----------------------------------------------------------------------------------------------------
+# matching names across sources (data-set class names vs description keys)
+
+from lafg.categories import loose_key, match_names, name_key  # noqa: E402
+
+
+def test_name_key_ignores_case_punctuation_spacing_and_accents():
+    assert name_key("Globe-Flower") == name_key("globe flower") == name_key(" globe_flower ") == "globeflower"
+    assert name_key("Clark's Nutcracker") == name_key("Clarks_Nutcracker") == name_key("CLARK’S NUTCRACKER")
+    assert name_key("Ñandú") == name_key("Nandu") == name_key("N\u0303andu\u0301")  # composed or not
+    assert name_key("Black-footed Albatross") == name_key("001.Black_footed_Albatross".split(".", 1)[1])
+    assert name_key("हिंदी") == "हिंदी"  # vowel signs of other scripts are kept (they are part of the spelling)
+    assert name_key("Indigo Bunting") != name_key("Lazuli Bunting")
+
+
+def test_loose_key_drops_connectors_and_repeated_words():
+    assert loose_key("pink and yellow dahlia") == loose_key("pink-yellow dahlia") == "pinkyellowdahlia"
+    assert loose_key("lotus lotus") == loose_key("Lotus") == "lotus"
+    assert loose_key("Rock & Roll") == loose_key("rock roll")
+
+
+def test_match_names_exact_then_key_then_loose_and_reports_the_rest():
+    wanted = ["globe flower", "Clark's Nutcracker", "Red Fox", "pink and yellow dahlia", "Air Plant"]
+    available = ["globe-flower", "clarks nutcracker", "Red Fox", "pink-yellow dahlia", "ball moss"]
+    m = match_names(wanted, available)
+    assert m.pairs == {
+        "globe flower": "globe-flower",
+        "Clark's Nutcracker": "clarks nutcracker",
+        "Red Fox": "Red Fox",
+        "pink and yellow dahlia": "pink-yellow dahlia",
+    }
+    assert m.loose == {"pink and yellow dahlia": "pink-yellow dahlia"}
+    assert m.unmatched == ["Air Plant"] and m.unused == ["ball moss"]
+    assert m.renamed({k: [k] for k in available}) == {w: [a] for w, a in m.pairs.items()}
+
+
+def test_match_names_prefers_the_exact_spelling_and_never_guesses_between_two():
+    m = match_names(["Grey Wolf"], ["grey-wolf", "Grey Wolf"])
+    assert m.pairs == {"Grey Wolf": "Grey Wolf"} and m.unused == ["grey-wolf"]
+    m = match_names(["grey wolf"], ["Grey-Wolf", "grey_wolf"])  # two candidates, same key: ambiguous
+    assert m.pairs == {} and m.unmatched == ["grey wolf"]
+
+
+def test_flowers102_preset_against_the_published_flowers_descriptions():
+    path = SHARED_DATA / "descriptors" / "waffleclip" / "descriptors_flowers102.json"
+    if not path.is_file():
+        pytest.skip("shared descriptors not found")
+    keys = list(json.loads(path.read_text(encoding="utf-8")))
+    preset = load_preset("flowers102")
+    assert len([n for n in preset if n not in keys]) == 4  # exact spelling differs for 4 classes
+    m = match_names(preset, keys)
+    assert m.pairs["globe flower"] == "globe-flower"
+    assert m.loose == {"pink and yellow dahlia": "pink-yellow dahlia", "lotus": "lotus lotus"}
+    # a different name altogether (torchvision's "ball moss" for CLIP's "air plant") stays reported
+    assert m.unmatched == ["air plant"] and m.unused == ["ball moss"]
+    assert len(m.pairs) == 101

@@ -1,3 +1,4 @@
+import json
 import logging
 
 import numpy as np
@@ -96,8 +97,8 @@ def test_decompression_bomb_pil_limit(tmp_path, monkeypatch, caplog):
 
 
 def test_grey_and_palette_images_become_rgb(tmp_path):
-    Image.new("L", (5, 5), 128).save(tmp_path / "g.png")
-    Image.new("P", (5, 5)).save(tmp_path / "p.gif")
+    Image.new("L", (16, 16), 128).save(tmp_path / "g.png")
+    Image.new("P", (16, 16)).save(tmp_path / "p.gif")
     assert load_image(tmp_path / "g.png").mode == "RGB"
     assert load_image(tmp_path / "p.gif").mode == "RGB"
 
@@ -123,3 +124,66 @@ def test_shared_cub100(shared_data):
     assert len(names) == 42 and labels.max() == 41 and len(paths) + len(image_set.split("seen")[0]) == 5902
     assert all(p.is_file() for p in paths[:20])
     assert load_image(paths[0]).mode == "RGB"
+
+
+# ---------------------------------------------------------------- numeric folders and names files
+
+from lafg.data import natural_key, read_names_file  # noqa: E402
+
+FLOWERS = ["pink primrose", "globe-flower", "colt's foot", "Sweet William"]
+
+
+def _numeric_tree(root, n=12, per_class=1):
+    for c in range(1, n + 1):
+        folder = root / str(c)
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (8, 8), (c * 10, i * 40, 0)).save(folder / f"image_{i + 1:05d}.jpg")
+    return root
+
+
+def test_natural_key_orders_numbers_as_numbers():
+    names = ["10", "2", "1", "100", "img10", "img9", "b", "A"]
+    assert sorted(names, key=natural_key) == ["1", "2", "10", "100", "A", "b", "img9", "img10"]
+
+
+def test_numeric_folders_sort_naturally_and_split_in_that_order(tmp_path):
+    image_set = load_image_set(_numeric_tree(tmp_path / "set", n=12))
+    assert image_set.classes == [str(i) for i in range(1, 13)]  # not 1, 10, 11, 12, 2, ...
+    assert image_set.seen == list(range(6))
+    assert image_set.split("seen")[2] == ["1", "2", "3", "4", "5", "6"]
+    assert [p.parent.name for p, _ in image_set.items][:3] == ["1", "2", "3"]
+
+
+def test_names_file_json_csv_and_list(tmp_path):
+    root = _numeric_tree(tmp_path / "set", n=4)
+    (tmp_path / "names.json").write_text(json.dumps({str(i + 1): n for i, n in enumerate(FLOWERS)}))
+    assert load_image_set(root, names_file=tmp_path / "names.json").classes == FLOWERS
+    (tmp_path / "names.csv").write_text("class_id,name\n" + "".join(f'{i + 1},"{n}"\n' for i, n in enumerate(FLOWERS)))
+    assert load_image_set(root, names_file=tmp_path / "names.csv").classes == FLOWERS
+    (tmp_path / "list.json").write_text(json.dumps(FLOWERS))
+    assert load_image_set(root, names_file=tmp_path / "list.json").classes == FLOWERS
+    (tmp_path / "names.txt").write_text("\n".join(FLOWERS) + "\n")
+    assert load_image_set(root, names_file=tmp_path / "names.txt").classes == FLOWERS
+    # ids match folders as numbers ("7" names folder "007"), and a names.csv inside the root is picked up alone
+    assert read_names_file(tmp_path / "names.json", ["001", "002", "003", "004"])["003"] == "colt's foot"
+    (root / "names.csv").write_text("".join(f"{i + 1},{n.upper()}\n" for i, n in enumerate(FLOWERS)))
+    assert load_image_set(root).classes == [n.upper() for n in FLOWERS]
+
+
+def test_names_file_errors_name_the_problem(tmp_path):
+    root = _numeric_tree(tmp_path / "set", n=3)
+    (tmp_path / "short.json").write_text(json.dumps({"1": "a", "2": "b"}))
+    with pytest.raises(InputError, match="names no class for folder\\(s\\) 3"):
+        load_image_set(root, names_file=tmp_path / "short.json")
+    (tmp_path / "dup.json").write_text(json.dumps({"1": "a", "2": "a", "3": "b"}))
+    with pytest.raises(InputError, match="several folders the name\\(s\\) a"):
+        load_image_set(root, names_file=tmp_path / "dup.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(InputError, match="not valid JSON"):
+        load_image_set(root, names_file=tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text(json.dumps(["a", "b"]))
+    with pytest.raises(InputError, match="2 names for 3 class folders"):
+        load_image_set(root, names_file=tmp_path / "list.json")
+    with pytest.raises(InputError, match="not found"):
+        load_image_set(root, names_file=tmp_path / "nope.csv")

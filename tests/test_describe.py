@@ -325,3 +325,27 @@ def test_cli_describe_errors_exit_2(tmp_path, capsys):
     assert "no category names given" in capsys.readouterr().err
     assert main(["describe", "--names", "Robin", "--llm", "bundled", "--base-url", "http://127.0.0.1:1", "--out", str(out)]) == 2
     assert "--base-url only works with --llm openai" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- thin answers
+
+def test_thin_classes_are_found_and_a_retry_only_adds(tmp_path):
+    from lafg.describe import retry_thin, thin_classes, uncached_classes
+
+    def thin_then_rich(calls):  # first answer gives 1 sentence, the sampled retry gives more
+        return "1. Grey upper wings." if calls <= 1 else "1. Grey upper wings.\n2. A pale pink bill.\n3. A dark eye patch."
+
+    llm = CountingLLM({"Gull": thin_then_rich, "Tern": "1. A black cap.\n2. A forked tail."})
+    cfg = DescribeConfig(n=2)
+    out = describe_classes(["Gull", "Tern"], llm, cfg)
+    assert thin_classes(out, 2) == {"Gull": 1}
+    seen = []
+    again = retry_thin(out, llm, cfg, rounds=2, progress=lambda d, t, m: seen.append((d, t)))
+    assert again == {"Gull": ["Grey upper wings.", "A pale pink bill."], "Tern": ["A black cap.", "A forked tail."]}
+    assert out["Gull"] == ["Grey upper wings."]  # the input is not changed
+    assert llm.calls[-1][1] >= cfg.retry_temperature and len(llm.calls) == 3  # one retry was enough
+    assert seen[-1] == (2, 2)
+    cache = JsonCache(tmp_path, "descriptions")
+    describe_classes(["Tern"], llm, cfg, cache=cache)
+    assert uncached_classes(["Tern", "Gull"], llm, cfg, cache) == ["Gull"]
+    assert uncached_classes(["Tern"], llm, cfg, None) == ["Tern"]

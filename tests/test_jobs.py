@@ -112,3 +112,28 @@ def test_eta_is_estimated_within_a_stage(tmp_path):
     reg = JobRegistry(tmp_path)
     reg.wait(reg.submit(staged, {}), 10)
     assert 0.05 < seen["eta"] < 0.35  # from the training stage alone, not the 0.4 s of preparation
+
+
+def test_owners_see_and_stop_only_their_jobs_and_stop_takes_effect_without_cooperation(tmp_path):
+    from lafg.jobs import STOPPING
+
+    reg = JobRegistry(tmp_path, machine_lock=False, poll_s=0.05)
+
+    def never_looks(ctx):  # reports progress but never checks cancelled()
+        for i in range(100_000):
+            ctx.progress(i, 100_000, "busy")
+            time.sleep(0.02)
+        return {}
+
+    job = reg.submit(never_looks, {}, "alice's", owner="alice")
+    assert [s.id for s in reg.list("alice")] == [job] and reg.list("bob") == [] and reg.list("") == []
+    with pytest.raises(LafgError, match="no such job"):
+        reg.cancel(job, owner="bob")
+    with pytest.raises(LafgError, match="no such job"):
+        reg.status(job, owner="bob")
+    while reg.status(job).state != "running":
+        time.sleep(0.02)
+    t0 = time.perf_counter()
+    assert reg.cancel(job, owner="alice")
+    assert reg.status(job).message == STOPPING
+    assert reg.wait(job, 10).state == "cancelled" and time.perf_counter() - t0 < 5

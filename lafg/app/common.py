@@ -35,6 +35,7 @@ class Session:
     query: Any = None  # lafg.app.retrieval.Query
     hits: list = field(default_factory=list)
     upload_tag: str = ""
+    owner: str = ""  # who this visitor is (lafg.app.services.owner_of): owns uploads and jobs
 
 
 def demo_session() -> Session:
@@ -52,8 +53,9 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except LafgError as exc:
-            raise gr.Error(str(exc)) from None
+        except LafgError as exc:  # a user error: one line in the log, no traceback
+            log.info("%s refused: %s", fn.__name__, exc)
+            raise gr.Error(str(exc), print_exception=False) from None
         except (ConnectionError, TimeoutError) as exc:
             raise gr.Error(f"cannot reach the model endpoint ({type(exc).__name__}): check the URL and that it is running") from None
         except Exception as exc:  # noqa: BLE001 (last line of defence for the UI)

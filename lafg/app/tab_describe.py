@@ -10,8 +10,8 @@ import gradio as gr
 from lafg.categories import list_presets, load_preset, parse_categories, read_categories
 from lafg.errors import InputError
 
-from .common import Session, progress_callback, session_tag, user_errors
-from .services import Services, default_prompt, read_descriptions_json, safe_upload_dir
+from .common import Session, progress_callback, user_errors
+from .services import Services, default_prompt, merge_imported, owner_of, read_descriptions_json
 
 LLM_CHOICES = [
     ("Bundled small LLM (SmolLM2-135M, offline, weak)", "bundled"),
@@ -51,9 +51,10 @@ def build(svc: Services, state: gr.State) -> dict:
     with gr.Accordion("Generate descriptions with an LLM", open=False):
         with gr.Row():
             backend = gr.Dropdown(choices=LLM_CHOICES, value="bundled", label="LLM")
-            model = gr.Textbox(label="Model (transformers: Hub id or folder; endpoint: model name)", placeholder="e.g. Qwen/Qwen2.5-1.5B-Instruct or gpt-4o-mini")
+            model = gr.Textbox(label="Model (transformers: Hub id; endpoint: model name)", placeholder="e.g. Qwen/Qwen2.5-1.5B-Instruct or gpt-4o-mini")
             base_url = gr.Textbox(label="Endpoint URL (OpenAI-compatible only)", placeholder="e.g. http://localhost:11434/v1")
-            key_env = gr.Textbox(label="Environment variable holding the API key", value="OPENAI_API_KEY", info="set it before starting the app; keys are never typed into the page")
+            key_env = gr.Dropdown(choices=["none", *svc.llm_key_envs], value=(svc.llm_key_envs or ["none"])[0], label="API key from the server", info="variables the operator allowed (--llm-key-env)")
+            api_key = gr.Textbox(label="…or your API key", type="password", info="used for this request only: never stored, logged or cached")
         prompt = gr.Textbox(label="Prompt ({class_name} = the class name, {n} = how many sentences)", value=default_prompt(), lines=5)
         with gr.Row():
             n_per_class = gr.Slider(1, 30, value=5, step=1, label="Descriptions per class")
@@ -77,6 +78,8 @@ def build(svc: Services, state: gr.State) -> dict:
             cats = read_categories(path)
         else:
             cats = parse_categories(text or "")
+        if len(cats.names) > svc.limits.names:
+            raise InputError(f"{len(cats.names)} class names; at most {svc.limits.names} are accepted here")
         s.names = cats.names
         if cats.duplicates:
             gr.Warning(f"{len(cats.duplicates)} repeated name(s) dropped: {', '.join(cats.duplicates[:5])}")
@@ -87,43 +90,43 @@ def build(svc: Services, state: gr.State) -> dict:
     use_btn.click(set_names, [state, names_box, names_file, preset], [state, names_box, names_info, class_pick, desc_edit, names_file, preset], api_name="set_names")
 
     @user_errors
-    def generate(s: Session, backend_name: str, model_id: str, url: str, key_var: str, prompt_text: str, n: float, progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
+    def generate(s: Session, backend_name: str, model_id: str, url: str, key_var: str, key_typed: str, prompt_text: str, n: float, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
         if not s.names:
             raise InputError("no category names: enter some names and press “Use these names” first")
         if "{class_name}" not in (prompt_text or ""):
             raise InputError("the prompt must contain {class_name} where the class name goes")
         options: dict = {}
         if backend_name == "transformers":
-            options = {"model": model_id}
+            options = {"model": svc.check_model_id(model_id)}
         elif backend_name == "openai":
             if not url:
                 raise InputError("give the endpoint URL, e.g. http://localhost:11434/v1")
-            options = {"base_url": url, "model": model_id, "api_key_env": key_var}
+            options = {"base_url": svc.check_endpoint(url), "model": model_id, "api_key_env": "", "api_key": svc.api_key(key_var, key_typed)}
         if backend_name == "bundled" and len(s.names) > 3:
             gr.Warning(
                 f"The bundled 135M-parameter LLM is slow on a CPU (up to minutes per class on a busy machine) and its "
                 f"descriptions are weak; for {len(s.names)} classes prefer an OpenAI-compatible endpoint or import a JSON file."
             )
         progress(0, desc=f"loading the {backend_name} LLM")
-        llm = svc.llm_factory(backend_name, options)
-        new = svc.describe_fn(s.names, llm, prompt_text, int(n), progress_callback(progress))
+        with svc.heavy(owner_of(s, request)):
+            llm = svc.llm_factory(backend_name, options)
+            new = svc.describe_fn(s.names, llm, prompt_text, int(n), progress_callback(progress))
         empty = [c for c in s.names if not new.get(c)]
         s.descriptions.update({k: v for k, v in new.items() if v})
         if empty:
             gr.Warning(f"the LLM gave no usable description for {len(empty)} class(es): {', '.join(empty[:5])}")
         return s, summary(s), class_text(s, s.names[0])
 
-    gen_btn.click(generate, [state, backend, model, base_url, key_env, prompt, n_per_class], [state, names_info, desc_edit], api_name="generate_descriptions")
+    gen_btn.click(generate, [state, backend, model, base_url, key_env, api_key, prompt, n_per_class], [state, names_info, desc_edit], api_name="generate_descriptions")
 
     @user_errors
     def import_json(s: Session, path: str | None):
         if not path:
             return s, summary(s), gr.skip()
-        data = read_descriptions_json(path)
-        matched = [n for n in s.names if n in data]
-        if not matched:
-            raise InputError("none of the current class names appear in this JSON file (keys must match the names exactly)")
-        s.descriptions.update({n: data[n] for n in matched})
+        data = read_descriptions_json(path, svc.limits)
+        matched, notes = merge_imported(s.descriptions, s.names, data)
+        if notes:
+            gr.Warning(notes)
         return s, summary(s), class_text(s, matched[0])
 
     import_file.upload(import_json, [state, import_file], [state, names_info, desc_edit], api_name="import_descriptions")
@@ -148,7 +151,7 @@ def build(svc: Services, state: gr.State) -> dict:
     def export(s: Session, request: gr.Request):
         if not s.descriptions:
             raise InputError("no descriptions to export yet")
-        out = safe_upload_dir(svc.work_dir, session_tag(request)) / "descriptions.json"
+        out = svc.visitor_dir(owner_of(s, request)) / "descriptions.json"
         data = {n: s.descriptions.get(n, []) for n in s.names}
         out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         return gr.File(value=str(out), visible=True)

@@ -12,8 +12,8 @@ from lafg.errors import InputError
 from lafg.plots import empty_figure, explanation_bar, phrase
 
 from . import retrieval
-from .common import Session, file_path, progress_callback, session_tag, user_errors
-from .services import IMAGE_EXTS, Services, check_image, safe_upload_dir, shared_descriptions, thumbnail
+from .common import Session, file_path, progress_callback, user_errors
+from .services import IMAGE_EXTS, Services, check_image, owner_of, shared_descriptions, thumbnail
 from .tab_train import dataset_choices, dataset_dir
 
 MAX_BROWSE = 240  # gallery images shown for picking a query
@@ -40,7 +40,7 @@ def explanation_md(ex, hit) -> str:
 def build(svc: Services, state: gr.State) -> dict:
     s0: Session = state.value
     with gr.Row():
-        ckpt = gr.Dropdown(choices=list(retrieval.checkpoint_choices(svc.jobs)), value=retrieval.PRETRAINED, label="Model (a finished training run, or the pretrained backbone)", scale=3, elem_id="ckpt", allow_custom_value=True)
+        ckpt = gr.Dropdown(choices=list(retrieval.checkpoint_choices(svc.jobs.view(s0.owner))), value=retrieval.PRETRAINED, label="Model (a finished training run, or the pretrained backbone)", scale=3, elem_id="ckpt", allow_custom_value=True)
         refresh_btn = gr.Button("Refresh models", scale=0)
         gallery_ds = gr.Dropdown(choices=dataset_choices(svc, s0), value=dataset_choices(svc, s0)[0], label="Gallery", scale=2, allow_custom_value=True)
         index_btn = gr.Button("Build / load index", variant="primary", scale=1, elem_id="build-index")
@@ -73,15 +73,16 @@ def build(svc: Services, state: gr.State) -> dict:
         return g
 
     @user_errors
-    def build_index(s: Session, ckpt_label: str, ds_label: str, progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
-        choices = retrieval.checkpoint_choices(svc.jobs)
+    def build_index(s: Session, ckpt_label: str, ds_label: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
+        choices = retrieval.checkpoint_choices(svc.jobs.view(owner_of(s, request)))
         if ckpt_label not in choices:
             raise InputError("this model is no longer available: press “Refresh models”")
         folder = dataset_dir(svc, s, ds_label)
         descriptions = dict(shared_descriptions(folder))
         descriptions.update({k: v for k, v in s.descriptions.items() if v})
         progress(0.02, desc="loading models")
-        g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress))
+        with svc.heavy(owner_of(s, request)):
+            g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress))
         s.gallery_key, s.query, s.hits = g.key, None, []
         explain = {"projector": "trained projector", "ridge": "linear probe (pretrained)", "identity": "shared space", "none": "unavailable (no descriptions)"}[g.method]
         info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · explanations: {explain}."
@@ -118,9 +119,10 @@ def build(svc: Services, state: gr.State) -> dict:
         check_image(path)
         # Keep the upload in this session's own folder, under a name we choose (never the user's path).
         suffix = Path(path).suffix.lower() if Path(path).suffix.lower() in IMAGE_EXTS else ".img"
-        own = safe_upload_dir(svc.work_dir, session_tag(request)) / f"query{suffix}"
+        own = svc.visitor_dir(owner_of(s, request)) / f"query{suffix}"
         shutil.copyfile(path, own)
-        s.query = retrieval.query_from_image(svc, g, str(own))
+        with svc.heavy(owner_of(s, request)):
+            s.query = retrieval.query_from_image(svc, g, str(own))
         return (*show_results(s, g, retrieval.search(g, s.query)), str(own))
 
     outs = [state, results, explain_md, explain_plot]
@@ -167,8 +169,8 @@ def build(svc: Services, state: gr.State) -> dict:
         explain, [state, result_rank], [explain_md, explain_plot], api_name="explain_selected", api_visibility="private"
     )
 
-    def refresh(s: Session, current: str | None):
-        choices = list(retrieval.checkpoint_choices(svc.jobs))
+    def refresh(s: Session, current: str | None, request: gr.Request = None):
+        choices = list(retrieval.checkpoint_choices(svc.jobs.view(owner_of(s, request))))
         value = current if current in choices else retrieval.PRETRAINED
         return gr.Dropdown(choices=choices, value=value), gr.Dropdown(choices=dataset_choices(svc, s))
 

@@ -14,8 +14,16 @@ from lafg.errors import InputError
 from lafg.jobs import ACTIVE
 from lafg.plots import training_curves
 
-from .common import Session, file_path, session_tag, user_errors
-from .services import Services, content_key, extract_zip, load_dataset, safe_upload_dir, shared_descriptions
+from .common import Session, file_path, user_errors
+from .services import (
+    Services,
+    content_key,
+    extract_zip,
+    load_dataset_inside,
+    new_upload_folder,
+    owner_of,
+    shared_descriptions,
+)
 
 CONTROLS = ("pretrained", "random", "permuted")  # runs that tell whether the language helped
 METHOD_HELP = {
@@ -68,10 +76,10 @@ def progress_html(st) -> str:
     )
 
 
-def results_table(svc: Services, dataset: str | None) -> list[list]:
-    """Finished runs on the same data set: method, epochs, unseen Recall@K, and the pretrained baseline."""
+def results_table(svc: Services, dataset: str | None, owner: str = "") -> list[list]:
+    """Finished runs (the visitor's own) on the same data set: method, epochs, unseen Recall@K, and the pretrained baseline."""
     rows, baseline = [], None
-    for st in svc.jobs.list():
+    for st in svc.jobs.list(owner):
         r = st.result or {}
         if st.state not in ("done", "cancelled") or not r.get("recall"):
             continue
@@ -104,9 +112,9 @@ def verdict(st) -> str:
     return text
 
 
-def job_choices(svc: Services) -> list[tuple[str, str]]:
+def job_choices(svc: Services, owner: str = "") -> list[tuple[str, str]]:
     out = []
-    for st in svc.jobs.list()[:30]:
+    for st in svc.jobs.list(owner)[:30]:
         when = time.strftime("%H:%M", time.localtime(st.created))
         out.append((f"{when} · {st.title} · {st.state}", st.id))
     return out
@@ -122,8 +130,9 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         with gr.Column(scale=2):
             dataset = gr.Dropdown(choices=dataset_choices(svc, s0), value=dataset_choices(svc, s0)[0], label="Data set (seen classes train, unseen classes evaluate)")
             with gr.Accordion("Add a data set", open=False):
-                folder = gr.Textbox(label="Folder on this machine", placeholder="/path/to/set (class-per-folder, or classes.csv + images.csv)")
-                add_folder_btn = gr.Button("Add folder")
+                # Server folders are an operator feature (app.py --data-root): hidden unless turned on.
+                folder = gr.Textbox(label="Folder on this machine", placeholder="/path/to/set (class-per-folder, or classes.csv + images.csv)", visible=bool(svc.data_roots), info="inside " + ", ".join(str(r) for r in svc.data_roots) if svc.data_roots else None)
+                add_folder_btn = gr.Button("Add folder", visible=bool(svc.data_roots))
                 zip_file = gr.File(label="…or upload a zip of class folders", file_types=[".zip"], type="filepath", height=90)
         with gr.Column(scale=2):
             method = gr.Dropdown(choices=method_choices(), value="lafg", label="Method")
@@ -135,21 +144,19 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", elem_id="start-training")
         stop_btn = gr.Button("Stop", variant="stop")
-        job_pick = gr.Dropdown(choices=job_choices(svc), label="Re-attach to a job", scale=2, allow_custom_value=True)
+        job_pick = gr.Dropdown(choices=job_choices(svc, s0.owner), label="Re-attach to a job", scale=2, allow_custom_value=True)
         refresh_btn = gr.Button("Refresh job list", scale=0)
     progress = gr.HTML(progress_html(None), elem_id="job-box")
     curves = gr.Plot(value=training_curves({}), label="Loss and unseen-class Recall@1")
     verdict_md = gr.Markdown(elem_id="train-verdict")
-    table = gr.Dataframe(headers=RESULT_HEADERS, value=results_table(svc, None), label="Finished runs on this data set (unseen classes, %)", interactive=False)
+    table = gr.Dataframe(headers=RESULT_HEADERS, value=results_table(svc, None, s0.owner), label="Finished runs on this data set (unseen classes, %)", interactive=False)
     timer = gr.Timer(1.0, active=False)
 
     @user_errors
     def add_folder(s: Session, path: str):
-        if not path:
-            raise InputError("type a folder path first")
-        ds = load_dataset(path)
-        label = f"{Path(path).name} (folder, {len(ds.classes)} classes)"
-        s.datasets[label] = str(Path(path).resolve())
+        folder_path, ds = svc.server_folder(path)
+        label = f"{folder_path.name} (folder, {len(ds.classes)} classes)"
+        s.datasets[label] = str(folder_path)
         return s, gr.Dropdown(choices=dataset_choices(svc, s), value=label)
 
     add_folder_btn.click(add_folder, [state, folder], [state, dataset], api_name="add_folder")
@@ -159,9 +166,9 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         path = file_path(path)
         if not path:
             return s, gr.skip()
-        dest = safe_upload_dir(svc.work_dir, session_tag(request)) / f"set-{int(time.time())}"
-        extract_zip(path, dest)
-        ds = load_dataset(dest)
+        dest = new_upload_folder(svc.visitor_dir(owner_of(s, request)))
+        extract_zip(path, dest, svc.limits)
+        ds = load_dataset_inside(dest)
         label = f"{Path(path).stem} (upload, {len(ds.classes)} classes)"
         s.datasets[label] = str(dest)
         return s, gr.Dropdown(choices=dataset_choices(svc, s), value=label)
@@ -174,8 +181,8 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         if not job_id:
             return (progress_html(None), gr.skip(), "", gr.skip(), gr.Timer(active=False), gr.skip())
         try:
-            st = svc.jobs.status(job_id)
-        except Exception:  # noqa: BLE001 (a job folder that disappeared)
+            st = svc.jobs.status(job_id, s.owner)
+        except Exception:  # noqa: BLE001 (a job folder that disappeared, or another visitor's)
             return (progress_html(None), gr.skip(), "", gr.skip(), gr.Timer(active=False), gr.skip())
         mark = f"{st.state}|{st.done}|{st.message}|{sum(len(v) for v in st.history.values())}"
         active = st.state in ACTIVE
@@ -183,8 +190,8 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
             return (*skip6, gr.Timer(active=active), gr.skip())
         state_changed = force or st.state != s.job_seen.split("|")[0]
         s.job_seen = mark
-        jobs_value = gr.Dropdown(choices=job_choices(svc), value=job_id) if state_changed else gr.skip()
-        table_value = results_table(svc, (st.result or {}).get("dataset") or st.params.get("dataset_dir")) if not active else gr.skip()
+        jobs_value = gr.Dropdown(choices=job_choices(svc, s.owner), value=job_id) if state_changed else gr.skip()
+        table_value = results_table(svc, (st.result or {}).get("dataset") or st.params.get("dataset_dir"), s.owner) if not active else gr.skip()
         return progress_html(st), training_curves(st.history, title=st.title), verdict(st), table_value, gr.Timer(active=active), jobs_value
 
     @user_errors
@@ -198,21 +205,22 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         descriptions = dict(shared_descriptions(folder_path))
         descriptions.update({k: v for k, v in s.descriptions.items() if v})
         # The descriptions go to a file in the session's folder: job status files stay small.
-        desc_file = safe_upload_dir(svc.work_dir, session_tag(request)) / f"descriptions-{content_key(descriptions)}.json"
+        owner = owner_of(s, request)
+        desc_file = svc.visitor_dir(owner) / f"descriptions-{content_key(descriptions)}.json"
         desc_file.write_text(json.dumps(descriptions, ensure_ascii=False), encoding="utf-8")
         base = {
             "dataset_dir": str(folder_path), "mode": mode_name, "epochs": int(n_epochs), "lr": float(rate or 1e-3),
             "descriptions_file": str(desc_file), "n_atoms": s.vocab.n_atoms if s.vocab is not None else 32,
         }
-        busy = svc.jobs.active()
+        busy = svc.jobs.active()  # all visitors' (titles are not shown: only that the machine is busy)
         methods = [method_name] + ([m for m in CONTROLS if m != method_name] if with_controls else [])
         ids = []
         for m in methods:
             title = f"{m} · {mode_name} · {int(n_epochs)} epochs · {ds_label.split(' (')[0]}"
-            ids.append(svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), {**base, "method": m}, title))
+            ids.append(svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), {**base, "method": m}, title, owner=owner))
         job_id = ids[0]
         if busy:
-            gr.Warning(f"Another training is running on this machine ({busy[0].title}); yours is queued and starts when it ends.")
+            gr.Warning("Another training is running on this machine; yours is queued and starts when it ends.")
         if len(ids) > 1:
             gr.Info(f"queued {len(ids) - 1} control run(s) after it: {', '.join(methods[1:])}")
         s.job_id, s.job_seen = job_id, ""
@@ -223,10 +231,10 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
     start_btn.click(start, [state, dataset, method, mode, epochs, lr, controls], [state, job_store, *outputs], api_name="start_training")
 
     @user_errors
-    def stop(s: Session):
+    def stop(s: Session, request: gr.Request):
         if not s.job_id:
             raise InputError("no job attached to stop")
-        if not svc.jobs.cancel(s.job_id):
+        if not svc.jobs.cancel(s.job_id, owner_of(s, request)):
             gr.Info("this job has already finished")
         return render(s, s.job_id, force=True)
 
@@ -238,17 +246,17 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
     timer.tick(poll, [state], outputs, api_name="poll_job", show_progress="hidden")
 
     @user_errors
-    def attach(s: Session, job_id: str | None):
+    def attach(s: Session, job_id: str | None, request: gr.Request = None):
         if not job_id:
             return (s, gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False), gr.skip())
-        svc.jobs.status(job_id)  # raises a clear error for an unknown id
+        svc.jobs.status(job_id, owner_of(s, request))  # an unknown id and another visitor's read the same
         s.job_id, s.job_seen = job_id, ""
         return (s, job_id, *render(s, job_id, force=True))
 
     job_pick.input(attach, [state, job_pick], [state, job_store, *outputs], api_name="attach_job")
 
-    def refresh(s: Session):
-        return gr.Dropdown(choices=job_choices(svc), value=s.job_id or None)
+    def refresh(s: Session, request: gr.Request):
+        return gr.Dropdown(choices=job_choices(svc, owner_of(s, request)), value=s.job_id or None)
 
     refresh_btn.click(refresh, [state], job_pick, api_name="list_jobs")
-    return {"attach": attach, "job_pick": job_pick, "outputs": outputs, "dataset": dataset, "job_choices": lambda: job_choices(svc)}
+    return {"attach": attach, "job_pick": job_pick, "outputs": outputs, "dataset": dataset, "job_choices": lambda owner="": job_choices(svc, owner)}

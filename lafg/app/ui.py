@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import secrets
+
 import gradio as gr
 
 from lafg.plots import BackgroundUmap
 
 from . import tab_describe, tab_protos, tab_retrieve, tab_train, tab_vocab
 from .common import Session, demo_session
-from .services import Services, default_services, limit_threads
+from .services import Services, default_services, limit_threads, owner_of, sweep_uploads
 
 TITLE = "LaFG Explorer"
 INTRO = (
@@ -36,6 +39,9 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
         state = gr.State(demo_session())
         # Top level (not inside a tab, which mounts lazily) so its localStorage value is there at page load.
         job_store = gr.BrowserState("", storage_key="lafg-job-id")
+        # A random token per browser (never shown to anyone else): the visitor's uploads and jobs stay theirs
+        # across page reloads. With --auth the login name is the owner instead.
+        owner_store = gr.BrowserState("", storage_key="lafg-owner")
         with gr.Tabs():
             with gr.Tab("1 · Categories & descriptions", id="describe"):
                 tab_describe.build(svc, state)
@@ -62,33 +68,43 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
 
         status_timer.tick(refresh_status, None, [status, status_timer], api_name="model_status", api_visibility="private", show_progress="hidden")
 
-        def on_load(s: Session, job_id: str):
+        def on_load(s: Session, job_id: str, token: str, request: gr.Request):
             note = model_note()
+            if not s.owner:
+                token = token if re.fullmatch(r"b:[0-9a-f]{32}", token or "") else f"b:{secrets.token_hex(16)}"
+                s.owner = token
+            owner = owner_of(s, request)
             if job_id:
                 try:
-                    svc.jobs.status(job_id)
-                except Exception:  # noqa: BLE001 (a job of another machine or a deleted folder)
+                    svc.jobs.status(job_id, owner)
+                except Exception:  # noqa: BLE001 (a job of another machine or visitor, or a deleted folder)
                     job_id = ""
             if not job_id:
-                jobs = gr.Dropdown(choices=train["job_choices"]())  # jobs started since the page was built
-                return (s, f"<small>{note}</small>", gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False), jobs)
-            return (s, f"<small>{note}</small>", *train["attach"](s, job_id)[1:])
+                jobs = gr.Dropdown(choices=train["job_choices"](owner))  # this visitor's jobs
+                return (s, s.owner, f"<small>{note}</small>", gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False), jobs)
+            return (s, s.owner, f"<small>{note}</small>", *train["attach"](s, job_id, request)[1:])
 
-        demo.load(on_load, [state, job_store], [state, status, job_store, *train["outputs"]], api_name="on_load", api_visibility="private")
+        demo.load(on_load, [state, job_store, owner_store], [state, owner_store, status, job_store, *train["outputs"]], api_name="on_load", api_visibility="private")
     demo.services = svc  # for tests and the launcher
     return demo
 
 
 def launch(demo: gr.Blocks, **kwargs):
-    """Launch with the app's theme and css (Gradio 6: on ``launch()``, not on ``Blocks``)."""
+    """Launch with the app's theme and css (Gradio 6: on ``launch()``, not on ``Blocks``), a bounded queue, and
+    only the app's own thumbnails and visitor folders servable."""
     limit_threads()
     svc = getattr(demo, "services", None)
     if svc is not None:
         svc.warm_up()
-        # Only the app's thumbnails and the per-session upload/export folders are served (not data sets, jobs, caches).
+        # Served: thumbnails of the operator's data sets, and visitor folders (uploads/<keyed hash>: a visitor's
+        # files, at paths nobody else can compute). Never data sets themselves, jobs, caches or the work folder.
         for sub in ("thumbs", "uploads"):
             (svc.work_dir / sub).mkdir(parents=True, exist_ok=True)
+        sweep_uploads(svc.work_dir, svc.limits.visitor_days)  # disk space on a public Space is finite
         kwargs.setdefault("allowed_paths", [str(svc.work_dir / "thumbs"), str(svc.work_dir / "uploads")])
+        kwargs.setdefault("blocked_paths", [str(svc.work_dir / "jobs"), str(svc.work_dir / "cache")])
+        demo.queue(max_size=svc.limits.queue_size, default_concurrency_limit=2)
+        kwargs.setdefault("max_file_size", svc.limits.zip_bytes)  # any upload, refused by the web server itself
     # No run history: it would copy every output (maps, figures) into the browser's localStorage, fill its
     # quota and keep the job id (BrowserState) from being saved.
     kwargs.setdefault("run_history", False)

@@ -14,6 +14,7 @@ from lafg.errors import LafgError
 
 # Sub-command modules; each defines add_parser(subparsers) which sets func=callable(args) -> int.
 COMMANDS = ["describe", "vocab", "prototypes", "train", "eval", "bench"]
+COMMANDS.append("data")  # issue13: lafg data check
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from lafg.progress import quiet_library_bars
+
+    quiet_library_bars()  # our bars say how far a step is; the libraries' per-file bars would only clutter them
     try:
         return int(args.func(args) or 0)
     except LafgError as exc:

@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from lafg.ckpt_check import check_checkpoint_file
 from lafg.cli.train import read_descriptions, read_seen
 from lafg.errors import InputError
 
@@ -31,6 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--descriptions", type=Path, help="JSON descriptions, for zero-shot accuracy")
     src.add_argument("--run", type=Path, help="run folder holding descriptions.json")
     p.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
+    p.add_argument("--class-names", type=Path, metavar="FILE", help="names file for numeric class folders")
     p.set_defaults(func=run)
     return p
 
@@ -52,17 +54,22 @@ def run(args: argparse.Namespace) -> int:
             meta.update(json.loads(meta_path.read_text()))
     backbone = create_backbone(meta["backbone"])
     if args.checkpoint is not None:
+        check_checkpoint_file(args.checkpoint, backbone.feature_dim, meta["backbone"])  # before any image is read
         trunk = _trunk(backbone, meta["mode"], meta["n_top_stages"])
         model, cfg = load_model(args.checkpoint, trunk)
     seen = read_seen(args.seen_classes)
-    image_set = load_image_set(args.data, seen)
+    image_set = load_image_set(args.data, seen, names_file=args.class_names)
     paths, labels, names = image_set.split(args.split)
     if not paths:
         raise InputError(f"the {args.split} split of {args.data} is empty")
-    emb, kept = image_embeddings(
-        model, backbone, meta["mode"], paths, meta["n_top_stages"], ArrayCache(name="features")
-    )
+    from lafg.cli.report import evaluated_line, extraction_bar, metrics_line
+
+    with extraction_bar(f"eval {args.split}") as bar:
+        emb, kept = image_embeddings(
+            model, backbone, meta["mode"], paths, meta["n_top_stages"], ArrayCache(name="features"), bar
+        )
     labels = labels[kept]
+    _note_singletons(labels, names)
     metrics = evaluate_embeddings(emb, labels)
     if model is not None and cfg.reading in ("meankl", "symkl"):
         zs = _zero_shot(args, meta, model, emb, labels, image_set, names)
@@ -76,10 +83,24 @@ def run(args: argparse.Namespace) -> int:
         }
     )
     out["metrics"] = metrics
-    print(" ".join(f"{k}={v:.2f}" for k, v in metrics.items()))
+    what = f"checkpoint {args.checkpoint}" if args.checkpoint else f"backbone {meta['backbone']}"
+    print(evaluated_line(what, out["method"], meta["mode"], str(args.data), args.split, out["images"], len(names)))
+    print(metrics_line(metrics))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return 0
+
+
+def _note_singletons(labels, names) -> None:
+    """Classes with one readable image have nothing to retrieve: excluded from R@K, and the user is told."""
+    from lafg.metrics import singleton_classes
+
+    single = singleton_classes(labels)
+    if single and len(single) == len(set(labels.tolist())):
+        raise InputError("every class of this split has a single image: Recall@K is undefined (it needs 2+ images per class)")
+    if single:
+        shown = ", ".join(names[i] for i in single[:5]) + (" …" if len(single) > 5 else "")
+        print(f"lafg eval: {len(single)} class(es) with a single image excluded from R@K and MAP@R: {shown}", file=sys.stderr)
 
 
 def _trunk(backbone, mode: str, n_top_stages: int):
@@ -109,6 +130,10 @@ def _zero_shot(args, meta, model, emb, labels, image_set, names) -> float | None
         print("lafg eval: no descriptions, zero-shot accuracy skipped", file=sys.stderr)
         return None
     seen_names = meta.get("seen_classes") or image_set.split("seen")[2]
+    from lafg.datacheck import match_descriptions
+
+    descriptions = match_descriptions(seen_names, names, descriptions).descriptions  # data-set names as keys
+    print("lafg eval: building the language side for zero-shot accuracy", file=sys.stderr)
     side = build_language_side(
         seen_names,
         names,

@@ -57,6 +57,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5, help="atoms per prototype K")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    p.add_argument("--override", action="store_true", help="with --resume: accept settings that differ from the checkpoint's")
+    p.add_argument("--class-names", type=Path, metavar="FILE", help="names file for numeric class folders "
+                   "(JSON {id: name} or CSV id,name; default DIR/names.json or names.csv when present)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="train even when seen classes have no descriptions (they get template prototypes)")
+    p.add_argument("--no-eval", action="store_true", help="skip the unseen R@1 / MAP@R report at the end")
     p.set_defaults(func=run)
     return p
 
@@ -74,9 +80,9 @@ def read_descriptions(descriptions: Path | None, run_dir: Path | None) -> dict[s
     path = descriptions if descriptions is not None else (run_dir / "descriptions.json" if run_dir else None)
     if path is None:
         return None
-    if not path.is_file():
-        raise InputError(f"descriptions file not found: {path}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    from lafg.describe import load_descriptions_json
+
+    return load_descriptions_json(path)  # validated: lists of strings (a string is never split into characters)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from lafg.data import load_image_set
     from lafg.encode import create_text_encoder
     from lafg.methods import build_language_side
+    from lafg.progress import stage
     from lafg.prototypes import PrototypeConfig
     from lafg.train import prepare_inputs, train
     from lafg.vocabulary import VocabularyConfig
@@ -101,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         beta=args.beta,
         seed=args.seed,
     )
-    image_set = load_image_set(args.data, read_seen(args.seen_classes))
+    image_set = load_image_set(args.data, read_seen(args.seen_classes), names_file=args.class_names)
     paths, labels, names = image_set.split("seen")
     unseen_names = image_set.split("unseen")[2]
     descriptions = read_descriptions(args.descriptions, args.run)
@@ -109,9 +116,11 @@ def run(args: argparse.Namespace) -> int:
     if method.align:
         if descriptions is None:
             raise InputError(f"method {args.method!r} needs --descriptions or --run")
-        missing = [n for n in names if n not in descriptions]
-        if len(missing) == len(names):
-            raise InputError("the descriptions name none of the seen classes")
+        from lafg.datacheck import descriptions_for_training
+
+        warn = lambda line: print(f"lafg train: {line}", file=sys.stderr)  # noqa: E731
+        descriptions = descriptions_for_training(names, unseen_names, descriptions, args.allow_missing, warn)
+        print("lafg train: building the language side (text encoder, vocabulary, prototypes)", file=sys.stderr)
         side = build_language_side(
             names,
             unseen_names or names,
@@ -124,20 +133,18 @@ def run(args: argparse.Namespace) -> int:
         )
         protos, _ = side.for_method(method, args.seed)
         centroids = side.centroids
-    backbone = create_backbone(args.backbone)
+    with stage(f"lafg train: loading backbone {args.backbone}"):
+        backbone = create_backbone(args.backbone)
     print(
         f"lafg train: {len(paths)} images of {len(names)} seen classes; preparing {args.mode} inputs",
         file=sys.stderr,
     )
-    prepared = prepare_inputs(
-        backbone,
-        args.mode,
-        paths,
-        args.views,
-        args.n_top_stages,
-        ArrayCache(name="features"),
-        _print_progress,
-    )
+    from lafg.cli.report import extraction_bar
+
+    with extraction_bar(f"extract {args.mode} inputs") as bar:
+        prepared = prepare_inputs(
+            backbone, args.mode, paths, args.views, args.n_top_stages, ArrayCache(name="features"), bar
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {
         "data": str(Path(args.data).resolve()),
@@ -163,11 +170,18 @@ def run(args: argparse.Namespace) -> int:
         progress=_StepPrinter(),
         cancel=stop,
         resume=args.resume,
+        override=args.override,
     )
     stop.restore()
     print(
         f"lafg train: {result.status} after {result.epochs_done} epoch(s); checkpoint {args.out / 'checkpoint.pt'}"
     )
+    if result.status == "done" and not args.no_eval:
+        from lafg.cli.report import unseen_metrics_after_training
+
+        unseen_metrics_after_training(
+            result.model, backbone, args.mode, args.n_top_stages, image_set, args.out, ArrayCache(name="features")
+        )
     return 0 if result.status == "done" else 130
 
 
@@ -203,7 +217,3 @@ class _StepPrinter:
                 f"epoch {e.epoch + 1} step {e.step}/{e.total_steps} {terms} lr={e.lr:.2e} eta={e.eta_s:.0f}s",
                 file=sys.stderr,
             )
-
-
-def _print_progress(done: int, total: int, message: str) -> None:
-    print(f"  {message} ({done}/{total})", file=sys.stderr)

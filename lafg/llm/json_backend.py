@@ -1,7 +1,8 @@
 """``json`` backend: descriptions imported from a ``{class: [sentence, ...]}`` JSON file (no model at all).
 
-Class names match exactly first, then ignoring case, ``_``/``-`` and repeated spaces (``"Black_footed
-Albatross"`` finds ``"Black footed Albatross"``). Asking for classes the file lacks is an :class:`InputError`
+Class names match exactly first, then ignoring case, punctuation, spacing and accents (``"Black_footed
+Albatross"`` finds ``"Black footed Albatross"``, ``"globe flower"`` finds ``"globe-flower"``; see
+:func:`lafg.categories.match_names`). Asking for classes the file lacks is an :class:`InputError`
 that names them. Stored sentences are returned whole (they are the user's data; ``n`` does not trim them).
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,10 @@ from lafg.llm.base import LLM
 
 
 def name_key(name: str) -> str:
-    """Loose key for matching class names across sources."""
-    return re.sub(r"[\s_\-]+", " ", name).strip().casefold()
+    """Key for matching class names across sources (:func:`lafg.categories.name_key`)."""
+    from lafg.categories import name_key as key
+
+    return key(name)
 
 
 class JsonDescriptionsLLM(LLM):
@@ -55,13 +57,16 @@ class JsonDescriptionsLLM(LLM):
         return self._loose.get(name_key(name))
 
     def stored_descriptions(self, names: list[str]) -> dict[str, list[str]]:
-        missing = [n for n in names if self.match(n) is None]
+        from lafg.categories import match_names
+
+        pairs = match_names(names, list(self.data)).pairs  # exact, then normalised, then loose names
+        missing = [n for n in names if n not in pairs]
         if missing:
             shown = ", ".join(repr(m) for m in missing[:10])
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             source = self.path or "the imported descriptions"
             raise InputError(f"{len(missing)} class(es) not found in {source}: {shown}{more}")
-        return {n: list(self.data[self.match(n)]) for n in names}
+        return {n: list(self.data[pairs[n]]) for n in names}
 
     def generate(self, prompt: str, max_new_tokens: int, temperature: float = 0.0) -> str:
         """The stored sentences (one per line) of the class whose quoted name appears in ``prompt``."""

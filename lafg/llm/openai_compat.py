@@ -1,13 +1,18 @@
 """``openai`` backend: any OpenAI-compatible ``/chat/completions`` endpoint (OpenAI, Ollama, vLLM, llama.cpp server).
 
-The API key is read from the environment variable named by ``api_key_env`` (default ``OPENAI_API_KEY``); when
-it is unset no ``Authorization`` header is sent, which is what local servers such as Ollama expect. Requests
-use connect/read timeouts and a few retries with exponential backoff on connection errors, timeouts, 429 and
-5xx answers; everything else fails at once with a one-line :class:`BackendError`.
+The API key is given directly (``api_key``: the app's password field; never part of options, cache keys, logs
+or errors) or read from the environment variable named by ``api_key_env`` (default ``OPENAI_API_KEY``; the CLI's
+choice, the app's operator's allow-list); when there is none no ``Authorization`` header is sent, which is what
+local servers such as Ollama expect. One call has one overall deadline (``timeout`` seconds, retries included):
+the answer is read in chunks and abandoned when the deadline passes, so a server that drips bytes or stays silent
+costs at most ``timeout``. Retries with exponential backoff on connection errors, 429 and 5xx answers; everything
+else fails at once with a one-line :class:`BackendError` that quotes no more of a foreign server's reply than a
+short, escaped status line.
 """
 
 from __future__ import annotations
 
+import html
 import os
 import time
 from typing import Any
@@ -34,13 +39,21 @@ class OpenAICompatLLM(LLM):
         read_timeout: float = 120.0,
         retries: int = 2,
         backoff: float = 0.5,
+        timeout: float = 120.0,
+        api_key: str | None = None,
+        max_response_bytes: int = 4 * 1024 * 1024,
     ):
         if not base_url or not base_url.startswith(("http://", "https://")):
-            raise BackendError(f"LLM base URL must start with http:// or https://, got {base_url!r}")
+            raise BackendError(f"LLM base URL must start with http:// or https://, got {_status_text(base_url, 80)!r}")
+        if not float(timeout) > 0:
+            raise BackendError(f"the LLM timeout must be positive, got {timeout}")
         self.base_url = base_url.rstrip("/")
         self.model_id = str(model)
         self.api_key_env = api_key_env
+        self._api_key = api_key or ""  # typed by the user: kept on this object only (not in options or repr)
         self.timeout = (float(connect_timeout), float(read_timeout))
+        self.deadline_s = float(timeout)
+        self.max_response_bytes = int(max_response_bytes)
         self.retries = max(0, int(retries))
         self.backoff = float(backoff)
         self._session = None
@@ -55,44 +68,72 @@ class OpenAICompatLLM(LLM):
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+        key = self._api_key or (os.environ.get(self.api_key_env, "") if self.api_key_env else "")
         if key:
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
+    def _read(self, resp, deadline: float) -> bytes:
+        """The whole body, chunk by chunk, abandoned at the deadline or past ``max_response_bytes``."""
+        chunks, size = [], 0
+        while True:
+            # read1: whatever bytes have arrived (read(n) would wait for n bytes of a dripping server)
+            chunk = resp.raw.read1(65536, decode_content=True) if hasattr(resp.raw, "read1") else resp.raw.read(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise BackendError(f"LLM endpoint {self.base_url} answered more than {self.max_response_bytes // 1024} KiB")
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise _Deadline()
+        return b"".join(chunks)
+
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        import json
+
         import requests
 
         if self._session is None:
             self._session = requests.Session()
         attempts = self.retries + 1
+        deadline = time.monotonic() + self.deadline_s
         last = ""
         for attempt in range(attempts):
             if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+                time.sleep(min(self.backoff * 2 ** (attempt - 1), max(0.0, deadline - time.monotonic())))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            timeout = (min(self.timeout[0], left), min(self.timeout[1], left))
             try:
-                resp = self._session.post(self.url, json=payload, headers=self._headers(), timeout=self.timeout)
+                with self._session.post(self.url, json=payload, headers=self._headers(), timeout=timeout, stream=True) as resp:
+                    status = f"HTTP {resp.status_code} {_status_text(resp.reason or '')}".strip()
+                    body = self._read(resp, deadline) if resp.status_code < 400 else b""
+            except _Deadline:
+                last = f"no complete answer within {self.deadline_s:g} s"
+                break
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last = _one_line(exc)
                 continue
             except requests.RequestException as exc:
                 raise BackendError(f"LLM endpoint {self.base_url} request failed: {_one_line(exc)}") from exc
             if resp.status_code in RETRY_STATUS:
-                last = f"HTTP {resp.status_code}: {_snippet(resp.text)}"
+                last = status
                 if attempt + 1 < attempts:
                     continue
                 raise BackendError(f"LLM endpoint {self.base_url} failed after {attempts} attempts: {last}")
             if resp.status_code in (401, 403):
-                raise BackendError(
-                    f"LLM endpoint {self.base_url} refused the request (HTTP {resp.status_code}); "
-                    f"set the API key in ${self.api_key_env}"
-                )
+                how = "check the API key you typed" if self._api_key else f"set the API key in ${self.api_key_env}"
+                raise BackendError(f"LLM endpoint {self.base_url} refused the request ({status}); {how}")
             if resp.status_code >= 400:
-                raise BackendError(f"LLM endpoint {self.base_url} rejected the request: HTTP {resp.status_code}: {_snippet(resp.text)}")
+                raise BackendError(f"LLM endpoint {self.base_url} rejected the request: {status}")
             try:
-                return resp.json()
+                return json.loads(body.decode("utf-8"))
             except ValueError as exc:
-                raise BackendError(f"LLM endpoint {self.base_url} did not answer JSON: {_snippet(resp.text)}") from exc
+                raise BackendError(f"LLM endpoint {self.base_url} did not answer JSON ({status})") from exc
+        if time.monotonic() >= deadline and "within" not in last:
+            last = f"no complete answer within {self.deadline_s:g} s" + (f" (last: {last})" if last else "")
         raise BackendError(f"LLM endpoint {self.base_url} is not reachable: {last}")
 
     def generate(self, prompt: str, max_new_tokens: int, temperature: float = 0.0) -> str:
@@ -113,9 +154,14 @@ class OpenAICompatLLM(LLM):
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
-    return text[:300] or type(exc).__name__
+    return html.escape(text[:300]) or type(exc).__name__
 
 
-def _snippet(text: str, limit: int = 200) -> str:
-    text = " ".join((text or "").split())
-    return text[:limit] + ("…" if len(text) > limit else "")
+class _Deadline(Exception):
+    """The overall deadline of one call passed while reading an answer."""
+
+
+def _status_text(text: str, limit: int = 60) -> str:
+    """A foreign server's status reason (or URL), made safe to show: one line, printable, escaped, short."""
+    text = "".join(ch for ch in " ".join(str(text or "").split()) if ch.isprintable())
+    return html.escape(text[:limit] + ("…" if len(text) > limit else ""))

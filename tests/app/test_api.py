@@ -53,12 +53,12 @@ def test_names_and_descriptions(client, tmp_path):
     assert text == "Blue Jay\nMallard" and "2 classes" in info
     with pytest.raises(AppError, match="no category names"):
         call(client, "set_names", "  \n , ", None, None)
-    info, desc = call(client, "generate_descriptions", "bundled", "", "", "", "Describe a {class_name} in {n} lines", 2)
+    info, desc = call(client, "generate_descriptions", "bundled", "", "", "none", "", "Describe a {class_name} in {n} lines", 2)
     assert "6 description" not in info and "Blue Jay" in desc
     with pytest.raises(AppError, match="cannot reach the LLM endpoint"):
-        call(client, "generate_descriptions", "openai", "m", "http://127.0.0.1:9/v1", "OPENAI_API_KEY", "Describe {class_name}", 2)
+        call(client, "generate_descriptions", "openai", "m", "http://127.0.0.1:9/v1", "none", "", "Describe {class_name}", 2)
     with pytest.raises(AppError, match=r"\{class_name\}"):
-        call(client, "generate_descriptions", "bundled", "", "", "", "no placeholder", 2)
+        call(client, "generate_descriptions", "bundled", "", "", "none", "", "no placeholder", 2)
     call(client, "set_names", "\n".join(DEMO_NAMES), None, None)
     info, _ = call(client, "import_descriptions", handle_file(str(DEMO / "descriptions.json")))
     assert "10 classes" in info
@@ -113,14 +113,21 @@ def test_vocabulary_and_prototypes(client):
     assert "Separating attributes" in md and "Shared attributes" in md
 
 
-def test_data_sets_folder_and_zip(client, tmp_path):
-    with pytest.raises(AppError, match="not found"):
-        call(client, "add_folder", str(tmp_path / "missing"))
-    (tmp_path / "empty" / "cls").mkdir(parents=True)
-    with pytest.raises(AppError, match="no images"):
-        call(client, "add_folder", str(tmp_path / "empty"))
-    dd = call(client, "add_folder", str(DEMO))
-    assert "demo (folder, 10 classes)" in dd["value"]
+def test_data_sets_folder_and_zip(client, app, tmp_path):
+    with pytest.raises(AppError, match="turned off"):  # no --data-root: server folders are off
+        call(client, "add_folder", str(DEMO))
+    svc = app[1].services
+    svc.data_roots = [tmp_path, DEMO.parent]
+    try:
+        with pytest.raises(AppError, match="not found or not allowed"):
+            call(client, "add_folder", str(tmp_path / "missing"))
+        (tmp_path / "empty" / "cls").mkdir(parents=True)
+        with pytest.raises(AppError, match="no images"):
+            call(client, "add_folder", str(tmp_path / "empty"))
+        dd = call(client, "add_folder", str(DEMO))
+        assert "demo (folder, 10 classes)" in dd["value"]
+    finally:
+        svc.data_roots = []
     evil = tmp_path / "set.zip"
     with zipfile.ZipFile(evil, "w") as z:
         for cls in ("a_bird", "b_bird"):
@@ -153,14 +160,17 @@ def test_training_job_queue_stop_attach(client, app):
     assert {st.params["method"] for st in controls} == {"pretrained", "random", "permuted"}
     for st in controls:
         assert svc.jobs.wait(st.id, 90).state == "done"
-    # a second client re-attaches to the finished job (a reloaded page) and sees it next to the controls
+    # the owner re-attaches to the finished job and sees it next to the controls; another visitor cannot
     from gradio_client import Client
 
-    other = Client(app[0], verbose=False)
-    rows = call(other, "attach_job", job_id)[4]["data"]
+    rows = call(client, "attach_job", job_id)[4]["data"]
     assert {r[0] for r in rows} >= {"pretrained (frozen backbone)", "lafg", "random", "permuted"}
-    out = call(other, "attach_job", job_id)
+    out = call(client, "attach_job", job_id)
     assert out[0] == job_id and "Δ" not in out[3] and "done" in out[1] and "Unseen-class R@1" in out[3]
+    other = Client(app[0], verbose=False)
+    with pytest.raises(AppError, match="no such job"):
+        call(other, "attach_job", job_id)
+    assert call(other, "list_jobs")["choices"] == []
     # a long job runs: a second one is queued with a message, and Stop cancels the running one
     def slow(ctx):
         for step in range(600):
@@ -169,12 +179,12 @@ def test_training_job_queue_stop_attach(client, app):
             time.sleep(0.05)
         return {}
 
-    first = svc.jobs.submit(slow, {}, "slow job")
+    first = svc.jobs.submit(slow, {}, "slow job", owner=f"s:{client.session_hash}")
     assert call(client, "attach_job", first)[0] == first
     second = call(other, "start_training", DEMO_SET, "onehot", "head", 1, 0.001, False)
     assert "queued" in second[1] and "ahead" in second[1]
     stopped = call(client, "stop_training")
-    assert "stopping" in stopped[0] or "cancelled" in stopped[0]
+    assert "stopping after the current step" in stopped[0] or "cancelled" in stopped[0]
     assert svc.jobs.wait(first, 60).state == "cancelled"
     assert svc.jobs.wait(second[0], 60).state == "done"
     with pytest.raises(AppError, match="CUDA"):
@@ -207,7 +217,7 @@ def test_retrieval_and_explanations(client, app, tmp_path):
 
 def test_checkpoint_from_another_backbone_is_refused(client, app):
     svc = app[1].services
-    job = svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), {"dataset_dir": str(DEMO), "method": "aux", "epochs": 1, "lr": 1e-3}, "other backbone")
+    job = svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), {"dataset_dir": str(DEMO), "method": "aux", "epochs": 1, "lr": 1e-3}, "other backbone", owner=f"s:{client.session_hash}")
     st = svc.jobs.wait(job, 90)
     run = Path(st.result["checkpoint"]).parent / "run.json"
     data = json.loads(run.read_text(encoding="utf-8"))

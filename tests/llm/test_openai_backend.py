@@ -101,7 +101,7 @@ def test_openai_retries_500_then_succeeds():
 def test_openai_500_every_time_gives_backend_error():
     with _Server(statuses=[500] * 10) as server:
         llm = create_llm("openai", base_url=server.url, model="m", retries=2, backoff=0.01)
-        with pytest.raises(BackendError, match=r"failed after 3 attempts: HTTP 500: .*server exploded"):
+        with pytest.raises(BackendError, match=r"failed after 3 attempts: HTTP 500 Internal Server Error$"):
             llm.generate("hi", 8)
     assert len(server.requests) == 3
 
@@ -128,3 +128,75 @@ def test_openai_closed_port_is_unreachable_fast():
 def test_openai_rejects_non_http_url():
     with pytest.raises(BackendError, match="must start with http"):
         create_llm("openai", base_url="ftp://127.0.0.1/v1")
+
+
+class _DripServer:
+    """Answers 200 with a body that arrives one byte every ``every`` seconds (or never, when ``silent``)."""
+
+    def __init__(self, every=0.3, silent=False):
+        owner = self
+        self.stop = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server API)
+                self.rfile.read(int(self.headers["Content-Length"]))
+                if silent:
+                    owner.stop.wait(30)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                while not owner.stop.is_set():
+                    try:
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    owner.stop.wait(every)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("silent", [False, True])
+def test_openai_one_overall_deadline_per_call(silent):
+    """A server that drips a byte every 0.3 s (each read well inside the read timeout) or stays silent is
+    abandoned at the call's overall deadline, retries included."""
+    with _DripServer(silent=silent) as server:
+        llm = create_llm("openai", base_url=server.url, model="m", timeout=1.5, read_timeout=1.0, retries=2, backoff=0.01)
+        start = time.perf_counter()
+        with pytest.raises(BackendError, match=r"within 1.5 s"):
+            llm.generate("hi", 8)
+        assert time.perf_counter() - start < 3.0
+
+
+def test_openai_error_text_quotes_no_foreign_body(monkeypatch):
+    """A foreign reply's body (which could hold anything the server wants shown) never reaches the message."""
+    with _Server(statuses=[400]) as server:
+        llm = create_llm("openai", base_url=server.url, model="m", backoff=0.01)
+        with pytest.raises(BackendError) as err:
+            llm.generate("hi", 8)
+    assert str(err.value).endswith("rejected the request: HTTP 400 Bad Request") and "exploded" not in str(err.value)
+
+
+def test_openai_typed_key_is_sent_but_kept_out_of_options_and_repr(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    with _Server() as server:
+        llm = create_llm("openai", base_url=server.url, model="m", api_key="sk-typed")
+        llm.generate("hi", 8)
+    assert server.requests[0]["auth"] == "Bearer sk-typed"
+    assert "sk-typed" not in repr(llm) + json.dumps(llm.options) + json.dumps(llm.describe())
