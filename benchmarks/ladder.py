@@ -45,7 +45,8 @@ from lafg.backbones import create_backbone
 from lafg.cache import ArrayCache
 from lafg.encode import create_text_encoder
 from lafg.evaluate import evaluate_embeddings, evaluate_model
-from lafg.methods import LanguageSide, build_language_side, get_method, list_methods
+from lafg.methods import LanguageSide, get_method, list_methods
+from lafg.pipeline import build_language_side  # the one pipeline: seen-class descriptions only
 from lafg.prototypes import PrototypeConfig
 from lafg.train import DEFAULT_VIEWS, CachedInputs, TrainConfig, train
 from lafg.vocabulary import VocabularyConfig

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -418,20 +416,10 @@ def load_descriptions_json(path: str | Path) -> dict[str, list[str]]:
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """UTF-8 JSON (non-ASCII kept as is) via a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """UTF-8 JSON (non-ASCII kept as is) through the one atomic writer, :func:`lafg.runs.atomic_write_bytes`."""
+    from lafg.runs import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
 
 
 def save_descriptions_json(descriptions: dict[str, list[str]], path: str | Path) -> None:

@@ -105,7 +105,7 @@ class OpenCLIPTextEncoder(TextEncoder):
         import open_clip
 
         if model_cfg is not None:
-            open_clip.factory._MODEL_CONFIGS[arch] = model_cfg  # register a custom config (open_clip's own registry)
+            register_open_clip_config(arch, model_cfg)
         try:
             model = open_clip.create_model(arch, pretrained=pretrained or None, device=device)
         except Exception as exc:  # open_clip raises RuntimeError/ValueError/OSError for missing weights
@@ -122,6 +122,19 @@ class OpenCLIPTextEncoder(TextEncoder):
         tokens = self.tokenizer(texts).to(self.device)
         with torch.inference_mode():
             return self.model.encode_text(tokens).float().cpu().numpy()
+
+
+def register_open_clip_config(arch: str, model_cfg: dict) -> None:
+    """Add a custom architecture through open_clip's public ``add_model_config`` (it reads ``<arch>.json``)."""
+    import json
+    import tempfile
+
+    import open_clip
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{arch}.json"
+        path.write_text(json.dumps(model_cfg), encoding="utf-8")
+        open_clip.add_model_config(path)
 
 
 _REGISTRY: dict[str, Callable[..., TextEncoder]] = {
@@ -155,6 +168,8 @@ def create_text_encoder(name: str = "minilm", shared: bool = True, **kwargs) -> 
         if shared and key in _SHARED:
             return _SHARED[key]
         encoder = _REGISTRY[name](**kwargs)
+        # How to build it again (a checkpoint's run spec records this, lafg.runspec).
+        encoder.registry = (name, dict(kwargs))
         if shared:
             _SHARED[key] = encoder
         return encoder

@@ -95,7 +95,7 @@ def image_embeddings(
     backbone,
     mode: str,
     paths: list,
-    n_top_stages: int = 1,
+    n_top_stages: int | None = None,
     cache=None,
     progress=None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -103,9 +103,13 @@ def image_embeddings(
 
     Frozen parts run through the cached extractors of :mod:`lafg.features`: features for ``head`` and the
     pretrained backbone, activations below the trained stages for ``partial``; ``full`` runs the whole model.
+    ``n_top_stages`` defaults to the trainer's (:data:`lafg.train.DEFAULT_TOP_STAGES`); a loaded run passes
+    its own (:func:`lafg.pipeline.load_run`).
     """
     from lafg.features import extract_activations, extract_features
+    from lafg.train import DEFAULT_TOP_STAGES
 
+    n_top_stages = DEFAULT_TOP_STAGES if n_top_stages is None else n_top_stages
     transform = backbone.eval_transform()
     kw = dict(cache=cache, progress=progress, return_kept=True)
     if model is None or mode == "head":

@@ -189,13 +189,15 @@ def extract_features(
     num_workers: int = 2,
     seed: int = 0,
     return_kept: bool = False,
+    engine: str = "auto",
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Pooled features, float32 ``(n_kept * views, D)``, view-major (rows ``v * n_kept + i``).
 
     View 0 uses ``transform``; views ``1..views-1`` use ``augment`` (default ``backbone.train_transform()``).
     Unreadable images are skipped with a warning: pass ``return_kept=True`` to also get the kept image indices
     (``(features, kept)``), which is what keeps labels aligned. ``model_id`` (default ``backbone.name``) is the
-    cache's name for the weights: give a fine-tuned backbone its own id, or no cache.
+    cache's name for the weights: give a fine-tuned backbone its own id, or no cache. ``engine``: ``auto`` runs
+    a frozen CPU backbone on ONNX Runtime when it exports cleanly (:mod:`lafg.onnx_embed`), ``torch`` never does.
     """
     if views > 1 and augment is None:
         augment = backbone.train_transform()
@@ -203,8 +205,10 @@ def extract_features(
     was_training = backbone.training
     backbone.eval()
     try:
+        from lafg.onnx_embed import runtime_for
+
         feats, kept = _run(
-            backbone,
+            runtime_for(backbone, engine),
             model_id,
             "features",
             paths,

@@ -1,9 +1,27 @@
-"""Search index: faiss exact inner product over L2-normalised embeddings (= cosine), saved without pickle."""
+"""Search index: cosine (inner product over L2-normalised rows) with faiss, exact or approximate, saved without
+pickle and reloaded memory-mapped.
+
+An index is described by a small :class:`IndexSpec` (``kind`` + a few knobs) turned into a faiss factory
+string. ``kind="auto"`` picks by gallery size: exact ``flat`` below :data:`AUTO_FLAT_MAX` rows (a query costs
+~16 ms at 100k × 512 on one thread), ``ivf-sq8`` up to :data:`AUTO_SQ8_MAX` (8-bit codes: 4× smaller than
+float32, inverted lists so a query visits a few percent of the rows), ``ivf-pq`` past that (PQ codes, 16–32×
+smaller). Approximate indexes are trained on a random sample and *calibrated*: the smallest ``nprobe`` /
+``efSearch`` whose recall@10 against exact search on sample queries reaches ``target_recall`` is stored with the
+index. Every index keeps integer ids (``IndexIDMap2`` around the factory index).
+
+:class:`FeatureStore` keeps a gallery's feature matrix and its indexes in one folder, keyed by a fingerprint of
+the image files, so a restarted process reloads them in seconds instead of re-embedding.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
+import math
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import faiss
@@ -11,31 +29,101 @@ import numpy as np
 
 from lafg.errors import InputError
 
-FORMAT = "lafg-index-v1"
-ADD_CHUNK = 4096  # vectors per add() call in build_index, so progress moves on large sets
+FORMAT = "lafg-index-v2"
+OLD_FORMATS = ("lafg-index-v1",)
+ADD_CHUNK = 16384  # vectors per add() call, so progress moves on large sets
+KINDS = ("auto", "flat", "flat-fp16", "hnsw", "ivf-sq8", "ivf-pq")
+AUTO_FLAT_MAX = 100_000  # exact search stays under ~20 ms per query up to here
+AUTO_SQ8_MAX = 4_000_000  # 8-bit codes: 4 GB at 4M × 1024-d; past that PQ codes
+TRAIN_SAMPLE = 40  # training points per inverted list (faiss warns under 39)
+CALIBRATION_QUERIES = 200
+Progress = Callable[[int, int, str], None]
 
 
-def _as_unit_rows(x: np.ndarray, dim: int) -> np.ndarray:
+@dataclass
+class IndexSpec:
+    """What index to build; ``auto`` resolves from the number of rows (see the module docstring)."""
+
+    kind: str = "auto"  # auto | flat | flat-fp16 | hnsw | ivf-sq8 | ivf-pq
+    nlist: int = 0  # inverted lists for ivf-* (0: about √n, a power of two)
+    pq_bytes: int = 0  # bytes per vector for ivf-pq: 2 sub-vectors of 4 bits per byte (0: d/4, at least 4)
+    hnsw_m: int = 32  # graph degree for hnsw
+    target_recall: float = 0.95  # calibrate nprobe / efSearch to reach this recall@10 on sample queries
+    nprobe: int = 0  # lists visited per query (0: calibrated)
+    ef_search: int = 0  # hnsw search breadth (0: calibrated)
+    seed: int = 0  # training sample and calibration queries
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InputError(f"unknown index kind {self.kind!r}; choose one of: {', '.join(KINDS)}")
+        if not 0.0 < self.target_recall <= 1.0:
+            raise InputError(f"target_recall must be in (0, 1], got {self.target_recall}")
+
+    def resolve(self, n: int, dim: int) -> IndexSpec:
+        """A copy with ``kind`` and the sizes fixed for ``n`` rows of dimension ``dim``."""
+        kind = self.kind
+        if kind == "auto":
+            kind = "flat" if n <= AUTO_FLAT_MAX else ("ivf-sq8" if n <= AUTO_SQ8_MAX else "ivf-pq")
+        nlist = self.nlist or _default_nlist(n)
+        pq = self.pq_bytes or max(4, dim // 4)
+        if kind == "ivf-pq":
+            while pq > 1 and dim % (2 * pq):  # PQ needs the dimension to split evenly into 2·pq sub-vectors
+                pq -= 1
+        return IndexSpec(kind, nlist, pq, self.hnsw_m, self.target_recall, self.nprobe, self.ef_search, self.seed)
+
+    def factory(self, dim: int) -> str:
+        """The faiss ``index_factory`` string of a resolved spec."""
+        return {
+            "flat": "Flat",
+            "flat-fp16": "SQfp16",
+            "hnsw": f"HNSW{self.hnsw_m},Flat",
+            "ivf-sq8": f"IVF{self.nlist},SQ8",
+            # 4-bit fast-scan codes (SIMD lookups; trains in seconds where 8-bit polysemous PQ takes minutes)
+            "ivf-pq": f"IVF{self.nlist},PQ{2 * self.pq_bytes}x4fsr",
+        }[self.kind]
+
+
+def _default_nlist(n: int) -> int:
+    """About √n lists (a power of two; ~1000 rows each, k-means on a 1M set trains in seconds), fewer when the
+    rows could not train them."""
+    if n < 2:
+        return 1
+    nlist = 2 ** int(round(math.log2(math.sqrt(n))))
+    return int(max(1, min(nlist, n // 39)))
+
+
+def unit_rows(x: np.ndarray, dim: int | None = None) -> np.ndarray:
+    """A float32 copy of ``x`` (2-D) with L2-normalised rows (zero rows stay zero)."""
     x = np.array(x, dtype=np.float32, copy=True, ndmin=2)
-    if x.ndim != 2 or x.shape[1] != dim:
+    if x.ndim != 2 or (dim is not None and x.shape[1] != dim):
         raise InputError(f"expected vectors of dimension {dim}, got shape {x.shape}")
-    faiss.normalize_L2(x)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    np.divide(x, norms, out=x, where=norms > 0)
     return x
 
 
 class EmbeddingIndex:
-    """Cosine search over embeddings with integer ids (faiss ``IndexIDMap2`` over ``IndexFlatIP``)."""
+    """Cosine search over embeddings with integer ids (faiss ``IndexIDMap2`` around a factory index).
 
-    def __init__(self, dim: int, _index: faiss.Index | None = None):
+    ``search`` is thread-safe (faiss searches do not modify the index), so many visitors can query at once.
+    """
+
+    def __init__(self, dim: int, _index: faiss.Index | None = None, spec: IndexSpec | None = None):
         self.dim = int(dim)
+        self.spec = spec or IndexSpec("flat")
         self.index = _index if _index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory of the stored codes (what a memory cap should count)."""
+        return len(self) * _code_bytes(self.spec, self.dim) + 8 * len(self)
+
     def add(self, emb: np.ndarray, ids: np.ndarray | None = None) -> None:
         """Add rows of ``emb`` (normalised here) under ``ids`` (default: continuing 0, 1, 2, ...)."""
-        x = _as_unit_rows(emb, self.dim)
+        x = unit_rows(emb, self.dim)
         if ids is None:
             ids = np.arange(len(self), len(self) + len(x))
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
@@ -45,50 +133,381 @@ class EmbeddingIndex:
 
     def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, ids)``, each ``(n_queries, k)``: cosine similarity, best first; ids -1 past the end."""
-        x = _as_unit_rows(q, self.dim)
+        x = unit_rows(q, self.dim)
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
         scores, ids = self.index.search(x, int(k))
         return scores, ids
 
+    def set_search_params(self, nprobe: int = 0, ef_search: int = 0) -> None:
+        """Search breadth of an approximate index (ignored by exact ones)."""
+        params = faiss.ParameterSpace()
+        if nprobe and self.spec.kind.startswith("ivf"):
+            params.set_index_parameter(self.index, "nprobe", int(nprobe))
+            self.spec.nprobe = int(nprobe)
+        if ef_search and self.spec.kind == "hnsw":
+            params.set_index_parameter(self.index, "efSearch", int(ef_search))
+            self.spec.ef_search = int(ef_search)
+
+    def info(self) -> dict:
+        """What ``lafg index info`` prints: kind, factory string, size, search parameters."""
+        return {
+            "kind": self.spec.kind, "factory": self.spec.factory(self.dim), "dim": self.dim, "count": len(self),
+            "nprobe": self.spec.nprobe, "ef_search": self.spec.ef_search, "bytes_per_vector": _code_bytes(self.spec, self.dim),
+        }
+
     def save(self, path: str | Path) -> None:
-        """Write the faiss index to ``path`` and a JSON sidecar ``path + '.json'`` (no pickle anywhere)."""
+        """Write the faiss index to ``path`` and a JSON sidecar ``path + '.json'`` (no pickle), atomically."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(self.index, str(path))
-        meta = {"format": FORMAT, "dim": self.dim, "count": len(self), "metric": "cosine"}
-        _sidecar(path).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        tmp = path.with_name(path.name + f".{_tmp_tag()}.tmp")
+        faiss.write_index(self.index, str(tmp))
+        os.replace(tmp, path)
+        meta = {"format": FORMAT, "dim": self.dim, "count": len(self), "metric": "cosine", "spec": asdict(self.spec)}
+        _write_text(_sidecar(path), json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, path: str | Path) -> EmbeddingIndex:
-        """Read an index written by :meth:`save`, checking it against its sidecar."""
+    def load(cls, path: str | Path, mmap: bool = True) -> EmbeddingIndex:
+        """Read an index written by :meth:`save`, checking it against its sidecar.
+
+        ``mmap``: map the stored codes from disk instead of reading them (a 1M-row index opens in milliseconds;
+        pages load on first use and the OS may share or drop them).
+        """
         path = Path(path)
         if not path.is_file() or not _sidecar(path).is_file():
             raise InputError(f"index not found (need {path} and {_sidecar(path).name})")
         meta = json.loads(_sidecar(path).read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT:
+        if meta.get("format") not in (FORMAT, *OLD_FORMATS):
             raise InputError(f"{path} is not a {FORMAT} index")
-        index = faiss.read_index(str(path))
+        flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        try:
+            index = faiss.read_index(str(path), flags)
+        except RuntimeError:  # an index type faiss cannot map: read it into memory
+            index = faiss.read_index(str(path))
         if index.d != meta["dim"] or index.ntotal != meta["count"]:
             raise InputError(f"{path} does not match its sidecar (dim/count differ)")
-        return cls(meta["dim"], _index=index)
+        spec = IndexSpec(**meta["spec"]) if "spec" in meta else IndexSpec("flat")
+        out = cls(meta["dim"], _index=index, spec=spec)
+        out.set_search_params(spec.nprobe, spec.ef_search)
+        return out
+
+
+def _code_bytes(spec: IndexSpec, dim: int) -> int:
+    return {
+        "flat": 4 * dim, "flat-fp16": 2 * dim, "hnsw": 4 * dim + 8 * spec.hnsw_m, "ivf-sq8": dim,
+        "ivf-pq": spec.pq_bytes,
+    }.get(spec.kind, 4 * dim)
+
+
+def _tmp_tag() -> str:
+    """Unique per process and thread: two sessions building the same gallery never share a temporary file."""
+    return f"{os.getpid()}-{threading.get_ident()}"
 
 
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".{_tmp_tag()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def build_index(
-    emb: np.ndarray, progress: Callable[[int, int, str], None] | None = None, ids: np.ndarray | None = None
+    emb: np.ndarray,
+    progress: Progress | None = None,
+    ids: np.ndarray | None = None,
+    spec: IndexSpec | str | None = None,
 ) -> EmbeddingIndex:
-    """An :class:`EmbeddingIndex` over the rows of ``emb`` (ids = row numbers unless given)."""
+    """An :class:`EmbeddingIndex` over the rows of ``emb`` (ids = row numbers unless given).
+
+    ``spec``: an :class:`IndexSpec`, a kind name, or None for ``auto``. Approximate kinds are trained on a random
+    sample of the rows and calibrated to ``spec.target_recall`` unless ``nprobe`` / ``ef_search`` are given.
+    """
     emb = np.asarray(emb, dtype=np.float32)
     if emb.ndim != 2:
         raise InputError(f"embeddings must be 2-D, got shape {emb.shape}")
-    ids = np.arange(len(emb)) if ids is None else np.asarray(ids, dtype=np.int64)
-    index = EmbeddingIndex(emb.shape[1])
-    for start in range(0, len(emb), ADD_CHUNK):
+    n, dim = emb.shape
+    spec = IndexSpec(spec) if isinstance(spec, str) else (spec or IndexSpec())
+    spec = spec.resolve(n, dim)
+    ids = np.arange(n) if ids is None else np.asarray(ids, dtype=np.int64)
+    inner = faiss.index_factory(dim, spec.factory(dim), faiss.METRIC_INNER_PRODUCT)
+    if spec.kind == "hnsw":
+        inner.hnsw.efConstruction = 40  # faiss's default; a build of 1M rows still takes many CPU-minutes
+    index = EmbeddingIndex(dim, faiss.IndexIDMap2(inner), spec)
+    rng = np.random.default_rng(spec.seed)
+    if not inner.is_trained:
+        if n == 0:
+            raise InputError(f"an {spec.kind} index needs vectors to train on")
+        sample = np.sort(rng.choice(n, size=min(n, max(TRAIN_SAMPLE * spec.nlist, 10_000)), replace=False))
+        if progress:
+            progress(0, n, f"training {spec.factory(dim)} on {len(sample)} vectors")
+        inner.train(unit_rows(emb[sample]))
+    for start in range(0, n, ADD_CHUNK):
         index.add(emb[start : start + ADD_CHUNK], ids[start : start + ADD_CHUNK])
         if progress:
-            progress(min(start + ADD_CHUNK, len(emb)), len(emb), "indexing embeddings")
+            progress(min(start + ADD_CHUNK, n), n, "indexing embeddings")
+    if spec.kind in ("ivf-sq8", "ivf-pq", "hnsw") and n:
+        calibrate(index, emb, ids, rng)
     return index
+
+
+def calibrate(index: EmbeddingIndex, emb: np.ndarray, ids: np.ndarray, rng: np.random.Generator, k: int = 10) -> float:
+    """Set the smallest nprobe / efSearch reaching ``index.spec.target_recall`` recall@k on sample rows used as
+    queries (against exact search; each query's own row is left out of both lists, so it is not a free hit);
+    keeps a breadth given in the spec. Returns the recall reached."""
+    spec = index.spec
+    rows = rng.choice(len(emb), size=min(CALIBRATION_QUERIES, len(emb)), replace=False)
+    queries, own = emb[rows], np.asarray(ids)[rows]
+    truth = _without(exact_topk(emb, queries, k + 1, ids), own, k)
+    if spec.kind == "hnsw":
+        grid = [spec.ef_search] if spec.ef_search else [16, 32, 64, 128, 256, 512, 1024]
+        name = "ef_search"
+    else:
+        grid = [spec.nprobe] if spec.nprobe else [p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024) if p <= spec.nlist]
+        if not spec.nprobe and grid[-1] < spec.nlist:
+            grid.append(spec.nlist)
+        name = "nprobe"
+    recall = 0.0
+    for value in grid:
+        index.set_search_params(**{name: value})
+        previous, recall = recall, recall_at_k(_without(index.search(queries, k + 1)[1], own, k), truth)
+        if recall >= spec.target_recall or (value >= 16 and recall - previous < 0.002):  # reached, or codes cap it
+            break
+    return recall
+
+
+def _without(found: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
+    """Each row's first ``k`` ids other than its own (padded with -1)."""
+    out = np.full((len(found), k), -1, dtype=np.int64)
+    for r, (row, me) in enumerate(zip(found, own, strict=True)):
+        kept = [int(i) for i in row if i != me][:k]
+        out[r, : len(kept)] = kept
+    return out
+
+
+def exact_topk(emb: np.ndarray, queries: np.ndarray, k: int, ids: np.ndarray | None = None, chunk: int = 65536) -> np.ndarray:
+    """Ids of the exact cosine top-``k`` rows of ``emb`` for each query (chunked, so memory stays bounded)."""
+    q = unit_rows(queries)
+    best_s = np.full((len(q), 0), -np.inf, dtype=np.float32)
+    best_i = np.zeros((len(q), 0), dtype=np.int64)
+    for start in range(0, len(emb), chunk):
+        block = unit_rows(emb[start : start + chunk])
+        s = q @ block.T
+        s_all = np.concatenate([best_s, s], axis=1)
+        i_all = np.concatenate([best_i, np.broadcast_to(np.arange(start, start + len(block)), s.shape)], axis=1)
+        keep = min(k, s_all.shape[1])
+        part = np.argpartition(-s_all, keep - 1, axis=1)[:, :keep]
+        best_s = np.take_along_axis(s_all, part, axis=1)
+        best_i = np.take_along_axis(i_all, part, axis=1)
+    order = np.argsort(-best_s, axis=1, kind="stable")
+    rows = np.take_along_axis(best_i, order, axis=1)
+    return rows if ids is None else np.asarray(ids)[rows]
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean fraction of each query's true top-k ids that ``found`` (same shape) contains."""
+    hits = [len(set(f.tolist()) & set(t.tolist())) / max(1, len(t)) for f, t in zip(found, truth, strict=True)]
+    return float(np.mean(hits)) if hits else 1.0
+
+
+def topk_rows(matrix_unit: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(scores, rows)`` of the ``k`` rows of a pre-normalised matrix closest in cosine to ``query``, best first.
+
+    One matrix-vector product and an ``argpartition`` (no full sort, no per-query renormalisation)."""
+    q = unit_rows(query)[0]
+    sims = np.asarray(matrix_unit, dtype=np.float32) @ q
+    k = max(0, min(int(k), len(sims)))
+    if k == 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.int64)
+    top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
+    top = top[np.lexsort((top, -sims[top]))]
+    return sims[top], top.astype(np.int64)
+
+
+# ------------------------------------------------------------------------------------------- feature store
+def files_fingerprint(paths: Sequence[str | Path]) -> str:
+    """A hash of the files' paths, sizes and modification times: changes when any image is added/edited."""
+    h = hashlib.sha256()
+    for p in paths:
+        try:
+            st = os.stat(p)
+            h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{p}\0missing\n".encode())
+    return h.hexdigest()[:24]
+
+
+class FeatureStore:
+    """A folder holding named float32 matrices (``.npy``, memory-mapped on load) and indexes over them.
+
+    Every entry is valid for one ``fingerprint`` (e.g. :func:`files_fingerprint` of the images plus the model
+    name); a different fingerprint recomputes and overwrites. Writes are atomic (temporary file + rename), so a
+    process killed half-way leaves the previous entry or none.
+    """
+
+    def __init__(self, folder: str | Path, fingerprint: str):
+        self.folder = Path(folder)
+        self.fingerprint = str(fingerprint)
+
+    def _meta_path(self, name: str) -> Path:
+        return self.folder / f"{name}.json"
+
+    def _valid(self, name: str) -> bool:
+        meta = self._meta_path(name)
+        if not meta.is_file():
+            return False
+        try:
+            return json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") == self.fingerprint
+        except (OSError, json.JSONDecodeError):
+            return False
+
+    def _mark(self, name: str, **extra) -> None:
+        _write_text(self._meta_path(name), json.dumps({"fingerprint": self.fingerprint, **extra}))
+
+    def arrays(self, names: Sequence[str], compute: Callable[[], Sequence[np.ndarray]]) -> tuple[np.ndarray, ...]:
+        """The stored arrays ``names`` (read-only, memory-mapped); ``compute()`` gives all of them (in that order)
+        when any is missing or stale, and they are stored."""
+        paths = [self.folder / f"{name}.npy" for name in names]
+        if all(self._valid(n) and p.is_file() for n, p in zip(names, paths, strict=True)):
+            return tuple(np.load(p, mmap_mode="r", allow_pickle=False) for p in paths)
+        values = tuple(np.asarray(v) for v in compute())
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name, path, value in zip(names, paths, values, strict=True):
+            tmp = path.with_name(f"{path.stem}.{_tmp_tag()}.tmp.npy")
+            np.save(tmp, value, allow_pickle=False)
+            os.replace(tmp, path)
+            self._mark(name, shape=list(value.shape))
+        return values
+
+    def array(self, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """One stored array (see :meth:`arrays`)."""
+        return self.arrays([name], lambda: [compute()])[0]
+
+    def index(
+        self, name: str, vectors: np.ndarray, spec: IndexSpec | str | None = None, progress: Progress | None = None
+    ) -> EmbeddingIndex:
+        """The stored index ``name`` over ``vectors`` (memory-mapped), built and saved when missing/stale."""
+        path = self.folder / f"{name}.faiss"
+        if self._valid(f"{name}-index") and path.is_file():
+            index = EmbeddingIndex.load(path)
+            if len(index) == len(vectors):
+                return index
+        index = build_index(vectors, progress, spec=spec)
+        index.save(path)
+        self._mark(f"{name}-index", count=len(index))
+        return index
+
+
+def memory_bytes(obj) -> int:
+    """Resident-size estimate of a gallery-like object: its arrays (memory-mapped ones count at 0: the OS pages
+    them in and out) plus any ``nbytes`` of indexes among its attributes."""
+    total = 0
+    for value in vars(obj).values() if hasattr(obj, "__dict__") else ():
+        if isinstance(value, np.memmap):
+            continue
+        if isinstance(value, np.ndarray):
+            total += 0 if isinstance(value.base, np.memmap) else value.nbytes
+        elif isinstance(value, EmbeddingIndex):
+            total += value.nbytes
+    return total
+
+
+def gallery_store(
+    root: str | Path, model_name: str, dataset_dir: str | Path, paths: Sequence[str], ckpt: str | None, extra=None
+) -> tuple[FeatureStore, str, str]:
+    """``(store, emb_tag, lang_tag)`` for an app gallery: one folder per (model, data set) under ``root/galleries``,
+    valid while the image files are unchanged; the tags name the checkpoint's arrays (path, size and mtime, so a
+    retrained checkpoint is recomputed) and, for ``lang_tag``, whatever else the attribute space reads (``extra``,
+    e.g. the descriptions)."""
+    folder = Path(root) / "galleries" / _short_hash(model_name, str(Path(dataset_dir).resolve()))
+    store = FeatureStore(folder, _short_hash(model_name, files_fingerprint(paths)))
+    ck = ["pretrained"]
+    if ckpt:
+        st = os.stat(ckpt)
+        ck = [str(Path(ckpt).resolve()), st.st_size, st.st_mtime_ns]
+    tag = _short_hash(*ck)
+    return store, tag, _short_hash(tag, extra)
+
+
+def _short_hash(*parts) -> str:
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------ sharded galleries
+SHARD_META = "features-{i:04d}-of-{n:04d}.json"
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` (0-based ``i``) → ``(i, n)``; a clear error otherwise."""
+    try:
+        i, n = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        raise InputError(f"--shard takes i/n (e.g. 0/4), got {text!r}") from None
+    if not 0 <= i < n:
+        raise InputError(f"shard {i}/{n}: i must be in 0..{n - 1}")
+    return i, n
+
+
+def shard_rows(total: int, i: int, n: int) -> range:
+    """The contiguous rows shard ``i`` of ``n`` takes of ``total`` items (sizes differ by at most one)."""
+    return range(total * i // n, total * (i + 1) // n)
+
+
+def write_shard(folder: str | Path, i: int, n: int, feats: np.ndarray, meta: dict) -> Path:
+    """Store one shard's features (float32 ``.npy``) and its JSON record (paths, labels, model...), atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta_path = folder / SHARD_META.format(i=i, n=n)
+    npy = meta_path.with_suffix(".npy")
+    tmp = npy.with_name(f"{npy.stem}.{_tmp_tag()}.tmp.npy")
+    np.save(tmp, np.asarray(feats, dtype=np.float32), allow_pickle=False)
+    os.replace(tmp, npy)
+    _write_text(meta_path, json.dumps({**meta, "shard": [i, n], "count": len(feats)}))
+    return npy
+
+
+def merge_shards(folder: str | Path, out_name: str = "features") -> tuple[np.ndarray, dict]:
+    """Concatenate every shard of ``folder`` in shard order into ``out_name.npy`` (written through a memory map,
+    so the merged matrix never has to fit in RAM) and ``out_name.json``; returns ``(features (mmap), meta)``.
+
+    Refuses a set with missing shards, shards of different runs (``n``) or of different models."""
+    folder = Path(folder)
+    metas = sorted(folder.glob("features-*-of-*.json"))
+    if not metas:
+        raise InputError(f"no shards (features-i-of-n.json) in {folder}: run lafg embed --out {folder} first")
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in metas]
+    counts = {r["shard"][1] for r in records}
+    if len(counts) != 1:
+        raise InputError(f"{folder} mixes shard sets of different sizes: {sorted(counts)}")
+    n = counts.pop()
+    have = sorted(r["shard"][0] for r in records)
+    if have != list(range(n)):
+        missing = sorted(set(range(n)) - set(have))
+        raise InputError(f"{folder}: shard(s) {missing} of {n} missing; run lafg embed --shard i/{n} for them")
+    models = {r.get("model") for r in records}
+    if len(models) != 1:
+        raise InputError(f"{folder}: shards come from different models {sorted(map(str, models))}")
+    records.sort(key=lambda r: r["shard"][0])
+    arrays = [np.load(folder / SHARD_META.format(i=r["shard"][0], n=n).replace(".json", ".npy"), mmap_mode="r") for r in records]
+    dims = {a.shape[1] for a in arrays if a.ndim == 2}
+    if len(dims) > 1:
+        raise InputError(f"{folder}: shards have different feature sizes {sorted(dims)}")
+    total = sum(len(a) for a in arrays)
+    out = folder / f"{out_name}.npy"
+    tmp = out.with_name(f"{out_name}.{_tmp_tag()}.tmp.npy")
+    merged = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, dims.pop() if dims else 0))
+    row = 0
+    for a in arrays:
+        merged[row : row + len(a)] = a
+        row += len(a)
+    merged.flush()
+    del merged
+    os.replace(tmp, out)
+    meta = {k: v for k, v in records[0].items() if k not in ("shard", "count", "paths", "labels")}
+    meta.update(paths=[p for r in records for p in r.get("paths", [])], labels=[c for r in records for c in r.get("labels", [])])
+    meta["count"] = total
+    _write_text(folder / f"{out_name}.json", json.dumps(meta))
+    return np.load(out, mmap_mode="r"), meta

@@ -1,4 +1,6 @@
-"""The language side in one call: descriptions → embeddings → vocabulary → prototypes."""
+"""Language-side helpers: embed and cluster descriptions, embed templates. The language side a model trains
+with is assembled in one place only, :func:`lafg.pipeline.seen_language` (seen classes' descriptions only);
+:func:`language_prototypes` is that function for a list of names (the app's exploration tabs)."""
 
 from __future__ import annotations
 
@@ -47,10 +49,13 @@ def language_prototypes(
     cache: ArrayCache | None = None,
     progress: Progress | None = None,
 ) -> Prototypes:
-    """Prototypes for ``names``. The vocabulary is built over the descriptions of ``names`` unless given
-    (pass one built over more classes to let these classes borrow from them)."""
+    """Prototypes for ``names``: :func:`lafg.pipeline.seen_language` over these names, or, when a vocabulary
+    is given, that vocabulary read by these names (classes borrowing from it)."""
     proto_cfg = proto_cfg or PrototypeConfig()
-    if variant != "template" and vocabulary is None:
-        vocabulary = encode_vocabulary(descriptions, names, encoder, vocab_cfg, cache, progress)
+    if vocabulary is None and variant != "template":
+        from lafg.pipeline import seen_language
+
+        return seen_language(names, descriptions, encoder, vocab_cfg, proto_cfg, (variant,), cache,
+                             progress).prototypes[variant]
     t = template_embeddings(names, encoder, proto_cfg, cache)
     return build_prototypes(names, t, vocabulary, proto_cfg, variant)

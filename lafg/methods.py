@@ -162,33 +162,8 @@ class LanguageSide:
         return control_prototypes(method, self.train[variant], seed, self.lafg_parts), self.eval[variant]
 
 
-def build_language_side(
-    train_names: list[str],
-    eval_names: list[str],
-    descriptions: dict[str, list[str]],
-    encoder,
-    vocab_cfg=None,
-    proto_cfg=None,
-    variants: tuple[str, ...] = ("template", "descriptions", "lafg"),
-    cache=None,
-) -> LanguageSide:
-    """Prototypes of every variant for both class lists (see :class:`LanguageSide`).
+def build_language_side(*args, **kwargs) -> LanguageSide:
+    """Moved to :func:`lafg.pipeline.build_language_side` (seen-class descriptions only); kept as an alias."""
+    from lafg.pipeline import build_language_side
 
-    The vocabulary comes from the training classes' descriptions; evaluation classes read their ``lafg``
-    prototypes from it (they borrow atoms). ``descriptions`` prototypes of the evaluation classes use their own
-    descriptions (a vocabulary over them is built only to embed those sentences).
-    """
-    from lafg.language import encode_vocabulary, language_prototypes
-
-    vocab = encode_vocabulary(descriptions, train_names, encoder, vocab_cfg, cache)
-    train, evaluation, parts = {}, {}, None
-    for variant in variants:
-        kw = dict(vocabulary=vocab, cache=cache, variant=variant, proto_cfg=proto_cfg)
-        protos = language_prototypes(train_names, descriptions, encoder, **kw)
-        train[variant] = protos.vectors
-        if variant == "lafg":
-            parts = (protos.template, atom_mixture(protos))
-        if variant == "descriptions":
-            kw["vocabulary"] = encode_vocabulary(descriptions, eval_names, encoder, vocab_cfg, cache)
-        evaluation[variant] = language_prototypes(eval_names, descriptions, encoder, **kw).vectors
-    return LanguageSide(train, evaluation, vocab.centroids, parts)
+    return build_language_side(*args, **kwargs)

@@ -2,11 +2,11 @@
 head, and the two projectors of L_ali with their mean (EMA) copies.
 
     z = W_h · trunk(x) + b_h                 (embedding; retrieval uses cos(z_i, z_j))
-    P_v : R^embed_dim → R^K,  P_t : R^text_dim → R^K   (K attribute-aligned outputs, no bias)
+    P_v : R^embed_dim → R^N,  P_t : R^text_dim → R^N   (N attribute-aligned outputs, no bias)
     E ← (1 − α) E + α θ                       (mean projectors, updated after every optimiser step)
 
 P_t starts as the vocabulary's atom centroids (when given), so P_t T_c begins as the prototype's cosine to
-each atom and the K outputs are indexed by atoms.
+each atom and the N outputs are indexed by atoms (N = vocabulary size; K is only ever the atoms per prototype).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class ModelConfig:
     in_dim: int  # trunk output width (1280 for EfficientNet-Lite0)
     embed_dim: int = 512  # retrieval embedding width
     text_dim: int = 384  # prototype width (MiniLM: 384)
-    n_outputs: int = 128  # K: width of the attribute-aligned space (= vocabulary atoms)
+    n_outputs: int = 128  # N: width of the attribute-aligned space (= vocabulary atoms)
     ema_alpha: float = 0.01  # α of the mean projectors' EMA
 
 
@@ -49,11 +49,11 @@ class RetrievalModel(nn.Module):
         return self.head(self.trunk(x))
 
     def project_image(self, z: torch.Tensor, mean: bool = False) -> torch.Tensor:
-        """P_v ẑ (or E_v ẑ with ``mean``): (B, K)."""
+        """P_v ẑ (or E_v ẑ with ``mean``): (B, N)."""
         return (self.mean_v if mean else self.proj_v)(F.normalize(z, dim=1))
 
     def project_text(self, t: torch.Tensor, mean: bool = False) -> torch.Tensor:
-        """P_t T (or E_t T with ``mean``): (C, K)."""
+        """P_t T (or E_t T with ``mean``): (C, N)."""
         return (self.mean_t if mean else self.proj_t)(F.normalize(t, dim=1))
 
     @torch.no_grad()

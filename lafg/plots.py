@@ -2,9 +2,9 @@
 
 The map is drawn at once from a PCA projection; a UMAP projection is computed in a background thread and cached
 (pickle-free :class:`~lafg.cache.ArrayCache`), and the app swaps it in when it is ready. Above
-``WEBGL_THRESHOLD`` points the map uses ``Scattergl``. Colours follow the atoms; only the largest
-``MAX_LEGEND`` atoms get their own legend entry (the rest share one grey "other atoms" entry), so the legend
-stays readable with hundreds of atoms or classes; hovering any point shows its sentence, class and atom.
+``WEBGL_THRESHOLD`` points the map uses ``Scattergl``. Colours follow the atoms or the classes (``colour_by``);
+only the largest ``MAX_LEGEND`` groups get their own legend entry (the rest share one grey "other" entry), so the
+legend stays readable with hundreds of atoms or classes; hovering any point shows its sentence, class and atom.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from plotly.colors import qualitative
 
 from lafg.cache import ArrayCache
 
-WEBGL_THRESHOLD = 3000  # points above which the map switches to WebGL (Scattergl)
+WEBGL_THRESHOLD = 5000  # points above which the map switches to WebGL (Scattergl)
 MAX_LEGEND = 20  # atoms with their own legend entry and colour
 PALETTE = qualitative.Dark24 + qualitative.Light24
 OTHER_COLOUR = "#b8b8b8"
@@ -145,16 +145,24 @@ def vocabulary_map(
     highlight: Sequence[int] | None = None,
     title: str = "Description embeddings coloured by attribute atom",
     webgl_threshold: int = WEBGL_THRESHOLD,
+    colour_by: str = "atom",
 ) -> go.Figure:
-    """Scatter of every description (one point each) coloured by its atom, with atom centroids as stars.
+    """Scatter of every description (one point each) coloured by its atom or its class, atom centroids as stars.
 
-    ``highlight``: atom indices to emphasise (others are faded). One trace per named atom plus one "other
-    atoms" trace keeps the legend short; clicking a legend entry toggles that atom.
+    ``highlight``: atom indices to emphasise (others are faded). One trace per named group plus one "other"
+    trace keeps the legend short; clicking a legend entry shows that group alone (double click: toggle).
     """
+    by_class = colour_by == "class"
     n_atoms = len(atom_labels)
     sentence_atom = np.asarray(sentence_atom)
+    sentence_class = np.asarray(sentence_class)
     sizes = np.bincount(sentence_atom, minlength=n_atoms)
     colours, named = atom_colours(sizes)
+    key = sentence_class if by_class else sentence_atom
+    n_groups = len(class_names) if by_class else n_atoms
+    group_sizes = np.bincount(key, minlength=n_groups)
+    # Classes get the whole palette (48 colours): a class map is read by colour; atoms keep a short legend.
+    group_colours, group_named = atom_colours(group_sizes, len(PALETTE) if by_class else MAX_LEGEND)
     highlight_set = set(int(a) for a in highlight) if highlight else set()
     scatter = go.Scattergl if len(xy) > webgl_threshold else go.Scatter
     fig = go.Figure()
@@ -162,22 +170,25 @@ def vocabulary_map(
         f"<b>{short(s, 90)}</b><br>class: {class_names[int(c)]}<br>atom {int(a)}: {short(atom_labels[int(a)], 50)}"
         for s, c, a in zip(sentences, sentence_class, sentence_atom, strict=True)
     ]
-    groups = [[a] for a in sorted(named, key=lambda a: -sizes[a])] + [[a for a in range(n_atoms) if a not in named]]
+    groups = [[g] for g in sorted(group_named, key=lambda g: -group_sizes[g])] + [[g for g in range(n_groups) if g not in group_named]]
     for group in groups:
-        rows = np.flatnonzero(np.isin(sentence_atom, group))
+        rows = np.flatnonzero(np.isin(key, group))
         if rows.size == 0:
             continue
-        is_other = len(group) != 1 or group[0] not in named
-        name = f"other atoms ({len(group)})" if is_other else f"{group[0]}: {phrase(atom_labels[group[0]], 38)}"
+        is_other = len(group) != 1 or group[0] not in group_named
+        if is_other:
+            name = f"other {'classes' if by_class else 'atoms'} ({len(group)})"
+        else:
+            name = short(class_names[group[0]], 38) if by_class else f"{group[0]}: {phrase(atom_labels[group[0]], 38)}"
         opacity = 0.85
-        if highlight_set:
+        if highlight_set and not by_class:
             opacity = 0.95 if (not is_other and group[0] in highlight_set) else 0.15
-        marker = dict(size=7, color=[colours[int(sentence_atom[r])] for r in rows], opacity=opacity, line=dict(width=0))
+        marker = dict(size=7, color=[group_colours[int(key[r])] for r in rows], opacity=opacity, line=dict(width=0))
         if highlight_set:  # highlighted atoms in strong colours (red when they have no palette colour), others faded
             lit = [int(sentence_atom[r]) in highlight_set for r in rows]
             marker["size"] = [12 if on else 6 for on in lit]
             marker["opacity"] = 0.95
-            marker["color"] = [(colours[int(sentence_atom[r])] if colours[int(sentence_atom[r])] != OTHER_COLOUR else "#e53e3e") if on else "#e6e6e6" for r, on in zip(rows, lit, strict=True)]
+            marker["color"] = [(group_colours[int(key[r])] if group_colours[int(key[r])] != OTHER_COLOUR else "#e53e3e") if on else "#e6e6e6" for r, on in zip(rows, lit, strict=True)]
         fig.add_trace(
             scatter(
                 x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=name, marker=marker,
@@ -187,16 +198,19 @@ def vocabulary_map(
     if atom_xy is not None and len(atom_xy):
         fig.add_trace(
             go.Scatter(
-                x=atom_xy[:, 0], y=atom_xy[:, 1], mode="markers", name="atom centroids",
-                marker=dict(symbol="star", size=[16 if a in highlight_set else 10 for a in range(n_atoms)], color=colours, line=dict(width=1, color="#222")),
+                x=atom_xy[:, 0], y=atom_xy[:, 1], mode="markers", name="atom centres (★)",
+                marker=dict(symbol="star", size=[16 if a in highlight_set else 10 for a in range(n_atoms)], color="#222" if by_class else colours, line=dict(width=1, color="#222")),
                 hovertext=[f"<b>atom {a}</b>: {short(atom_labels[a], 80)}<br>{int(sizes[a])} sentences" for a in range(n_atoms)],
                 hoverinfo="text",
             )
         )
+    legend_title = "class (most sentences first)" if by_class else "atom (largest first)"
     fig.update_layout(
-        title=dict(text=title, font=dict(size=14)),
-        height=560, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
-        legend=dict(title="atom (largest first)", itemsizing="constant", font=dict(size=10), itemclick="toggleothers", itemdoubleclick="toggle"),
+        # The title sits in the top margin, the legend (with its own title) to the right of the plot area:
+        # they never share a line, whatever the width.
+        title=dict(text=title, font=dict(size=14), x=0.01, xanchor="left", y=0.98, yanchor="top"),
+        height=580, margin=dict(l=10, r=10, t=50, b=10), template="plotly_white",
+        legend=dict(title=dict(text=legend_title, side="top"), itemsizing="constant", font=dict(size=10), itemclick="toggleothers", itemdoubleclick="toggle", x=1.02, xanchor="left", y=1.0, yanchor="top"),
         xaxis=dict(showticklabels=False, title=None), yaxis=dict(showticklabels=False, title=None),
     )
     return fig
@@ -218,6 +232,58 @@ def atom_weights_bar(labels: Sequence[str], weights: Sequence[float], own: Seque
         height=max(300, 110 + 34 * len(labels)), margin=dict(l=10, r=10, t=40, b=60),
         yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=[phrase(x, 70) for x in labels]),
         xaxis=dict(title=None), legend=dict(orientation="h", yanchor="top", y=-0.12, x=0),
+    )
+    return fig
+
+
+def weight_spread(weights: np.ndarray, names: Sequence[str], tau: float, title: str = "") -> go.Figure:
+    """How unequal each class's top-K atom weights are: per class, the largest minus the smallest weight
+    (0 = uniform) as a histogram, with the uniform weight 1/K marked. ``weights``: (C, K) softmax weights."""
+    weights = np.asarray(weights, dtype=np.float64)
+    fig = go.Figure()
+    if weights.size == 0:
+        return empty_figure("no atom weights (this prototype variant uses none)")
+    k = weights.shape[1]
+    spread = weights.max(axis=1) - weights.min(axis=1)
+    fig.add_trace(go.Histogram(
+        x=spread, nbinsx=min(30, max(5, len(spread))), marker_color="#2b6cb0", name="classes",
+        hovertemplate="spread %{x:.3f}: %{y} classes<extra></extra>",
+    ))
+    fig.add_vline(x=0.0, line=dict(color="#888", dash="dot"))  # 0 = uniform weights (see the axis title)
+    fig.update_layout(
+        title=dict(text=title or f"Top-{k} weight spread over {len(spread)} classes (τ_p = {tau:g}; uniform weight 1/K = {1 / k:.2f})", font=dict(size=13)),
+        template="plotly_white", height=260, margin=dict(l=10, r=10, t=40, b=10), showlegend=False, bargap=0.05,
+        xaxis=dict(title="largest − smallest atom weight of a class (0 = all K atoms weigh the same)", rangemode="tozero"),
+        yaxis=dict(title="classes"),
+    )
+    return fig
+
+
+def ladder_chart(rows: Sequence[dict], mode: str = "head", metric: str = "R@1") -> go.Figure:
+    """The committed ladder as grouped bars: unseen-class ``metric`` per method (± seed std), one group per set.
+
+    Controls (pretrained, onehot, aux, random, permuted) are drawn in greys, language methods blue, lafg orange."""
+    rows = [r for r in rows if r.get("mode") == mode and metric in r and r.get("reading") in ("relational", "-") and r.get("descriptions") in ("gpt4", "-")]
+    if not rows:
+        return empty_figure(f"no {mode}-mode rows in the ladder")
+    controls = {"pretrained": "#e2e8f0", "onehot": "#cbd5e0", "aux": "#a0aec0", "random": "#718096", "permuted": "#4a5568"}
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    fig = go.Figure()
+    for m in methods:
+        ys = [next((r[metric] for r in rows if r["set"] == s and r["method"] == m), None) for s in sets]
+        colour = controls[m] if m in controls else ("#c05621" if m == "lafg" else "#4299e1")
+        fig.add_trace(go.Bar(
+            x=sets, y=[y[0] if y else None for y in ys], name=m + (" (control)" if m in controls else ""),
+            error_y=dict(type="data", array=[y[1] if y else 0 for y in ys], visible=True), marker_color=colour,
+            hovertemplate=f"{m}<br>%{{x}}: %{{y:.2f}} ± %{{error_y.array:.2f}}<extra></extra>",
+        ))
+    lows = [r[metric][0] for r in rows]
+    fig.update_layout(
+        title=dict(text=f"Unseen-class {metric} (%), {mode} mode, mean ± std over seeds", font=dict(size=13)),
+        template="plotly_white", barmode="group", height=340, margin=dict(l=10, r=10, t=40, b=10),
+        yaxis=dict(title=f"{metric} (%)", range=[max(0.0, min(lows) - 5), min(100.0, max(lows) + 3)]),
+        legend=dict(orientation="h", y=-0.15),
     )
     return fig
 

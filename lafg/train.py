@@ -19,15 +19,18 @@ with L_aux from :mod:`lafg.losses.aux` and L_ali one of the readings in :mod:`la
 step number, so a resumed run has the same schedule). After each epoch the complete state is written to
 ``checkpoint.pt`` atomically (temporary file, then ``os.replace``) and one JSON line is appended to
 ``metrics.jsonl``; ``resume=True`` continues from the last completed epoch and reproduces the uninterrupted
-run exactly (batches and views are drawn from (seed, epoch)).
+run bit for bit in every mode: batches (the sampler) and views are drawn from (seed, epoch), and the checkpoint
+holds the torch / CUDA / numpy / python random states of the epoch's end, which stochastic depth and dropout in
+fine-tuned stages draw from. Which parts a config trains is :func:`trained_parts` (recorded in every run spec,
+:mod:`lafg.runspec`).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
-import threading
+import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -37,23 +40,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from lafg import distributed
 from lafg.errors import InputError
-from lafg.losses import (
-    AttributeDistributionLoss,
-    MeanProjectorKLLoss,
-    NormalizedSoftmaxLoss,
-    PairwiseCrossEntropyLoss,
-    RelationalKLLoss,
-    SymmetricKLLoss,
-)
-from lafg.losses.attribute import atom_logits
+from lafg.loader import prefetch
+from lafg.losses import NormalizedSoftmaxLoss, PairwiseCrossEntropyLoss
+from lafg.losses.readings import create_reading, get_reading, list_readings
 from lafg.methods import get_method
 from lafg.model import ModelConfig, RetrievalModel
 from lafg.runlock import acquire_run_lock, check_resume
+from lafg.runs import atomic_write_bytes, write_json
 from lafg.sampler import ClassBalancedSampler
 
 MODES = ("head", "partial", "full")
-READINGS = ("meankl", "symkl", "relational", "attribute")
+READINGS = tuple(list_readings())
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 
@@ -146,7 +145,9 @@ class ImageInputs:
 
 
 class Objective(nn.Module):
-    """The loss terms of one method and reading; ``forward(model, z, labels) -> {term: weighted loss}``."""
+    """The loss terms of one method and reading; ``forward(model, z, labels) -> {term: weighted loss}``.
+
+    Built once per run: the L_ali reading (:mod:`lafg.losses.readings`) holds the prototypes as buffers."""
 
     def __init__(
         self, cfg: TrainConfig, n_classes: int, prototypes: np.ndarray | None, centroids: np.ndarray | None
@@ -161,10 +162,11 @@ class Objective(nn.Module):
         )
         if self.method.align and prototypes is None:
             raise InputError(f"method {cfg.method!r} needs prototypes")
-        if self.method.align and cfg.reading == "attribute" and centroids is None:
-            raise InputError("the attribute reading of L_ali needs the vocabulary centroids")
-        self.register_buffer("prototypes", _tensor_or_empty(prototypes))
-        self.register_buffer("centroids", _tensor_or_empty(centroids))
+        self.alignment = (
+            create_reading(cfg.reading, prototypes, centroids, cfg.tau_align, cfg.tau_proto)
+            if self.method.align
+            else None
+        )
 
     def forward(
         self, model: RetrievalModel, z: torch.Tensor, labels: torch.Tensor
@@ -174,27 +176,22 @@ class Objective(nn.Module):
             terms["aux"] = self.aux(z, labels)
         if self.onehot is not None:
             terms["onehot"] = self.onehot(z, labels)
-        if self.method.align:
-            terms["ali"] = self.cfg.beta * self.alignment(model, z, labels)
+        if self.alignment is not None:
+            terms["ali"] = self.cfg.beta * self.alignment(z, labels, model)
         return terms
 
-    def alignment(self, model: RetrievalModel, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        cfg, t = self.cfg, self.prototypes[labels]
-        if cfg.reading == "relational":
-            return RelationalKLLoss(cfg.tau_align, cfg.tau_proto)(z, labels, self.prototypes)
-        if cfg.reading == "attribute":
-            target = atom_logits(self.prototypes, self.centroids, cfg.tau_proto)[labels]
-            return AttributeDistributionLoss()(model.project_image(z) / cfg.tau_align, target)
-        v, p = model.project_image(z) / cfg.tau_align, model.project_text(t) / cfg.tau_align
-        if cfg.reading == "symkl":
-            return SymmetricKLLoss()(v, p)
-        v_mean = model.project_image(z, mean=True) / cfg.tau_align
-        t_mean = model.project_text(t, mean=True) / cfg.tau_align
-        return MeanProjectorKLLoss()(v, p, v_mean, t_mean)
 
-
-def _tensor_or_empty(x: np.ndarray | None) -> torch.Tensor:
-    return torch.zeros(0) if x is None else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+def trained_parts(cfg: TrainConfig, mode: str | None = None) -> dict[str, bool]:
+    """Which parts of the model a config's loss actually trains (the checkpoint records it; explanations
+    read a projector only when it is True here)."""
+    method = get_method(cfg.method)
+    reached = get_reading(cfg.reading).trains if method.align else frozenset()
+    return {
+        "head": method.trains,
+        "trunk": method.trains and (mode or cfg.mode) != "head",
+        "proj_v": "proj_v" in reached,
+        "proj_t": "proj_t" in reached,
+    }
 
 
 def build_model(
@@ -236,6 +233,7 @@ def train(
     cancel: Callable[[], bool] | None = None,
     resume: bool = False,
     device: str | None = None,
+    extra: dict | None = None,
     override: bool = False,
 ) -> TrainResult:
     """Train ``cfg.method`` on ``inputs`` (seen-class images) with class indices ``labels`` (0..C−1).
@@ -244,16 +242,20 @@ def train(
     :func:`lafg.methods.control_prototypes`); ``centroids`` (N, d_t) the vocabulary atoms (they size and
     initialise the projectors). ``trunk`` is the trainable part of the backbone for ``partial`` / ``full``.
     With ``resume`` the checkpoint in ``out_dir`` (if any) restores everything and training continues at its
-    next epoch. ``cancel()`` is polled every ``cfg.cancel_every`` steps; a cancelled run keeps the checkpoint
-    of its last completed epoch.
+    next epoch, with the torch / numpy / python random states of that moment (stochastic depth and dropout in
+    fine-tuned stages draw from them), so the resumed run equals the uninterrupted one bit for bit.
+    ``cancel()`` is polled every ``cfg.cancel_every`` steps; a cancelled run keeps the checkpoint of its last
+    completed epoch. ``extra`` (plain types and tensors only) is stored in every checkpoint: the run spec.
     """
     method = get_method(cfg.method)
     if not method.trains:
         raise InputError(f"method {cfg.method!r} does not train; evaluate the backbone features instead")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    run_lock = acquire_run_lock(out)  # noqa: F841 (one training per folder: held until train() returns)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ctx = distributed.context()  # torchrun: one rank per process, rank 0 writes the files
+    # one training per folder, held until train() returns; under torchrun rank 0 holds it for all ranks
+    run_lock = acquire_run_lock(out) if ctx.is_main else None  # noqa: F841
+    device = device or distributed.default_device(ctx)
     labels = np.asarray(labels, dtype=np.int64)
     n_classes = int(labels.max()) + 1
     text_dim = (
@@ -269,8 +271,12 @@ def train(
     if resume and (out / CHECKPOINT).exists():
         check_resume(read_checkpoint(out / CHECKPOINT)["config"], cfg.to_dict(), override)
         start_epoch = load_checkpoint(out / CHECKPOINT, model, objective, optimizer)
-    _write_json(out / "train_config.json", cfg.to_dict())
+    distributed.broadcast_parameters(model, ctx)
+    if ctx.is_main:
+        write_json(out / "train_config.json", cfg.to_dict())
     sampler = ClassBalancedSampler(labels, cfg.classes_per_batch, cfg.images_per_class, cfg.seed)
+    distributed.check_batch(sampler.n_classes * sampler.m, sampler.m, ctx)
+    progress, cancel = (progress if ctx.is_main else None), distributed.agreed(cancel, ctx)
     loop = _Loop(cfg, model, objective, optimizer, inputs, labels, sampler, device, progress, cancel)
     history, status, epoch = [], "done", start_epoch
     for epoch in range(start_epoch, cfg.epochs):
@@ -278,8 +284,10 @@ def train(
         if record is None:
             status = "cancelled"
             break
-        save_checkpoint(out / CHECKPOINT, model, objective, optimizer, epoch + 1, cfg)
-        _append_jsonl(out / METRICS, record)
+        if ctx.is_main:
+            save_checkpoint(out / CHECKPOINT, model, objective, optimizer, epoch + 1, cfg, extra)
+            _append_jsonl(out / METRICS, record)
+        distributed.barrier(ctx)
         history.append(record)
     else:
         epoch = cfg.epochs
@@ -320,6 +328,7 @@ class _Loop:
         sums: dict[str, float] = {}
         t0 = time.perf_counter()
         batches = self.sampler.batches(epoch)
+        self.feed = prefetch(self.inputs, batches, generator, self.device)  # full mode: decoded by loader workers
         for b, idx in enumerate(batches):
             if self.cancel is not None and b % cfg.cancel_every == 0 and self.cancel():
                 return None
@@ -341,15 +350,17 @@ class _Loop:
         return record
 
     def step(self, idx: np.ndarray, generator: torch.Generator) -> dict[str, float]:
-        x = self.inputs.batch(idx, generator).to(self.device, non_blocking=True)
+        x = next(self.feed) if self.feed is not None else distributed.local_batch(self.inputs, idx, generator)
+        x = x.to(self.device, non_blocking=True)
         y = self.labels[torch.as_tensor(idx)].to(self.device)
         use_amp = self.cfg.amp and self.device.startswith("cuda")
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            z = self.model(x)
+            z = distributed.gather(self.model(x))  # the global batch's embeddings on every rank
         terms = self.objective(self.model, z.float(), y)
         loss = sum(terms.values())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(self.optimizer)
         self.optimizer.step()
         self.model.update_mean_projectors()
         return {k: float(v.detach()) for k, v in terms.items()}
@@ -370,27 +381,64 @@ def _freeze_batchnorm(module: nn.Module) -> None:
         module.eval()
 
 
-def save_checkpoint(path: Path, model, objective, optimizer, epochs_done: int, cfg: TrainConfig) -> None:
-    """Write everything needed to resume, atomically: ``path.tmp`` then ``os.replace``."""
-    state = {
-        "model": model.state_dict(),
-        "objective": objective.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "epochs_done": epochs_done,
-        "config": json.dumps(cfg.to_dict()),
-        "model_config": json.dumps(asdict(model.cfg)),
+def save_checkpoint(
+    path: Path, model, objective, optimizer, epochs_done: int, cfg: TrainConfig, extra: dict | None = None
+) -> None:
+    """Write everything needed to resume (weights, optimiser, random states), atomically."""
+    state = dict(extra or {})
+    state.update(
+        {
+            "model": model.state_dict(),
+            "objective": objective.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epochs_done": epochs_done,
+            "config": json.dumps(cfg.to_dict()),
+            "model_config": json.dumps(asdict(model.cfg)),
+            "rng": rng_state(),
+        }
+    )
+    write_checkpoint(path, state)
+
+
+def write_checkpoint(path: Path, state: dict) -> None:
+    """``torch.save`` through :func:`lafg.runs.atomic_write_bytes`: a kill never leaves half a file."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def rng_state() -> dict:
+    """torch (CPU and CUDA), numpy and python global random states, as plain types and tensors."""
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
+        "numpy": {"keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": [int(version), [int(x) for x in internal], gauss_next],
     }
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """The checkpoint's dict, loaded with ``weights_only=True`` (no pickle code runs); configs parsed."""
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` saved."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
+    )
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+
+
+def read_checkpoint(path: str | Path, parse: bool = True) -> dict:
+    """The checkpoint's dict, loaded with ``weights_only=True`` (no pickle code runs); configs parsed unless
+    ``parse`` is False (to write the dict back)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
+    if not parse:
+        return state
     state["config"] = json.loads(state["config"])
     state["model_config"] = json.loads(state["model_config"])
     return state
@@ -402,6 +450,8 @@ def load_checkpoint(path: Path, model, objective, optimizer) -> int:
     model.load_state_dict(state["model"])
     objective.load_state_dict(state["objective"])
     optimizer.load_state_dict(state["optimizer"])
+    if "rng" in state:
+        set_rng_state(state["rng"])
     return int(state["epochs_done"])
 
 
@@ -411,12 +461,6 @@ def load_model(path: str | Path, trunk: nn.Module | None = None) -> tuple[Retrie
     model = RetrievalModel(ModelConfig(**state["model_config"]), trunk)
     model.load_state_dict(state["model"])
     return model.eval(), TrainConfig.from_dict(state["config"])
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
 
 
 def _append_jsonl(path: Path, record: dict) -> None:
@@ -439,6 +483,9 @@ class PreparedInputs:
 # over the last one alone at about the same CPU time. The CLI and the benchmarks take their defaults from here.
 DEFAULT_VIEWS = 0
 DEFAULT_TOP_STAGES = 2
+# Epochs per mode: head and partial are the ladder's validated schedules (lr 1e-4: 60 head epochs beat 40 at
+# 1e-3 by ~6 R@1 on the held-out car makes; 6 partial epochs beat 2); full: one GPU run on cars196.
+DEFAULT_EPOCHS = {"head": 60, "partial": 6, "full": 10}
 
 
 def prepare_inputs(
@@ -449,6 +496,7 @@ def prepare_inputs(
     n_top_stages: int = DEFAULT_TOP_STAGES,
     cache=None,
     progress=None,
+    num_workers: int = 2,
 ) -> PreparedInputs:
     """Inputs for ``mode`` from image ``paths`` (seen classes) through ``backbone`` (a :class:`lafg.backbones.Backbone`).
 
@@ -462,7 +510,8 @@ def prepare_inputs(
 
     n_views = views + 1
     kw = dict(
-        views=n_views, cache=cache, progress=progress, augment=backbone.train_transform(), return_kept=True
+        views=n_views, cache=cache, progress=progress, augment=backbone.train_transform(), return_kept=True,
+        num_workers=num_workers,
     )
     if mode == "head":
         feats, kept = extract_features(backbone, paths, backbone.eval_transform(), **kw)

@@ -2,13 +2,7 @@ import numpy as np
 import pytest
 
 from lafg.errors import InputError
-from lafg.explain import (
-    atom_activations,
-    explain_pair,
-    explain_projected,
-    fallback_projector,
-    linear_projector,
-)
+from lafg.explain import atom_activations, explain_projected
 
 
 def test_contributions_add_up_to_the_similarity():
@@ -29,25 +23,23 @@ def test_activations_are_a_softmax_over_cosines():
     assert a[0] == pytest.approx(e / e.sum())
 
 
-def test_linear_projector_and_dimension_check():
-    proj = linear_projector(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
-    ex = explain_pair(np.array([1.0, 0, 0]), np.array([1.0, 0, 0]), proj, np.eye(2), ["a", "b"])
-    assert ex.similarity == pytest.approx(1.0)
+def test_dimension_check():
     with pytest.raises(InputError):
         explain_projected(np.ones(3), np.ones(3), np.eye(2), ["a", "b"])
 
 
-def test_fallback_ridge_maps_images_to_their_class_prototype():
+def test_readout_maps_images_to_their_class_prototype():
+    from lafg.readout import fit_readout
+
     rng = np.random.default_rng(0)
     protos = np.eye(2, dtype=np.float32)
     labels = np.array([0] * 10 + [1] * 10)
     x = rng.normal(size=(20, 5)).astype(np.float32) + np.where(labels[:, None] == 0, 3.0, -3.0)
-    proj, method = fallback_projector(x, labels, protos, ridge=0.1)
-    assert method == "ridge"
-    z = proj(x)
-    assert (np.argmax(z, axis=1) == labels).all()
-    same, kind = fallback_projector(np.ones((3, 2)), np.zeros(3, int), protos)
-    assert kind == "identity"
+    readout = fit_readout(x, labels, protos, alpha=0.1)
+    assert (np.argmax(readout(x), axis=1) == labels).all()
+    assert readout.n_classes == 2 and readout.n_images == 20
+    with pytest.raises(InputError, match="two seen classes"):
+        fit_readout(x[:10], labels[:10], protos)
 
 
 def test_compare_prototypes_separates_and_shares():

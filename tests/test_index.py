@@ -64,3 +64,106 @@ def test_errors(tmp_path):
     (tmp_path / "x.faiss.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(InputError, match="not a"):
         EmbeddingIndex.load(tmp_path / "x.faiss")
+
+
+# ----------------------------------------------------------------------------------- specs, ANN, persistence
+from lafg.index import (  # noqa: E402
+    AUTO_FLAT_MAX,
+    FeatureStore,
+    IndexSpec,
+    exact_topk,
+    files_fingerprint,
+    gallery_store,
+    memory_bytes,
+    recall_at_k,
+    topk_rows,
+)
+
+
+def _mixture(n, d=32, centres=40, seed=0):
+    """Clustered data whose neighbours are not trivial (overlapping clusters, noise as large as the spread)."""
+    rng = np.random.default_rng(seed)
+    c = rng.normal(size=(centres, d))
+    return (c[rng.integers(0, centres, n)] + 0.8 * rng.normal(size=(n, d))).astype(np.float32)
+
+
+def test_auto_spec_by_size():
+    assert IndexSpec().resolve(AUTO_FLAT_MAX, 512).kind == "flat"
+    big = IndexSpec().resolve(1_000_000, 512)
+    assert big.kind == "ivf-sq8" and big.nlist == 1024 and big.factory(512) == "IVF1024,SQ8"
+    huge = IndexSpec().resolve(10_000_000, 512)
+    assert huge.kind == "ivf-pq" and huge.factory(512) == "IVF4096,PQ256x4fsr"
+    with pytest.raises(InputError, match="unknown index kind"):
+        IndexSpec("lsh")
+
+
+@pytest.mark.parametrize("kind", ["flat", "flat-fp16", "hnsw", "ivf-sq8", "ivf-pq"])
+def test_every_kind_searches_reloads_memory_mapped_and_keeps_ids(kind, tmp_path):
+    x = _mixture(3000)
+    ids = np.arange(3000) * 7 + 5
+    index = build_index(x, ids=ids, spec=IndexSpec(kind, target_recall=0.9))
+    q = x[:50] + 0.05
+    truth = exact_topk(x, q, 10, ids)
+    found = index.search(q, 10)[1]
+    floor = {"ivf-pq": 0.5}.get(kind, 0.9)  # PQ codes cap recall; the others are calibrated to 0.9
+    assert recall_at_k(found, truth) >= floor
+    index.save(tmp_path / "g.faiss")
+    loaded = EmbeddingIndex.load(tmp_path / "g.faiss")
+    assert loaded.info() == index.info() and loaded.spec.kind == kind
+    np.testing.assert_array_equal(loaded.search(q, 10)[1], found)
+
+
+def test_calibration_picks_the_smallest_breadth_reaching_the_target():
+    x = _mixture(4000)
+    loose = build_index(x, spec=IndexSpec("ivf-sq8", nlist=64, target_recall=0.5))
+    tight = build_index(x, spec=IndexSpec("ivf-sq8", nlist=64, target_recall=0.99))
+    assert 1 <= loose.spec.nprobe < tight.spec.nprobe <= 64
+    fixed = build_index(x, spec=IndexSpec("ivf-sq8", nlist=64, nprobe=3))
+    assert fixed.spec.nprobe == 3
+
+
+def test_exact_topk_and_topk_rows_match_a_full_sort():
+    x = _mixture(500)
+    q = x[7] + 0.1
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sims = unit @ (q / np.linalg.norm(q))
+    order = np.argsort(-sims, kind="stable")[:10]
+    scores, rows = topk_rows(unit, q, 10)
+    assert rows.tolist() == order.tolist()
+    np.testing.assert_allclose(scores, sims[order], rtol=1e-5)
+    assert exact_topk(x, q[None], 10, chunk=64)[0].tolist() == order.tolist()
+    assert recall_at_k(np.array([[1, 2, 3]]), np.array([[3, 4, 5]])) == pytest.approx(1 / 3)
+
+
+def test_feature_store_reuses_until_the_fingerprint_changes(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return np.arange(6, dtype=np.float32).reshape(3, 2), np.array([0, 2, 5])
+
+    store = FeatureStore(tmp_path / "g", "v1")
+    feats, kept = store.arrays(["features", "kept"], compute)
+    again = FeatureStore(tmp_path / "g", "v1").arrays(["features", "kept"], compute)
+    assert len(calls) == 1 and isinstance(again[0], np.memmap)
+    np.testing.assert_array_equal(again[1], kept)
+    FeatureStore(tmp_path / "g", "v2").arrays(["features", "kept"], compute)
+    assert len(calls) == 2
+    index = store.index("emb", _mixture(100))
+    assert EmbeddingIndex.load(tmp_path / "g" / "emb.faiss").info() == index.info()
+    assert memory_bytes(type("G", (), {})()) == 0
+
+
+def test_gallery_store_tags_follow_files_and_checkpoints(tmp_path):
+    img = tmp_path / "a.jpg"
+    img.write_bytes(b"x")
+    ckpt = tmp_path / "c.pt"
+    ckpt.write_bytes(b"1")
+    s1, t1, l1 = gallery_store(tmp_path, "m", tmp_path, [str(img)], str(ckpt), {"a": ["b"]})
+    s2, t2, l2 = gallery_store(tmp_path, "m", tmp_path, [str(img)], str(ckpt), {"a": ["c"]})
+    assert s1.folder == s2.folder and s1.fingerprint == s2.fingerprint and t1 == t2 and l1 != l2
+    fp = files_fingerprint([str(img)])
+    img.write_bytes(b"xy")
+    assert files_fingerprint([str(img)]) != fp
+    ckpt.write_bytes(b"22")
+    assert gallery_store(tmp_path, "m", tmp_path, [str(img)], str(ckpt))[1] != t1

@@ -21,14 +21,35 @@ def test_pca_is_2d_and_deterministic():
 
 def test_map_legend_stays_short_with_many_atoms_and_uses_webgl_when_large():
     rng = np.random.default_rng(0)
-    n, atoms = 4000, 200
+    n, atoms = 6000, 200  # above WEBGL_THRESHOLD (5000)
     xy = rng.normal(size=(n, 2))
     atom = rng.integers(0, atoms, n)
     fig = vocabulary_map(xy, [f"s{i}" for i in range(n)], rng.integers(0, 200, n), atom, [f"c{i}" for i in range(200)], [f"a{i}" for i in range(atoms)])
-    point_traces = [t for t in fig.data if t.name != "atom centroids"]
+    point_traces = [t for t in fig.data if not t.name.startswith("atom centres")]
     assert len(point_traces) == MAX_LEGEND + 1  # named atoms + one "other atoms"
     assert all(isinstance(t, go.Scattergl) for t in point_traces)
     assert "class: c" in point_traces[0].hovertext[0] and "atom" in point_traces[0].hovertext[0]
+
+
+def test_map_coloured_by_class_and_svg_below_5k():
+    rng = np.random.default_rng(1)
+    n = 4000
+    fig = vocabulary_map(rng.normal(size=(n, 2)), ["s"] * n, np.arange(n) % 3, rng.integers(0, 5, n), ["red", "green", "blue"], [f"a{i}" for i in range(5)], colour_by="class")
+    names = [t.name for t in fig.data]
+    assert names == ["red", "green", "blue"] and all(isinstance(t, go.Scatter) for t in fig.data)
+    assert fig.layout.legend.title.text.startswith("class") and fig.layout.title.y > fig.layout.legend.y - 0.05
+
+
+def test_weight_spread_and_ladder_chart():
+    from lafg.plots import ladder_chart, weight_spread
+
+    fig = weight_spread(np.array([[0.5, 0.3, 0.2], [0.34, 0.33, 0.33]]), ["a", "b"], tau=0.1)
+    assert np.allclose(sorted(fig.data[0].x), [0.01, 0.3]) and "τ_p = 0.1" in fig.layout.title.text
+    assert "largest − smallest" in fig.layout.xaxis.title.text and fig.layout.yaxis.title.text == "classes"
+    rows = [{"set": "cub", "mode": "head", "method": m, "reading": "relational", "descriptions": "gpt4", "R@1": [80 + i, 0.5]}
+            for i, m in enumerate(("aux", "lafg", "permuted"))]
+    fig = ladder_chart(rows)
+    assert [t.name for t in fig.data] == ["aux (control)", "lafg", "permuted (control)"] and fig.data[1].y[0] == 81
 
 
 def test_small_map_uses_svg_scatter_and_highlight():

@@ -85,8 +85,108 @@ def test_killed_while_writing_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     def dies(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("lafg.train.os.replace", dies)
+    monkeypatch.setattr("lafg.runs.os.replace", dies)
     with pytest.raises(KeyboardInterrupt):
         _run(_cfg(epochs=2), tmp_path, resume=True)
     assert (tmp_path / CHECKPOINT).read_bytes() == good
     assert read_checkpoint(tmp_path / CHECKPOINT)["epochs_done"] == 1
+
+
+def _stochastic_trunk():
+    """A tiny 'fine-tuned stage' that draws from the global torch RNG (stochastic depth + dropout)."""
+    from torchvision.ops import StochasticDepth
+
+    gen_state = torch.get_rng_state()
+    torch.manual_seed(123)
+    trunk = torch.nn.Sequential(
+        torch.nn.Linear(DIM, DIM), StochasticDepth(0.5, "row"), torch.nn.Dropout(0.3), torch.nn.ReLU()
+    )
+    torch.set_rng_state(gen_state)
+    return trunk
+
+
+@pytest.mark.parametrize("mode", ["head", "partial"])
+def test_cancel_then_resume_is_bit_exact_in_every_mode(tmp_path, mode):
+    cfg = _cfg(mode=mode, reading="relational", cancel_every=1, epochs=4)
+    kw = (lambda: {"trunk": _stochastic_trunk()}) if mode == "partial" else dict
+    straight = _run(cfg, tmp_path / "straight", **kw()).model
+    calls = {"n": 0}
+
+    def cancel_in_epoch_three():
+        calls["n"] += 1
+        return calls["n"] > 2 * 4 + 1
+
+    first = _run(cfg, tmp_path / "split", cancel=cancel_in_epoch_three, **kw())
+    assert first.status == "cancelled" and first.epochs_done == 2
+    torch.manual_seed(999)  # the resuming process starts from another random state
+    np.random.seed(999)
+    resumed = _run(cfg, tmp_path / "split", resume=True, **kw()).model
+    straight_sd, resumed_sd = straight.state_dict(), resumed.state_dict()
+    assert straight_sd.keys() == resumed_sd.keys()
+    differ = [k for k in straight_sd if not torch.equal(straight_sd[k].cpu(), resumed_sd[k].cpu())]
+    assert differ == []
+    if mode == "partial":  # the trunk really trained and really drew random numbers
+        assert not torch.equal(straight_sd["trunk.0.weight"], _stochastic_trunk().state_dict()["0.weight"])
+
+
+def test_partial_runs_depend_on_the_global_random_state(tmp_path):
+    """Guards the test above: with the stochastic trunk, a different global RNG gives a different run, so
+    only a restored random state can make the resumed run equal the straight one."""
+    cfg = _cfg(mode="partial", reading="relational", epochs=2)
+    a = _run(cfg, tmp_path / "a", trunk=_stochastic_trunk()).model.state_dict()
+    from lafg import train as train_module
+
+    real = train_module.build_model
+
+    def reseeded(*args, **kw):
+        model = real(*args, **kw)
+        torch.manual_seed(4242)  # what an un-restored resume amounts to: another stream after init
+        return model
+
+    train_module.build_model = reseeded
+    try:
+        b = _run(cfg, tmp_path / "b", trunk=_stochastic_trunk()).model.state_dict()
+    finally:
+        train_module.build_model = real
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("method", ["onehot", "aux", "template", "lafg", "random", "permuted"])
+@pytest.mark.parametrize("reading", ["meankl", "symkl", "relational", "attribute"])
+def test_trained_parts_tell_the_truth(tmp_path, method, reading):
+    """A projector recorded as trained changed during training; one recorded as untrained did not."""
+    from lafg.train import build_model, trained_parts
+
+    cfg = _cfg(method=method, reading=reading, epochs=2)
+    inputs, labels, protos, centroids = _data()
+    init = build_model(cfg, DIM, protos.shape[1], centroids.shape[0], None, centroids).state_dict()
+    model = _run(cfg, tmp_path).model.state_dict()
+    parts = trained_parts(cfg)
+    for part in ("proj_v", "proj_t"):
+        changed = not torch.equal(init[f"{part}.weight"], model[f"{part}.weight"].cpu())
+        assert changed == parts[part], (part, parts)
+    assert not torch.equal(init["head.weight"], model["head.weight"].cpu())
+
+
+def test_training_improves_retrieval_over_the_untrained_init(tmp_path):
+    """Separable toy data, classes hidden along a few directions under strong noise: trained R@1 beats init."""
+    from lafg.evaluate import evaluate_model
+    from lafg.train import build_model
+
+    rng = np.random.default_rng(0)
+    n_classes, per, dim = 12, 10, 32
+    centers = np.zeros((n_classes, dim))
+    centers[:, :4] = rng.standard_normal((n_classes, 4)) * 1.5
+    labels = np.repeat(np.arange(n_classes), per)
+
+    def sample():
+        x = centers[labels] + rng.standard_normal((len(labels), dim)) * np.r_[np.full(4, 0.3), np.full(dim - 4, 1.5)]
+        return x.astype(np.float32)
+
+    train_x, test_x = sample(), sample()
+    cfg = TrainConfig(method="aux", epochs=30, classes_per_batch=6, images_per_class=4, embed_dim=16, lr=1e-2)
+    init = build_model(cfg, dim, 8, 8, None, None)
+    before = evaluate_model(init, test_x, labels)["R@1"]
+    result = train(cfg, CachedInputs(train_x[None]), labels, tmp_path, in_dim=dim)
+    after = evaluate_model(result.model, test_x, labels)["R@1"]
+    assert after > before + 10, (before, after)

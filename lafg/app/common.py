@@ -36,12 +36,26 @@ class Session:
     hits: list = field(default_factory=list)
     upload_tag: str = ""
     owner: str = ""  # who this visitor is (lafg.app.services.owner_of): owns uploads and jobs
+    source: str = ""  # where the descriptions came from (backend, citation), shown under the names
+    visual_only: bool = True  # vocabulary built from visual sentences only (lafg.visual)
+    set_aside: dict = field(default_factory=dict)  # class -> [(sentence, reason)] the visual filter set aside
+    offtopic: dict = field(default_factory=dict)  # class -> [(sentence, reason)] flagged by lafg.offtopic
+    colour_by: str = "atom"  # vocabulary map colours: "atom" or "class"
 
 
 def demo_session() -> Session:
     """The embedded demo: its 10 class names and their bundled descriptions (no model needed)."""
     desc = read_descriptions_json(DEMO_DIR / "descriptions.json") if (DEMO_DIR / "descriptions.json").is_file() else {}
     return Session(names=list(desc), descriptions=desc)
+
+
+def visual_descriptions(s: Session, descriptions: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``descriptions`` without the non-visual sentences when the session's visual filter is on (lafg.visual)."""
+    if not s.visual_only:
+        return descriptions
+    from lafg.visual import filter_descriptions
+
+    return filter_descriptions(descriptions).kept
 
 
 def user_errors(fn):
@@ -55,16 +69,27 @@ def user_errors(fn):
             raise
         except LafgError as exc:  # a user error: one line in the log, no traceback
             log.info("%s refused: %s", fn.__name__, exc)
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise user_error(str(exc)) from None
         except (ConnectionError, TimeoutError) as exc:
-            raise gr.Error(f"cannot reach the model endpoint ({type(exc).__name__}): check the URL and that it is running") from None
+            raise user_error(f"cannot reach the model endpoint ({type(exc).__name__}): check the URL and that it is running") from None
         except Exception as exc:  # noqa: BLE001 (last line of defence for the UI)
             if type(exc).__module__.startswith(("requests", "urllib3", "httpx", "openai")):
-                raise gr.Error(f"cannot reach the model endpoint: {exc}") from None
+                raise user_error(f"cannot reach the model endpoint: {exc}") from None
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Unexpected error ({type(exc).__name__}: {str(exc)[:200]}). Details are in the server log.") from None
+            raise user_error(f"Unexpected error ({type(exc).__name__}: {str(exc)[:200]}). Details are in the server log.") from None
 
     return wrapper
+
+
+def user_error(message: str) -> gr.Error:
+    """One toast for the user (Gradio prints no traceback for it: the message says all there is)."""
+    return gr.Error(message, print_exception=False)
+
+
+def note(title: str, body: str) -> None:
+    """A short collapsed "what am I looking at" note at the top of a tab."""
+    with gr.Accordion(title, open=False, elem_classes=["lafg-note"]):
+        gr.Markdown(body)
 
 
 def progress_callback(progress: gr.Progress | None):

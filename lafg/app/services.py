@@ -35,6 +35,8 @@ DEMO_DIR = ROOT / "assets" / "demo"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # zip uploads larger than this are refused
+QUERIES_AT_ONCE = 8  # concurrent searches/explanations per endpoint (faiss and ONNX are thread-safe); jobs queue
+GALLERY_MEMORY = int(os.environ.get("LAFG_GALLERY_MEMORY_MB", "4096")) * 2**20  # cached galleries' RAM cap
 Progress = Callable[[int, int, str], None]
 NOT_ALLOWED = "folder not found or not allowed"  # one message for missing and outside paths (reveals nothing)
 
@@ -59,18 +61,11 @@ class Limits:
 
 
 def limit_threads(n_cpu: int | None = None) -> None:
-    """Leave one core to the web server: torch uses n−1 threads (at least 1), faiss 1."""
-    n = n_cpu or os.cpu_count() or 2
-    try:
-        import torch
+    """Leave one core to the web server: torch and ONNX Runtime use n−1 threads (at least 1, through
+    :mod:`lafg.threads`), faiss 1 (concurrent queries each search on their own thread)."""
+    from lafg.threads import available_cpus, set_threads
 
-        torch.set_num_threads(max(1, n - 1))
-        try:
-            torch.set_num_interop_threads(1)
-        except RuntimeError:
-            pass  # already set once in this process
-    except ImportError:
-        pass
+    set_threads(max(1, (n_cpu or available_cpus()) - 1))
     try:
         import faiss
 
@@ -357,6 +352,7 @@ class BackboneEmbedder:
         from lafg.backbones import create_backbone
 
         self.backbone = create_backbone(name, **backbone_kw)
+        self.spec = {"name": name, "kwargs": dict(backbone_kw)}  # how to build it again (a run spec records it)
         self.name = self.backbone.name
         self.dim = self.backbone.feature_dim
         self.cache = cache
@@ -369,7 +365,7 @@ class BackboneEmbedder:
         with self._lock:  # one forward pass at a time: the model is shared by every session
             feats, kept = extract_features(
                 self.backbone, [str(p) for p in paths], self.backbone.eval_transform(), self.batch_size, views,
-                self.cache, progress, num_workers=0, return_kept=True,
+                self.cache, progress, num_workers=2, return_kept=True,
             )
         return feats, kept
 
@@ -517,7 +513,10 @@ class Services:
         value = build()
         with self._lock:
             self._index_cache[key] = value
-            while len(self._index_cache) > 8:
+            # Cap by memory, not count (memory-mapped arrays count 0); the newest gallery always stays.
+            from lafg.index import memory_bytes
+
+            while len(self._index_cache) > 1 and sum(map(memory_bytes, self._index_cache.values())) > GALLERY_MEMORY:
                 self._index_cache.pop(next(iter(self._index_cache)))
         return value
 

@@ -9,11 +9,19 @@ import gradio as gr
 
 from lafg.categories import list_presets, load_preset, parse_categories, read_categories
 from lafg.errors import InputError
+from lafg.llm.published import PublishedDescriptionsLLM
 
-from .common import Session, progress_callback, user_errors
+from .common import Session, note, user_errors
 from .services import Services, default_prompt, merge_imported, owner_of, read_descriptions_json
 
+NOTE = (
+    "Each class name gets a few short sentences describing what it **looks like**. For a preset, the "
+    "**published** GPT-3 descriptions (Menon & Vondrick; WaffleCLIP) load at once, offline, with their citation. "
+    "You can also generate them with an LLM (the bundled one is tiny and often wrong: read the off-topic flags), "
+    "import a JSON file, or edit any class by hand. Next tab: these sentences are clustered into shared attributes."
+)
 LLM_CHOICES = [
+    ("Published descriptions (GPT-3, WaffleCLIP; offline, for the presets)", "published"),
     ("Bundled small LLM (SmolLM2-135M, offline, weak)", "bundled"),
     ("Transformers model (local folder or Hub id)", "transformers"),
     ("OpenAI-compatible endpoint (OpenAI, Ollama, vLLM…)", "openai"),
@@ -27,7 +35,39 @@ def summary(s: Session) -> str:
     if missing:
         shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
         text += f" · {len(missing)} without descriptions: {shown}"
+    if s.source:
+        text += f"\n\n<small>Source: {s.source}</small>"
     return text
+
+
+def published_source(llm) -> str:
+    """The citation of the published backend and the classes it filled from the project's own supplement."""
+    extra = llm.supplemented()
+    text = llm.citation
+    if extra:
+        text += f" No published text for {len(extra)} class(es) ({', '.join(extra[:4])}{' …' if len(extra) > 4 else ''}): short descriptions written by the LaFG Explorer developers (lafg/descriptors/supplement.json)."
+    return text
+
+
+def flags_md(s: Session) -> str:
+    """The off-topic flags of the current descriptions, per class."""
+    live = {c: [(x, r) for x, r in v if x in s.descriptions.get(c, [])] for c, v in s.offtopic.items()}
+    live = {c: v for c, v in live.items() if v}
+    if not live:
+        return "No off-topic sentences flagged." if s.offtopic is not None else ""
+    n = sum(len(v) for v in live.values())
+    lines = [f"**⚠ {n} sentence(s) look off-topic** (advice, not a verdict; drop them with the button):"]
+    for c, pairs in list(live.items())[:30]:
+        lines += [f"- **{c}**: “{x}” — {r}" for x, r in pairs[:5]]
+    return "\n".join(lines)
+
+
+def check_offtopic(svc: Services, s: Session) -> None:
+    from lafg.offtopic import offtopic_flags
+
+    names = [n for n in s.names if s.descriptions.get(n)]
+    flags = offtopic_flags({n: s.descriptions[n] for n in names}, svc.text_encoder())
+    s.offtopic = {c: [(f.sentence, f.reason) for f in v] for c, v in flags.items()}
 
 
 def class_text(s: Session, name: str | None) -> str:
@@ -36,6 +76,7 @@ def class_text(s: Session, name: str | None) -> str:
 
 def build(svc: Services, state: gr.State) -> dict:
     s0: Session = state.value
+    note("ℹ What am I looking at?", NOTE)
     with gr.Row():
         with gr.Column(scale=3):
             names_box = gr.Textbox(
@@ -44,13 +85,13 @@ def build(svc: Services, state: gr.State) -> dict:
             )
         with gr.Column(scale=2):
             names_file = gr.File(label="…or load a text file of names", file_types=[".txt"], type="filepath", height=120)
-            preset = gr.Dropdown(choices=[(f"{k}: {v}", k) for k, v in list_presets().items()], label="…or a preset class list", value=None)
+            preset = gr.Dropdown(choices=[(f"{k}: {v}", k) for k, v in list_presets().items()], label="…or a preset class list (loads its published descriptions)", value=None, elem_id="preset")
             use_btn = gr.Button("Use these names", variant="primary", elem_id="use-names")
     names_info = gr.Markdown(summary(s0), elem_id="names-info")
 
     with gr.Accordion("Generate descriptions with an LLM", open=False):
         with gr.Row():
-            backend = gr.Dropdown(choices=LLM_CHOICES, value="bundled", label="LLM")
+            backend = gr.Dropdown(choices=LLM_CHOICES, value="published", label="LLM")
             model = gr.Textbox(label="Model (transformers: Hub id; endpoint: model name)", placeholder="e.g. Qwen/Qwen2.5-1.5B-Instruct or gpt-4o-mini")
             base_url = gr.Textbox(label="Endpoint URL (OpenAI-compatible only)", placeholder="e.g. http://localhost:11434/v1")
             key_env = gr.Dropdown(choices=["none", *svc.llm_key_envs], value=(svc.llm_key_envs or ["none"])[0], label="API key from the server", info="variables the operator allowed (--llm-key-env)")
@@ -68,12 +109,18 @@ def build(svc: Services, state: gr.State) -> dict:
         class_pick = gr.Dropdown(choices=s0.names, value=s0.names[0] if s0.names else None, label="Class", scale=1)
         desc_edit = gr.Textbox(label="Its descriptions (one per line; edit and save)", lines=10, max_lines=20, value=class_text(s0, s0.names[0] if s0.names else None), scale=3, elem_id="desc-edit")
     save_btn = gr.Button("Save edits")
+    with gr.Row():
+        check_btn = gr.Button("Check for off-topic sentences", scale=1)
+        drop_btn = gr.Button("Drop flagged sentences", scale=1, elem_id="drop-flagged")
+    flags_box = gr.Markdown(elem_id="offtopic-flags")
 
     @user_errors
     def set_names(s: Session, text: str, path: str | None, preset_name: str | None):
+        published = None
         if preset_name:
             names = load_preset(preset_name)
             cats = parse_categories("\n".join(names))
+            published = PublishedDescriptionsLLM(preset_name)  # data shipped with the package: no model to inject
         elif path:
             cats = read_categories(path)
         else:
@@ -81,6 +128,11 @@ def build(svc: Services, state: gr.State) -> dict:
         if len(cats.names) > svc.limits.names:
             raise InputError(f"{len(cats.names)} class names; at most {svc.limits.names} are accepted here")
         s.names = cats.names
+        if published is not None:  # a preset: its published descriptions, at once
+            s.descriptions = published.stored_descriptions(s.names)
+            s.source = published_source(published)
+            s.vocab = s.prototypes = None
+            s.offtopic = {}
         if cats.duplicates:
             gr.Warning(f"{len(cats.duplicates)} repeated name(s) dropped: {', '.join(cats.duplicates[:5])}")
         first = s.names[0]
@@ -102,6 +154,11 @@ def build(svc: Services, state: gr.State) -> dict:
             if not url:
                 raise InputError("give the endpoint URL, e.g. http://localhost:11434/v1")
             options = {"base_url": svc.check_endpoint(url), "model": model_id, "api_key_env": "", "api_key": svc.api_key(key_var, key_typed)}
+        if backend_name == "published":
+            llm = PublishedDescriptionsLLM()
+            s.descriptions.update(llm.stored_descriptions(s.names))
+            s.source, s.offtopic, s.vocab, s.prototypes = published_source(llm), {}, None, None
+            return s, summary(s), class_text(s, s.names[0]), ""
         if backend_name == "bundled" and len(s.names) > 3:
             gr.Warning(
                 f"The bundled 135M-parameter LLM is slow on a CPU (up to minutes per class on a busy machine) and its "
@@ -110,14 +167,26 @@ def build(svc: Services, state: gr.State) -> dict:
         progress(0, desc=f"loading the {backend_name} LLM")
         with svc.heavy(owner_of(s, request)):
             llm = svc.llm_factory(backend_name, options)
-            new = svc.describe_fn(s.names, llm, prompt_text, int(n), progress_callback(progress))
+            if callable(getattr(llm, "load", None)):  # load first, so the bar then moves class by class
+                progress(0, desc=f"loading the {backend_name} LLM (once per server; a few seconds to a minute)")
+                llm.load()
+            new: dict[str, list[str]] = {}
+            # One class at a time for the slow local models, so the bar moves per class (bigger batches otherwise).
+            step = 1 if backend_name in ("bundled", "transformers") else 16
+            for start in range(0, len(s.names), step):
+                chunk = s.names[start : start + step]
+                progress((start, len(s.names)), desc=f"describing {chunk[0]} ({start + 1}/{len(s.names)})")
+                new.update(svc.describe_fn(chunk, llm, prompt_text, int(n), None))
         empty = [c for c in s.names if not new.get(c)]
         s.descriptions.update({k: v for k, v in new.items() if v})
+        s.vocab = s.prototypes = None
+        s.source = f"generated by the {backend_name} LLM{(' ' + model_id) if model_id else ''}: check the off-topic flags below"
+        check_offtopic(svc, s)
         if empty:
             gr.Warning(f"the LLM gave no usable description for {len(empty)} class(es): {', '.join(empty[:5])}")
-        return s, summary(s), class_text(s, s.names[0])
+        return s, summary(s), class_text(s, s.names[0]), flags_md(s)
 
-    gen_btn.click(generate, [state, backend, model, base_url, key_env, api_key, prompt, n_per_class], [state, names_info, desc_edit], api_name="generate_descriptions")
+    gen_btn.click(generate, [state, backend, model, base_url, key_env, api_key, prompt, n_per_class], [state, names_info, desc_edit, flags_box], api_name="generate_descriptions")
 
     @user_errors
     def import_json(s: Session, path: str | None):
@@ -127,6 +196,7 @@ def build(svc: Services, state: gr.State) -> dict:
         matched, notes = merge_imported(s.descriptions, s.names, data)
         if notes:
             gr.Warning(notes)
+        s.source, s.offtopic, s.vocab, s.prototypes = "imported JSON file", {}, None, None
         return s, summary(s), class_text(s, matched[0])
 
     import_file.upload(import_json, [state, import_file], [state, names_info, desc_edit], api_name="import_descriptions")
@@ -157,4 +227,33 @@ def build(svc: Services, state: gr.State) -> dict:
         return gr.File(value=str(out), visible=True)
 
     export_btn.click(export, [state], export_file, api_name="export_descriptions")
-    return {"names_info": names_info, "class_pick": class_pick}
+
+    @user_errors
+    def check(s: Session):
+        if not any(s.descriptions.get(n) for n in s.names):
+            raise InputError("no descriptions to check yet")
+        check_offtopic(svc, s)
+        return s, flags_md(s)
+
+    check_btn.click(check, [state], [state, flags_box], api_name="check_offtopic")
+
+    @user_errors
+    def drop(s: Session, name: str | None):
+        from lafg.offtopic import Flag, drop_flagged
+
+        flags = {c: [Flag(x, r) for x, r in v] for c, v in s.offtopic.items()}
+        before = sum(len(v) for v in s.descriptions.values())
+        s.descriptions = drop_flagged(s.descriptions, flags)
+        dropped = before - sum(len(v) for v in s.descriptions.values())
+        s.offtopic = {}
+        s.vocab = s.prototypes = None
+        gr.Info(f"dropped {dropped} flagged sentence(s)")
+        return s, summary(s), class_text(s, name), flags_md(s)
+
+    drop_btn.click(drop, [state, class_pick], [state, names_info, desc_edit, flags_box], api_name="drop_offtopic")
+    def redraw(s: Session) -> tuple:
+        """(names box, summary, class pick, its descriptions, flags) for a session loaded from elsewhere."""
+        first = s.names[0] if s.names else None
+        return "\n".join(s.names), summary(s), gr.Dropdown(choices=s.names, value=first), class_text(s, first), flags_md(s) if s.offtopic else ""
+
+    return {"names_info": names_info, "class_pick": class_pick, "redraw": redraw, "outputs": [names_box, names_info, class_pick, desc_edit, flags_box]}

@@ -12,22 +12,30 @@ from lafg.errors import InputError
 from lafg.plots import empty_figure, explanation_bar, phrase
 
 from . import retrieval
-from .common import Session, file_path, progress_callback, user_errors
-from .services import IMAGE_EXTS, Services, check_image, owner_of, shared_descriptions, thumbnail
+from .common import Session, file_path, progress_callback, user_errors, visual_descriptions
+from .services import (
+    IMAGE_EXTS,
+    QUERIES_AT_ONCE,
+    Services,
+    check_image,
+    owner_of,
+    shared_descriptions,
+    thumbnail,
+)
 from .tab_train import dataset_choices, dataset_dir
 
 MAX_BROWSE = 240  # gallery images shown for picking a query
 
 
-def explanation_md(ex, hit) -> str:
+def explanation_md(ex, hit, how: str = "") -> str:
+    """``how``: the gallery's attribute-space description (trained projector, or the fitted read-out)."""
     if ex is None:
-        return f"**{hit.label}** (score {hit.score:.3f}). No attribute explanation: this gallery has no descriptions for its classes."
-    how = {"projector": "through the trained image projector", "ridge": "through a linear probe of the frozen features (no trained projector)", "identity": "in the shared image–text space"}[ex.method]
+        return f"**{hit.label}** (score {hit.score:.3f}). No attribute explanation: {how or 'no attribute space'}."
     shared = ", ".join(f"*{phrase(c.label, 50)}* ({c.contribution:+.3f})" for c in ex.shared[:3])
     more_q = [c for c in ex.differing if c.contribution > 0][:2]
     more_r = [c for c in ex.differing if c.contribution < 0][:2]
     lines = [
-        f"**Result: {hit.label}** — retrieval score {hit.score:.3f}; attribute-space similarity {ex.similarity:.3f} (read {how}).",
+        f"**Result: {hit.label}** — retrieval score {hit.score:.3f}; attribute-space similarity {ex.similarity:.3f} (read through the {how}).",
         f"- **Shared:** {shared}",
     ]
     if more_q:
@@ -80,12 +88,13 @@ def build(svc: Services, state: gr.State) -> dict:
         folder = dataset_dir(svc, s, ds_label)
         descriptions = dict(shared_descriptions(folder))
         descriptions.update({k: v for k, v in s.descriptions.items() if v})
+        descriptions = visual_descriptions(s, descriptions)  # explanations cite visual attributes only
         progress(0.02, desc="loading models")
         with svc.heavy(owner_of(s, request)):
             g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress))
         s.gallery_key, s.query, s.hits = g.key, None, []
-        explain = {"projector": "trained projector", "ridge": "linear probe (pretrained)", "identity": "shared space", "none": "unavailable (no descriptions)"}[g.method]
-        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · explanations: {explain}."
+        explain = g.space.description if g.space.available else f"unavailable ({g.space.description})"
+        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · explanations read the {explain}."
         shown = [(thumbnail(p, svc.work_dir), f"#{i} {g.classes[g.labels[i]]}") for i, p in enumerate(g.paths[:MAX_BROWSE])]
         return s, info, shown
 
@@ -107,8 +116,8 @@ def build(svc: Services, state: gr.State) -> dict:
         hit = s.hits[rank]
         ex = retrieval.explain_hit(g, s.query, hit)
         if ex is None:
-            return explanation_md(None, hit), empty_figure("no attribute space for this gallery")
-        return explanation_md(ex, hit), explanation_bar(ex.shared, ex.differing, title=f"Why “{hit.label}” matched")
+            return explanation_md(None, hit, g.space.description), empty_figure("no attribute space for this gallery")
+        return explanation_md(ex, hit, g.space.description), explanation_bar(ex.shared, ex.differing, title=f"Why “{hit.label}” matched")
 
     @user_errors
     def search_image(s: Session, path, request: gr.Request):
@@ -126,8 +135,8 @@ def build(svc: Services, state: gr.State) -> dict:
         return (*show_results(s, g, retrieval.search(g, s.query)), str(own))
 
     outs = [state, results, explain_md, explain_plot]
-    search_image_btn.click(search_image, [state, query_file], [*outs, query_preview], api_name="search_image")
-    query_file.upload(search_image, [state, query_file], [*outs, query_preview], api_name="search_uploaded", api_visibility="private")
+    search_image_btn.click(search_image, [state, query_file], [*outs, query_preview], api_name="search_image", concurrency_limit=QUERIES_AT_ONCE)
+    query_file.upload(search_image, [state, query_file], [*outs, query_preview], api_name="search_uploaded", concurrency_limit=QUERIES_AT_ONCE, api_visibility="private")
 
     @user_errors
     def search_row(s: Session, row):
@@ -138,13 +147,13 @@ def build(svc: Services, state: gr.State) -> dict:
         s.query = retrieval.query_from_row(g, row)
         return show_results(s, g, retrieval.search(g, s.query))
 
-    pick_btn.click(search_row, [state, pick_row], outs, api_name="search_gallery_image")
+    pick_btn.click(search_row, [state, pick_row], outs, api_name="search_gallery_image", concurrency_limit=QUERIES_AT_ONCE)
 
     def picked(evt: gr.SelectData):
         return int(evt.index)
 
     browse.select(picked, None, pick_row, api_name="pick_gallery_image", api_visibility="private").then(
-        search_row, [state, pick_row], outs, api_name="search_picked", api_visibility="private"
+        search_row, [state, pick_row], outs, api_name="search_picked", concurrency_limit=QUERIES_AT_ONCE, api_visibility="private"
     )
 
     @user_errors
@@ -153,20 +162,20 @@ def build(svc: Services, state: gr.State) -> dict:
         s.query = retrieval.query_from_text(svc, g, text)
         return show_results(s, g, retrieval.search(g, s.query))
 
-    search_text_btn.click(search_text, [state, query_text], outs, api_name="search_text")
-    query_text.submit(search_text, [state, query_text], outs, api_name="search_text_submit")
+    search_text_btn.click(search_text, [state, query_text], outs, api_name="search_text", concurrency_limit=QUERIES_AT_ONCE)
+    query_text.submit(search_text, [state, query_text], outs, api_name="search_text_submit", concurrency_limit=QUERIES_AT_ONCE)
 
     @user_errors
     def explain(s: Session, rank):
         return explain_one(s, gallery_of(s), int(rank or 0))
 
-    result_rank.submit(explain, [state, result_rank], [explain_md, explain_plot], api_name="explain_result")
+    result_rank.submit(explain, [state, result_rank], [explain_md, explain_plot], api_name="explain_result", concurrency_limit=QUERIES_AT_ONCE)
 
     def selected(evt: gr.SelectData):
         return int(evt.index)
 
     results.select(selected, None, result_rank, api_name="select_result", api_visibility="private").then(
-        explain, [state, result_rank], [explain_md, explain_plot], api_name="explain_selected", api_visibility="private"
+        explain, [state, result_rank], [explain_md, explain_plot], api_name="explain_selected", concurrency_limit=QUERIES_AT_ONCE, api_visibility="private"
     )
 
     def refresh(s: Session, current: str | None, request: gr.Request = None):

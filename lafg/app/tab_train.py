@@ -1,5 +1,7 @@
-"""Tab 4 — Train: a background job per run (lafg.jobs), polled with gr.Timer; curves, ETA, Stop, re-attach after a
-reload; finished runs compared with the pretrained backbone on the unseen classes."""
+"""Tab 4 — Train: a background job per run (lafg.jobs), polled with gr.Timer; the loss curve, ETA, Stop, re-attach
+after a reload; finished runs compared once, at the end, with the pretrained backbone and the controls on the
+unseen classes. Settings start at the library's validated defaults (lafg.pipeline.RunConfig; the app's only
+departures are in lafg.app.training.APP_DIFFERENCES)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ import gradio as gr
 from lafg.errors import InputError
 from lafg.jobs import ACTIVE
 from lafg.plots import training_curves
+from lafg.train import DEFAULT_EPOCHS, TrainConfig
 
-from .common import Session, file_path, user_errors
+from .common import Session, file_path, user_errors, visual_descriptions
+from .guide import experiment_panel, too_small_note, unseen_images
 from .services import (
     Services,
     content_key,
@@ -106,10 +110,16 @@ def verdict(st) -> str:
     rec, base = r.get("recall", {}), r.get("pretrained", {})
     if r.get("method") == "pretrained":
         return f"Pretrained backbone on the unseen classes: R@1 **{rec.get('R@1')}%**."
-    text = f"Unseen-class R@1: **{rec.get('R@1')}%** after {r.get('epochs_done')} epoch(s), vs **{base.get('R@1')}%** for the untrained backbone."
+    text = f"Unseen-class R@1: **{rec.get('R@1')}%** after {r.get('epochs_done')} epoch(s), vs **{base.get('R@1')}%** for the untrained backbone (measured once, at the end)."
+    if r.get("vocabulary"):
+        text += f"\n\nTraining vocabulary: {r['vocabulary']} (tabs 2–3 explore a vocabulary over all your names; training never reads the unseen classes' descriptions)."
+    if r.get("explanations"):
+        text += f" Explanations read the {r['explanations']}."
+    for note in r.get("notes") or []:
+        text += f"\n\nNote: {note}."
     if r.get("worse_than_pretrained"):
         text += "\n\n⚠️ **Fine-tuning made unseen-class retrieval worse than the untrained backbone.** Try fewer epochs, a lower learning rate, or more seen classes."
-    return text
+    return text + too_small_note(r, unseen_images(str(r.get("dataset", ""))))
 
 
 def job_choices(svc: Services, owner: str = "") -> list[tuple[str, str]]:
@@ -138,8 +148,8 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
             method = gr.Dropdown(choices=method_choices(), value="lafg", label="Method")
             mode = gr.Radio(["head", "full"], value="head", label="Mode", info=cuda_note)
         with gr.Column(scale=1):
-            epochs = gr.Slider(1, 50, value=5, step=1, label="Epochs")
-            lr = gr.Number(value=1e-3, label="Learning rate", minimum=1e-6, maximum=1.0)
+            epochs = gr.Slider(1, 200, value=DEFAULT_EPOCHS["head"], step=1, label="Epochs", info="default: the validated schedule")
+            lr = gr.Number(value=TrainConfig.lr, label="Learning rate", minimum=1e-6, maximum=1.0, info="1e-4 validated (1e-3 lost ~6 R@1)")
             controls = gr.Checkbox(value=False, label="Also queue the controls", info="pretrained baseline, random and permuted prototypes, same settings")
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", elem_id="start-training")
@@ -147,10 +157,11 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         job_pick = gr.Dropdown(choices=job_choices(svc, s0.owner), label="Re-attach to a job", scale=2, allow_custom_value=True)
         refresh_btn = gr.Button("Refresh job list", scale=0)
     progress = gr.HTML(progress_html(None), elem_id="job-box")
-    curves = gr.Plot(value=training_curves({}), label="Loss and unseen-class Recall@1")
+    curves = gr.Plot(value=training_curves({}), label="Training loss (unseen-class recall is measured once, at the end)")
     verdict_md = gr.Markdown(elem_id="train-verdict")
     table = gr.Dataframe(headers=RESULT_HEADERS, value=results_table(svc, None, s0.owner), label="Finished runs on this data set (unseen classes, %)", interactive=False)
     timer = gr.Timer(1.0, active=False)
+    experiment_panel()
 
     @user_errors
     def add_folder(s: Session, path: str):
@@ -204,13 +215,14 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         folder_path = dataset_dir(svc, s, ds_label)
         descriptions = dict(shared_descriptions(folder_path))
         descriptions.update({k: v for k, v in s.descriptions.items() if v})
+        descriptions = visual_descriptions(s, descriptions)  # the same sentences the vocabulary tab clustered
         # The descriptions go to a file in the session's folder: job status files stay small.
         owner = owner_of(s, request)
         desc_file = svc.visitor_dir(owner) / f"descriptions-{content_key(descriptions)}.json"
         desc_file.write_text(json.dumps(descriptions, ensure_ascii=False), encoding="utf-8")
         base = {
-            "dataset_dir": str(folder_path), "mode": mode_name, "epochs": int(n_epochs), "lr": float(rate or 1e-3),
-            "descriptions_file": str(desc_file), "n_atoms": s.vocab.n_atoms if s.vocab is not None else 32,
+            "dataset_dir": str(folder_path), "mode": mode_name, "epochs": int(n_epochs), "lr": float(rate or TrainConfig.lr),
+            "descriptions_file": str(desc_file),
         }
         busy = svc.jobs.active()  # all visitors' (titles are not shown: only that the machine is busy)
         methods = [method_name] + ([m for m in CONTROLS if m != method_name] if with_controls else [])

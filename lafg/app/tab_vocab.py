@@ -8,9 +8,16 @@ import gradio as gr
 from lafg.errors import InputError
 from lafg.plots import BackgroundUmap, empty_figure, pca_2d, vocabulary_map
 
-from .common import Session, progress_callback, user_errors
+from .common import Session, note, progress_callback, user_errors
 from .services import Services, content_key
 
+NOTE = (
+    "Every description sentence of every class is embedded by a text encoder (one point each on the map) and "
+    "clustered into **N attribute atoms** (k-means). An atom is an attribute several classes may share, e.g. "
+    "*a black cap*. Sentences a photo cannot show (song, habitat, diet, price, engine power…) are set aside first "
+    "when *visual attributes only* is on. Colour the map by atom or by class; hover a point to read it. "
+    "Pick a class on the right to see the atoms its own sentences fall into."
+)
 ATOM_HEADERS = ["atom", "label (sentence nearest the centre)", "sentences", "classes"]
 
 
@@ -51,13 +58,45 @@ def own_borrowed_md(s: Session, name: str | None) -> str:
     return "\n".join(lines)
 
 
+def set_aside_md(s: Session) -> str:
+    if not s.set_aside:
+        return "Nothing set aside." if s.visual_only else "The visual filter is off: every sentence was clustered."
+    from collections import Counter
+
+    reasons = Counter(r for pairs in s.set_aside.values() for _, r in pairs)
+    lines = ["By reason: " + ", ".join(f"{r} {n}" for r, n in reasons.most_common()), ""]
+    for c, pairs in list(s.set_aside.items())[:40]:
+        lines += [f"- **{c}**: “{x}” *({r})*" for x, r in pairs[:6]]
+    if len(s.set_aside) > 40:
+        lines.append(f"- … and {len(s.set_aside) - 40} more classes")
+    return "\n".join(lines)
+
+
+def clamp_note(requested: int, built: int, n_sentences: int, n_classes: int) -> str:
+    """Say so when N was larger than the distinct sentences (k-means cannot make more atoms than points)."""
+    if built >= requested:
+        return ""
+    suggest = max(2, min(built, round(n_sentences / 4)))
+    return (
+        f" ⚠️ **{requested} atoms requested but only {built} distinct sentences**: N was lowered to {built}, so most "
+        f"atoms hold one sentence and no class can borrow. Try **N ≈ {suggest}** (about 4 sentences per atom) for "
+        f"these {n_classes} classes."
+    )
+
+
 def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
+    note("ℹ What am I looking at?", NOTE)
     with gr.Row():
         n_atoms = gr.Slider(2, 256, value=32, step=1, label="N atoms", info="k-means clusters over all description embeddings", scale=3)
+        with gr.Column(scale=2):
+            visual_only = gr.Checkbox(value=True, label="Visual attributes only", info="set aside sentences a photo cannot show", elem_id="visual-only")
+            colour_by = gr.Radio(["atom", "class"], value="atom", label="Colour the map by", elem_id="colour-by")
         build_btn = gr.Button("Build vocabulary", variant="primary", scale=1, elem_id="build-vocab")
         projection = gr.Radio(["PCA", "UMAP"], value="PCA", label="Map projection", info="UMAP is computed in the background", scale=2)
     vocab_info = gr.Markdown("Press **Build vocabulary** to embed the descriptions and cluster them.", elem_id="vocab-info")
-    map_plot = gr.Plot(value=empty_figure("the map appears here after “Build vocabulary”", 420), label="Vocabulary map", elem_id="vocab-map")
+    with gr.Accordion("Sentences set aside as non-visual", open=False):
+        aside_md = gr.Markdown(elem_id="set-aside")
+    map_plot = gr.Plot(value=empty_figure("the map appears here after “Build vocabulary”", 420), show_label=False, elem_id="vocab-map")
     umap_timer = gr.Timer(2.0, active=False)
     with gr.Row():
         with gr.Column(scale=3):
@@ -83,12 +122,14 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
         import numpy as np
 
         atom_xy = np.stack([xy[v.sentence_atom == a].mean(axis=0) if (v.sentence_atom == a).any() else np.zeros(2) for a in range(v.n_atoms)])
-        fig = vocabulary_map(xy, v.sentences, v.sentence_class, v.sentence_atom, v.class_names, [a.label for a in v.atoms], atom_xy, s.highlight, title=f"{len(v.sentences)} descriptions · {v.n_atoms} atoms · {s.projection if not note else 'PCA'}")
+        title = f"{len(v.sentences)} descriptions · {v.n_atoms} atoms · {s.projection if not note else 'PCA'} · coloured by {s.colour_by}"
+        fig = vocabulary_map(xy, v.sentences, v.sentence_class, v.sentence_atom, v.class_names, [a.label for a in v.atoms], atom_xy, s.highlight, title=title, colour_by=s.colour_by)
         return fig, note
 
     @user_errors
-    def build_vocab(s: Session, n: float, proj: str, progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
+    def build_vocab(s: Session, n: float, proj: str, visual: bool = True, colour: str = "atom", progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
         from lafg.language import encode_vocabulary
+        from lafg.visual import filter_descriptions
         from lafg.vocabulary import VocabularyConfig
 
         if not s.names:
@@ -97,15 +138,36 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
             raise InputError("no descriptions yet: generate or import them in the first tab")
         progress(0.05, desc="loading the text encoder")
         encoder = svc.text_encoder()
-        s.vocab = encode_vocabulary(s.descriptions, s.names, encoder, VocabularyConfig(n_atoms=int(n)), svc.cache, progress_callback(progress))
+        s.visual_only, s.colour_by = bool(visual), colour if colour in ("atom", "class") else "atom"
+        current = {c: s.descriptions.get(c, []) for c in s.names}
+        filtered = filter_descriptions(current) if s.visual_only else None
+        s.set_aside = filtered.set_aside if filtered else {}
+        used = filtered.kept if filtered else current
+        s.vocab = encode_vocabulary(used, s.names, encoder, VocabularyConfig(n_atoms=int(n)), svc.cache, progress_callback(progress))
         s.vocab_key = content_key(encoder.name, s.vocab.sentences)
         s.prototypes, s.highlight, s.projection = None, [], proj
         umap.get(s.vocab_key, svc_embeddings(s.vocab))  # start UMAP now, in the background
-        fig, note = figure(s)
-        info = f"**{s.vocab.n_atoms} atoms** from {len(s.vocab.sentences)} sentences of {len(s.names)} classes (encoder: {encoder.name}). {note}"
-        return s, fig, info, atom_rows(s), gr.Dropdown(choices=s.names, value=s.names[0]), own_borrowed_md(s, s.names[0]), gr.Timer(active=proj == "UMAP" and bool(note))
+        fig, note_text = figure(s)
+        info = f"**{s.vocab.n_atoms} atoms** from {len(s.vocab.sentences)} sentences of {len(s.names)} classes (encoder: {encoder.name})."
+        if filtered is not None:
+            info += f" Visual filter: kept **{filtered.n_kept}**, set aside **{filtered.n_set_aside}** non-visual sentence(s)"
+            info += f" ({', '.join(f'{r} {k}' for r, k in list(filtered.reasons().items())[:4])})." if filtered.n_set_aside else "."
+            if filtered.emptied:
+                info += f" {len(filtered.emptied)} class(es) had only non-visual sentences and keep them: {', '.join(filtered.emptied[:4])}."
+        n_distinct = len({x.casefold() for x in s.vocab.sentences})
+        info += clamp_note(int(n), s.vocab.n_atoms, n_distinct, len(s.names)) + (f" {note_text}" if note_text else "")
+        return s, fig, info, atom_rows(s), gr.Dropdown(choices=s.names, value=s.names[0]), own_borrowed_md(s, s.names[0]), gr.Timer(active=proj == "UMAP" and bool(note_text)), set_aside_md(s)
 
-    build_btn.click(build_vocab, [state, n_atoms, projection], [state, map_plot, vocab_info, atoms_table, class_pick, class_md, umap_timer], api_name="build_vocabulary")
+    build_btn.click(build_vocab, [state, n_atoms, projection, visual_only, colour_by], [state, map_plot, vocab_info, atoms_table, class_pick, class_md, umap_timer, aside_md], api_name="build_vocabulary")
+
+    @user_errors
+    def set_colour(s: Session, colour: str):
+        s.colour_by = colour if colour in ("atom", "class") else "atom"
+        if s.vocab is None:
+            return s, gr.skip()
+        return s, figure(s)[0]
+
+    colour_by.change(set_colour, [state, colour_by], [state, map_plot], api_name="colour_map")
 
     @user_errors
     def set_projection(s: Session, proj: str):
@@ -146,7 +208,17 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
         set_highlight, [state, highlight], [state, map_plot], api_name="highlight_selected", api_visibility="private"
     )
     class_pick.change(own_borrowed_md, [state, class_pick], class_md, api_name="own_borrowed")
-    return {"class_pick": class_pick, "class_md": class_md}
+    def redraw(s: Session) -> tuple:
+        """(map, info, atom table, class pick, own/borrowed, set-aside) for a session loaded from a bundle."""
+        if s.vocab is None:
+            return empty_figure("no vocabulary in this session yet", 420), "No vocabulary in the loaded session: press **Build vocabulary**.", [], gr.Dropdown(choices=s.names, value=None), "", set_aside_md(s)
+        fig, _ = figure(s)
+        info = f"**{s.vocab.n_atoms} atoms** from {len(s.vocab.sentences)} sentences of {len(s.vocab.class_names)} classes (loaded from a run bundle)."
+        first = s.vocab.class_names[0]
+        return fig, info, atom_rows(s), gr.Dropdown(choices=s.names, value=first), own_borrowed_md(s, first), set_aside_md(s)
+
+    return {"class_pick": class_pick, "class_md": class_md, "map_plot": map_plot, "redraw": redraw,
+            "outputs": [map_plot, vocab_info, atoms_table, class_pick, class_md, aside_md]}
 
 
 def svc_embeddings(vocab):

@@ -1,27 +1,35 @@
-"""The app's training job: wires data → frozen features → language prototypes → :func:`lafg.train.train`, and
-measures unseen-class Recall@K after every epoch next to the untrained (``pretrained``) backbone.
+"""The app's training job: the library pipeline (:func:`lafg.pipeline.train_run`) with its validated defaults,
+run inside :class:`lafg.jobs.JobRegistry` (``ctx``).
 
-Runs inside :class:`lafg.jobs.JobRegistry` (``ctx``); writes into the job folder: ``checkpoint.pt`` (the
-trainer's), ``run.json`` (backbone, encoder, data set, classes, result) and the vocabulary (``vocab.npz/json``).
+The chart follows the training loss, step by step. Unseen-class Recall@K is measured once, at the end, beside
+the untrained (``pretrained``) backbone and whatever control runs were queued: watching it every epoch would
+invite stopping on the test classes. Writes into the job folder: ``checkpoint.pt`` (self-describing, see
+:mod:`lafg.runspec`), ``run.json`` (the pipeline's readable copy of the spec) and ``result.json`` (what the
+Train tab shows).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from lafg.data import load_image_set
+from lafg.encode import l2_normalise
 from lafg.errors import InputError
 from lafg.jobs import JobContext
-from lafg.runs import save_vocabulary, write_json
-
-from .services import load_dataset, read_descriptions_json
+from lafg.runs import write_json
 
 KS = (1, 2, 4, 8)
-RUN_FILE = "run.json"
+RESULT_FILE = "result.json"
 
-
-def unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+# Where the app departs from the library's validated defaults (lafg.pipeline.RunConfig, lafg.train.DEFAULT_*),
+# and why. Everything else (lr 1e-4, no cached augmented views, N = 128 atoms clamped to the sentences there
+# are, K = 5, 2 images per class, relational β = 3, the epochs of lafg.train.DEFAULT_EPOCHS) is the library's.
+APP_DIFFERENCES = {
+    "num_workers": 0,  # feature extraction inside a web server: no forked DataLoader workers
+}
+unit = l2_normalise  # kept name for the app's callers
 
 
 def unseen_recall(emb: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -30,26 +38,6 @@ def unseen_recall(emb: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
     ks = tuple(k for k in KS if k < len(labels)) or (1,)
     return {f"R@{k}": round(float(v), 2) for k, v in recall_at_k(emb, labels, ks).items()}
-
-
-def language_side(services, names: list[str], descriptions: dict, method, params: dict):
-    """(prototypes (C, d) or None, centroids (N, d) or None, vocabulary or None) the method trains with."""
-    from lafg.language import encode_vocabulary, language_prototypes
-    from lafg.methods import control_prototypes
-    from lafg.prototypes import PrototypeConfig
-    from lafg.vocabulary import VocabularyConfig
-
-    if method.prototypes is None:
-        return None, None, None
-    missing = [n for n in names if not descriptions.get(n)]
-    if len(missing) == len(names):
-        raise InputError("none of the seen classes has a description: generate or import descriptions first")
-    encoder = services.text_encoder()
-    vcfg = VocabularyConfig(n_atoms=int(params.get("n_atoms", 32)))
-    pcfg = PrototypeConfig(template=params.get("template", "a photo of a {}."), top_k=int(params.get("top_k", 5)))
-    vocab = encode_vocabulary(descriptions, names, encoder, vcfg, services.cache)
-    protos = language_prototypes(names, descriptions, encoder, vcfg, pcfg, method.language_variant, vocab, services.cache)
-    return control_prototypes(method, protos), vocab.centroids, vocab
 
 
 def stage_progress(ctx: JobContext, message: str):
@@ -61,54 +49,63 @@ def stage_progress(ctx: JobContext, message: str):
     return report
 
 
-def fresh_trunk(embedder):
-    """An independent copy of the app's backbone (``full`` fine-tunes it; the shared one stays frozen)."""
-    import copy
-
-    backbone = getattr(embedder, "backbone", None)
-    if backbone is None:
-        raise InputError("full fine-tuning needs a real image backbone (this app was started with a stand-in)")
-    return copy.deepcopy(backbone)
-
-
-def full_mode_inputs(embedder, seen_paths: list):
-    """(ImageInputs over the seen images with the backbone's augmentation, a trainable copy of the backbone)."""
-    from PIL import Image
-
-    from lafg.data import load_image
-    from lafg.train import ImageInputs
-
-    def load(path):  # an unreadable file becomes a grey image instead of stopping the run
-        return load_image(path) or Image.new("RGB", (256, 256), (128, 128, 128))
-
-    trunk = fresh_trunk(embedder)
-    return ImageInputs([str(x) for x in seen_paths], trunk.train_transform(), load), trunk
-
-
-def finetuned_embeddings(model, embedder, paths: list) -> np.ndarray:
-    """Retrieval embeddings of images through a fully fine-tuned model (not cached: the weights are new)."""
-    from lafg.features import extract_features
-
-    return extract_features(model, [str(x) for x in paths], embedder.backbone.eval_transform(), 64, cache=None, num_workers=0, model_id="finetuned")
-
-
 def read_descriptions(params: dict) -> dict[str, list[str]]:
     """The job's descriptions: inline (``descriptions``) or from a JSON file (``descriptions_file``)."""
-    if params.get("descriptions_file"):
-        return read_descriptions_json(params["descriptions_file"])
+    from lafg.describe import load_descriptions_json
+
+    path = params.get("descriptions_file")
+    if path and Path(path).read_text(encoding="utf-8-sig").strip() not in ("", "{}"):
+        return load_descriptions_json(path)
     return params.get("descriptions") or {}
+
+
+def run_config(params: dict, embedder):
+    """The :class:`lafg.pipeline.RunConfig` of a job: library defaults, the person's choices on top."""
+    from lafg.pipeline import RunConfig
+    from lafg.train import DEFAULT_EPOCHS, TrainConfig
+
+    mode = params.get("mode", "head")
+    train = TrainConfig(
+        method=params["method"], mode=mode, epochs=int(params.get("epochs") or DEFAULT_EPOCHS[mode]),
+        **{k: float(params[k]) for k in ("lr", "trunk_lr") if params.get(k)},
+        **({"reading": params["reading"]} if params.get("reading") else {}),
+        **({"seed": int(params["seed"])} if params.get("seed") is not None else {}),
+    )
+    spec = getattr(embedder, "spec", None) or {"name": embedder.name, "kwargs": {}}
+    cfg = RunConfig(train=train, backbone=spec["name"], backbone_kw=dict(spec["kwargs"]))
+    if params.get("views") is not None:
+        cfg.views = int(params["views"])  # extra augmented views, as in the library (0 = the crop alone)
+    return cfg
+
+
+def embed_with_run(run, embedder, paths: list, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """(retrieval embeddings, kept) of image files through a loaded run: the app's cached backbone features
+    then the trained head (head mode), or the run's own trunk (partial / full)."""
+    import torch
+
+    if run.spec.mode == "head":
+        feats, kept = embedder.embed([str(p) for p in paths], 1, progress)
+        with torch.no_grad():
+            dev = next(run.model.parameters()).device
+            return run.model(torch.as_tensor(feats, device=dev)).cpu().numpy(), kept
+    return run.embed_images([str(p) for p in paths], None, progress)
+
+
+def device_for(mode: str) -> str:
+    import torch
+
+    return "cuda" if mode == "full" and torch.cuda.is_available() else "cpu"
 
 
 def train_job(services, ctx: JobContext) -> dict:
     """Train one method on a data set's seen classes; returns recalls (method vs pretrained) and paths."""
-    import torch
-
     from lafg.methods import get_method
-    from lafg.train import CachedInputs, TrainConfig, load_model, train
+    from lafg.pipeline import load_run, train_run
+    from lafg.train import CachedInputs, PreparedInputs
 
     p = ctx.params
     method = get_method(p["method"])
-    image_set = load_dataset(p["dataset_dir"])
+    image_set = load_image_set(p["dataset_dir"])
     seen_paths, seen_labels, seen_names = image_set.split("seen")
     unseen_paths, unseen_labels, unseen_names = image_set.split("unseen")
     if len(seen_paths) == 0 or len(unseen_paths) < 2:
@@ -117,71 +114,54 @@ def train_job(services, ctx: JobContext) -> dict:
     ctx.progress(0, 1, "embedding unseen images with the frozen backbone")
     unseen_feats, kept_u = embedder.embed(unseen_paths, 1, stage_progress(ctx, "embedding unseen images (cached for next time)"))
     unseen_labels = unseen_labels[kept_u]
+    kept_unseen = [unseen_paths[i] for i in kept_u]
     baseline = unseen_recall(unit(unseen_feats), unseen_labels)
+    cfg = run_config(p, embedder)
     run = {
-        "method": method.name, "mode": p.get("mode", "head"), "epochs": int(p.get("epochs", 5)),
-        "backbone": embedder.name, "feature_dim": embedder.dim, "dataset": str(p["dataset_dir"]),
+        "method": method.name, "mode": cfg.train.mode, "epochs": cfg.train.epochs, "lr": cfg.train.lr,
+        "views": cfg.views, "backbone": embedder.name, "feature_dim": embedder.dim, "dataset": str(p["dataset_dir"]),
         "seen_classes": seen_names, "unseen_classes": unseen_names, "pretrained": baseline,
     }
-    write_json(ctx.dir / RUN_FILE, run)
+    write_json(ctx.dir / RESULT_FILE, run)
     if not method.trains:
         result = {**run, "recall": baseline, "checkpoint": None, "epochs_done": 0}
-        write_json(ctx.dir / RUN_FILE, result)
+        write_json(ctx.dir / RESULT_FILE, result)
         return result
     ctx.check_cancelled()
-    full = run["mode"] == "full"
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if full else "cpu"
-    if full:  # images through the whole (trainable) backbone, augmented on the fly
-        inputs, trunk = full_mode_inputs(embedder, seen_paths)
-    else:  # cached frozen features, `views` augmented views per image
-        views = int(p.get("views", 2))
-        feats, kept_s = embedder.embed(seen_paths, views, stage_progress(ctx, f"embedding seen images, {views} views each (cached for next time)"))
-        seen_labels = seen_labels[kept_s]
-        inputs, trunk = CachedInputs(feats.reshape(views, len(kept_s), -1)), None
-    descriptions = read_descriptions(p)
-    prototypes, centroids, vocab = language_side(services, seen_names, descriptions, method, p)
-    if vocab is not None:
-        save_vocabulary(vocab, ctx.dir, services.text_encoder().name)
-    cfg = TrainConfig(
-        method=method.name, mode=run["mode"], epochs=run["epochs"], lr=float(p.get("lr", 1e-3)),
-        trunk_lr=float(p.get("trunk_lr", 1e-4)),
-        classes_per_batch=min(64, len(seen_names)), images_per_class=min(4, int(np.bincount(seen_labels).min())),
-    )
-    state = {"epoch": -1}
-    kept_unseen = [unseen_paths[i] for i in kept_u]
-
-    def evaluate(model) -> dict[str, float]:
-        if full:
-            return unseen_recall(unit(finetuned_embeddings(model, embedder, kept_unseen)), unseen_labels)
-        with torch.no_grad():
-            z = model(torch.as_tensor(unseen_feats)).numpy()
-        return unseen_recall(unit(z), unseen_labels)
-
-    def reload(path):
-        model = load_model(path, trunk=fresh_trunk(embedder) if full else None)[0]
-        return model.to(device)
+    device = device_for(cfg.train.mode)
+    backbone = getattr(embedder, "backbone", None)
+    prepared = None
+    if backbone is None:  # a stand-in embedder (tests): its cached features are the head-mode inputs
+        if cfg.train.mode != "head":
+            raise InputError("partial and full fine-tuning need a real image backbone (this app runs a stand-in)")
+        views = cfg.views + 1
+        feats, kept_s = embedder.embed(seen_paths, views, stage_progress(ctx, "embedding seen images"))
+        prepared = PreparedInputs(CachedInputs(feats.reshape(views, len(kept_s), -1)), kept_s, None, embedder.dim)
 
     def on_step(event) -> None:
-        ctx.progress(event.step, event.total_steps, f"epoch {event.epoch + 1}/{cfg.epochs} · loss {sum(event.terms.values()):.3f}")
-        ctx.log("loss", event.step / max(1, event.total_steps / cfg.epochs), sum(event.terms.values()))
-        if event.epoch != state["epoch"]:
-            if state["epoch"] >= 0 and (ctx.dir / "checkpoint.pt").is_file():
-                recall = evaluate(reload(ctx.dir / "checkpoint.pt"))
-                ctx.log("recall@1 (unseen, %)", event.epoch, recall["R@1"])
-            state["epoch"] = event.epoch
+        loss = sum(event.terms.values())
+        ctx.progress(event.step, event.total_steps, f"epoch {event.epoch + 1}/{cfg.train.epochs} · loss {loss:.3f}")
+        ctx.log("training loss", event.step / max(1, event.total_steps / cfg.train.epochs), loss)
 
-    ctx.log("recall@1 (unseen, %)", 0, baseline["R@1"])
-    out = train(
-        cfg, inputs, seen_labels, ctx.dir, in_dim=embedder.dim, prototypes=prototypes, centroids=centroids,
-        trunk=trunk, progress=on_step, cancel=ctx.cancelled, device=device,
+    encoder = services.text_encoder() if (method.align or read_descriptions(p)) else None
+    out = train_run(
+        cfg, seen_paths, seen_labels, seen_names, ctx.dir, descriptions=read_descriptions(p), backbone=backbone,
+        encoder=encoder, prepared=prepared, backbone_id=embedder.name, feature_cache=services.cache,
+        text_cache=services.cache, progress=stage_progress(ctx, "preparing the training inputs"), step=on_step,
+        cancel=ctx.cancelled, device=device, num_workers=APP_DIFFERENCES["num_workers"],
     )
-    recall = evaluate(out.model)
-    ctx.log("recall@1 (unseen, %)", out.epochs_done, recall["R@1"])
+    ctx.progress(0, 1, "measuring unseen-class retrieval (once, at the end)")
+    trained = load_run(out.checkpoint, backbone=backbone, encoder=encoder, device=device)
+    emb, _ = embed_with_run(trained, embedder, kept_unseen)
+    recall = unseen_recall(unit(emb), unseen_labels)
+    vocab = out.language.vocabulary if out.language else None
     result = {
         **run, "recall": recall, "epochs_done": out.epochs_done, "status": out.status,
-        "checkpoint": str(ctx.dir / "checkpoint.pt") if (ctx.dir / "checkpoint.pt").is_file() else None,
+        "checkpoint": str(out.checkpoint) if out.checkpoint.is_file() else None,
         "worse_than_pretrained": recall["R@1"] < baseline["R@1"], "device": device,
+        "vocabulary": (f"{vocab.n_atoms} atoms over the descriptions of the {len(seen_names)} seen classes"
+                       if vocab is not None else "none (no descriptions)"),
+        "explanations": trained.attribute_space().description, "notes": out.spec.notes,
     }
-    write_json(ctx.dir / RUN_FILE, result)
+    write_json(ctx.dir / RESULT_FILE, result)
     return result
-

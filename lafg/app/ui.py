@@ -9,8 +9,8 @@ import gradio as gr
 
 from lafg.plots import BackgroundUmap
 
-from . import tab_describe, tab_protos, tab_retrieve, tab_train, tab_vocab
-from .common import Session, demo_session
+from . import guide, tab_describe, tab_protos, tab_retrieve, tab_session, tab_train, tab_vocab
+from .common import Session, demo_session, note
 from .services import Services, default_services, limit_threads, owner_of, sweep_uploads
 
 TITLE = "LaFG Explorer"
@@ -22,6 +22,9 @@ INTRO = (
 CSS = """
 .lafg-job { font-size: 0.95rem; padding: 6px 2px; }
 #names-info p, #vocab-info p { margin: 0.2rem 0; }
+/* Errors appear once, as the toast: no "Error" badge over every output of the failed event (they cover the
+   form until each is closed). */
+[data-testid="status-tracker"]:has(.clear-status) { display: none !important; }
 """
 
 
@@ -44,15 +47,20 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
         owner_store = gr.BrowserState("", storage_key="lafg-owner")
         with gr.Tabs():
             with gr.Tab("1 · Categories & descriptions", id="describe"):
-                tab_describe.build(svc, state)
+                describe = tab_describe.build(svc, state)
             with gr.Tab("2 · Attribute vocabulary", id="vocab"):
-                tab_vocab.build(svc, state, umap)
+                vocab = tab_vocab.build(svc, state, umap)
             with gr.Tab("3 · Prototypes", id="protos"):
-                tab_protos.build(svc, state)
+                protos = tab_protos.build(svc, state, vocab)
             with gr.Tab("4 · Train", id="train"):
+                note("ℹ What am I looking at?", guide.TRAIN_NOTE)
                 train = tab_train.build(svc, state, job_store)
             with gr.Tab("5 · Retrieve & explain", id="retrieve") as retrieve_tab:
+                note("ℹ What am I looking at?", guide.RETRIEVE_NOTE)
                 retrieve = tab_retrieve.build(svc, state)
+            with gr.Tab("6 · Take-aways", id="session"):
+                tab_session.build(svc, state, describe, vocab, protos)
+        guide.glossary()
         # Newly finished runs and added data sets show up when the tab is opened.
         retrieve_tab.select(retrieve["refresh"], [state, retrieve["ckpt"]], [retrieve["ckpt"], retrieve["gallery_ds"]], api_name="open_retrieve", api_visibility="private")
         status = gr.Markdown(elem_id="model-status")

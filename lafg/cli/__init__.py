@@ -15,6 +15,9 @@ from lafg.errors import LafgError
 # Sub-command modules; each defines add_parser(subparsers) which sets func=callable(args) -> int.
 COMMANDS = ["describe", "vocab", "prototypes", "train", "eval", "bench"]
 COMMANDS.append("data")  # issue13: lafg data check
+COMMANDS.append("embed")  # issue11: lafg embed [--shard i/n]
+COMMANDS.append("index")  # issue11: lafg index build|search|info
+COMMANDS.append("bundle")  # issue10: lafg bundle show/unpack/pack
 
 
 def build_parser() -> argparse.ArgumentParser:

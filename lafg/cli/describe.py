@@ -63,6 +63,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _llm_kwargs(args: argparse.Namespace, backend: str) -> dict:
+    if backend == "published":
+        return {"preset": args.preset}
     if backend == "json":
         if not args.import_json:
             raise InputError("--llm json needs --import-json FILE")
@@ -163,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     })
     sentences = sum(len(v) for v in descriptions.values())
     print(f"wrote {sentences} descriptions for {len(descriptions)} classes to {out / 'descriptions.json'}")
+    if getattr(llm, "citation", None):
+        print(llm.citation)
     if empty:
         print(f"warning: no usable descriptions for {len(empty)} class(es): {', '.join(empty)}", file=sys.stderr)
     if thin:

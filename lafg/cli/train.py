@@ -2,23 +2,35 @@
 
     lafg train --data ../shared/data/cars196 --descriptions cars.json --method lafg --mode head --out runs/cars
 
-Prototype methods need descriptions: ``--descriptions FILE.json`` or ``--run DIR`` (its ``descriptions.json``,
-written by ``lafg describe``). Writes ``checkpoint.pt``, ``metrics.jsonl``, ``train_config.json`` and
-``train_meta.json`` into ``--out``; Ctrl-C stops after the current step and keeps the last epoch's checkpoint;
-``--resume`` continues from it.
+Prototype methods need the seen classes' descriptions (unseen classes need none, and theirs are never read):
+``--descriptions FILE.json``, or ``--run DIR``: the run folder of the earlier stages, whose ``vocab.npz`` /
+``prototypes.npz`` (``lafg vocab`` / ``lafg prototypes``, built over the seen classes) are used as they are, else
+its ``descriptions.json``. Everything goes through :func:`lafg.pipeline.train_run`: ``checkpoint.pt`` carries
+its run spec, vocabulary and prototypes (``lafg eval --checkpoint`` needs nothing else); ``metrics.jsonl``,
+``train_config.json`` and ``run.json`` are written for people. Ctrl-C stops after the current step and keeps the
+last epoch's checkpoint; ``--resume`` continues from it exactly.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from pathlib import Path
 
 from lafg.errors import InputError
 from lafg.methods import get_method, list_methods
-from lafg.train import DEFAULT_TOP_STAGES, DEFAULT_VIEWS, MODES, READINGS, TrainConfig, TrainEvent
+from lafg.prototypes import PrototypeConfig
+from lafg.train import (
+    DEFAULT_EPOCHS,
+    DEFAULT_TOP_STAGES,
+    DEFAULT_VIEWS,
+    MODES,
+    READINGS,
+    TrainConfig,
+    TrainEvent,
+)
+from lafg.vocabulary import VocabularyConfig
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -31,11 +43,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--descriptions", type=Path, help="JSON {class: [description, ...]}")
-    src.add_argument("--run", type=Path, help="run folder holding descriptions.json")
+    src.add_argument(
+        "--run", type=Path, help="run folder of the earlier stages: vocab.npz/prototypes.npz, else descriptions.json"
+    )
     p.add_argument("--method", default="lafg", choices=list_methods())
     p.add_argument("--mode", default="head", choices=MODES)
     p.add_argument("--reading", default=TrainConfig.reading, choices=READINGS, help="L_ali reading")
-    p.add_argument("--epochs", type=int, help="default: 60 (head), 6 (partial), 10 (full)")
+    p.add_argument(
+        "--epochs", type=int, help=", ".join(f"{m}: {e}" for m, e in DEFAULT_EPOCHS.items()) + " by default"
+    )
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--beta", type=float, default=TrainConfig.beta, help="weight of L_ali")
     p.add_argument("--seed", type=int, default=0)
@@ -53,8 +69,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=DEFAULT_TOP_STAGES,
         help="backbone stages fine-tuned in partial mode (default 2: +3 R@1 over 1 on cars196 validation)",
     )
-    p.add_argument("--n-atoms", type=int, default=128, help="vocabulary size N")
-    p.add_argument("--top-k", type=int, default=5, help="atoms per prototype K")
+    p.add_argument("--encoder", default="minilm", help="text encoder (lafg.encode registry)")
+    p.add_argument("--n-atoms", type=int, default=VocabularyConfig.n_atoms, help="vocabulary size N")
+    p.add_argument("--top-k", type=int, default=PrototypeConfig.top_k, help="atoms per prototype K")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.add_argument("--override", action="store_true", help="with --resume: accept settings that differ from the checkpoint's")
@@ -67,9 +84,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-DEFAULT_EPOCHS = {"head": 60, "partial": 6, "full": 10}  # head / partial: the ladder's validated schedule
-
-
 def read_seen(path: Path | None) -> list[str] | None:
     if path is None:
         return None
@@ -77,112 +91,115 @@ def read_seen(path: Path | None) -> list[str] | None:
 
 
 def read_descriptions(descriptions: Path | None, run_dir: Path | None) -> dict[str, list[str]] | None:
+    """``--descriptions`` or ``RUN/descriptions.json`` through the one validated reader (None when neither)."""
+    from lafg.describe import load_descriptions_json
+
     path = descriptions if descriptions is not None else (run_dir / "descriptions.json" if run_dir else None)
     if path is None:
         return None
-    from lafg.describe import load_descriptions_json
-
+    if not path.is_file():
+        raise InputError(f"descriptions file not found: {path}")
     return load_descriptions_json(path)  # validated: lists of strings (a string is never split into characters)
 
 
 def run(args: argparse.Namespace) -> int:
+    from lafg import distributed
     from lafg.backbones import create_backbone
     from lafg.cache import ArrayCache
+    from lafg.cli.report import extraction_bar
     from lafg.data import load_image_set
     from lafg.encode import create_text_encoder
-    from lafg.methods import build_language_side
+    from lafg.pipeline import RunConfig, language_from_run, language_variants, seen_language, train_run
     from lafg.progress import stage
-    from lafg.prototypes import PrototypeConfig
-    from lafg.train import prepare_inputs, train
-    from lafg.vocabulary import VocabularyConfig
 
     method = get_method(args.method)
     if not method.trains:
         raise InputError("the pretrained method does not train: use `lafg eval --method pretrained`")
-    cfg = TrainConfig(
-        method=args.method,
-        mode=args.mode,
-        reading=args.reading,
-        epochs=args.epochs or DEFAULT_EPOCHS[args.mode],
-        lr=args.lr,
-        beta=args.beta,
-        seed=args.seed,
+    cfg = RunConfig(
+        train=TrainConfig(
+            method=args.method,
+            mode=args.mode,
+            reading=args.reading,
+            epochs=args.epochs or DEFAULT_EPOCHS[args.mode],
+            lr=args.lr,
+            beta=args.beta,
+            seed=args.seed,
+        ),
+        backbone=args.backbone,
+        views=args.views,
+        n_top_stages=args.n_top_stages,
+        encoder=args.encoder,
+        vocab=VocabularyConfig(n_atoms=args.n_atoms),
+        proto=PrototypeConfig(top_k=args.top_k),
     )
     image_set = load_image_set(args.data, read_seen(args.seen_classes), names_file=args.class_names)
     paths, labels, names = image_set.split("seen")
     unseen_names = image_set.split("unseen")[2]
-    descriptions = read_descriptions(args.descriptions, args.run)
-    protos = centroids = None
-    if method.align:
-        if descriptions is None:
+    language, text_cache = None, ArrayCache(name="text")
+    if args.run is not None and (args.run / "vocab.npz").is_file():
+        print(f"lafg train: language side from {args.run} (vocab.npz, prototypes.npz)", file=sys.stderr)
+        encoder = create_text_encoder(args.encoder)
+        language = language_from_run(args.run, names, encoder, language_variants(method), text_cache)
+    else:
+        descriptions = read_descriptions(args.descriptions, args.run)
+        if method.align and descriptions is None:
             raise InputError(f"method {args.method!r} needs --descriptions or --run")
-        from lafg.datacheck import descriptions_for_training
+        if descriptions is not None:
+            from lafg.datacheck import descriptions_for_training
 
-        warn = lambda line: print(f"lafg train: {line}", file=sys.stderr)  # noqa: E731
-        descriptions = descriptions_for_training(names, unseen_names, descriptions, args.allow_missing, warn)
-        print("lafg train: building the language side (text encoder, vocabulary, prototypes)", file=sys.stderr)
-        side = build_language_side(
-            names,
-            unseen_names or names,
-            descriptions,
-            create_text_encoder("minilm"),
-            VocabularyConfig(n_atoms=args.n_atoms),
-            PrototypeConfig(top_k=args.top_k),
-            variants=(method.language_variant,),
-            cache=ArrayCache(name="text"),
-        )
-        protos, _ = side.for_method(method, args.seed)
-        centroids = side.centroids
+            warn = lambda line: print(f"lafg train: {line}", file=sys.stderr)  # noqa: E731
+            descriptions = descriptions_for_training(names, unseen_names, descriptions, args.allow_missing, warn)
+            print("lafg train: building the language side (text encoder, vocabulary, prototypes)", file=sys.stderr)
+            encoder = create_text_encoder(args.encoder)
+            # the seen classes' descriptions only: unseen ones never reach the model (lafg.pipeline)
+            language = seen_language(names, descriptions, encoder, cfg.vocab, cfg.proto, language_variants(method),
+                                     text_cache)
     with stage(f"lafg train: loading backbone {args.backbone}"):
         backbone = create_backbone(args.backbone)
     print(
         f"lafg train: {len(paths)} images of {len(names)} seen classes; preparing {args.mode} inputs",
         file=sys.stderr,
     )
-    from lafg.cli.report import extraction_bar
-
-    with extraction_bar(f"extract {args.mode} inputs") as bar:
-        prepared = prepare_inputs(
-            backbone, args.mode, paths, args.views, args.n_top_stages, ArrayCache(name="features"), bar
-        )
-    args.out.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "data": str(Path(args.data).resolve()),
-        "seen_classes": names,
-        "backbone": args.backbone,
-        "mode": args.mode,
-        "n_top_stages": args.n_top_stages,
-        "descriptions": str(args.descriptions or args.run or ""),
-        "n_atoms": args.n_atoms,
-        "top_k": args.top_k,
-    }
-    (args.out / "train_meta.json").write_text(json.dumps(meta, indent=2))
     stop = _StopFlag()
-    result = train(
-        cfg,
-        prepared.inputs,
-        labels[prepared.kept],
-        args.out,
-        in_dim=prepared.in_dim,
-        prototypes=protos,
-        centroids=centroids,
-        trunk=prepared.trunk,
-        progress=_StepPrinter(),
-        cancel=stop,
-        resume=args.resume,
-        override=args.override,
-    )
-    stop.restore()
-    print(
-        f"lafg train: {result.status} after {result.epochs_done} epoch(s); checkpoint {args.out / 'checkpoint.pt'}"
-    )
-    if result.status == "done" and not args.no_eval:
+    try:
+        with extraction_bar(f"extract {args.mode} inputs") as bar:
+            progress = _BarUntilTraining(bar)
+            result = train_run(
+                cfg, paths, labels, names, args.out, language=language, backbone=backbone,
+                feature_cache=ArrayCache(name="features"), text_cache=text_cache, progress=progress,
+                step=progress.step, cancel=stop, resume=args.resume, override=args.override,
+            )
+    finally:
+        stop.restore()
+    for note in result.spec.notes:
+        print(f"lafg train: note: {note}", file=sys.stderr)
+    print(f"lafg train: {result.status} after {result.epochs_done} epoch(s); checkpoint {result.checkpoint}")
+    if result.status == "done" and not args.no_eval and distributed.context().is_main:  # torchrun: rank 0 evaluates
         from lafg.cli.report import unseen_metrics_after_training
 
+        trunk_backbone = result.model.trunk if args.mode == "full" else backbone
         unseen_metrics_after_training(
-            result.model, backbone, args.mode, args.n_top_stages, image_set, args.out, ArrayCache(name="features")
+            result.model, trunk_backbone, args.mode, args.n_top_stages, image_set, args.out,
+            ArrayCache(name="features"),
         )
     return 0 if result.status == "done" else 130
+
+
+class _BarUntilTraining:
+    """Feeds the extraction bar until the first training step, then prints steps (:class:`_StepPrinter`)."""
+
+    def __init__(self, bar):
+        self.bar, self.printer, self.training = bar, _StepPrinter(), False
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        if not self.training:
+            self.bar(done, total, message)
+
+    def step(self, event: TrainEvent) -> None:
+        if not self.training:  # extraction is over: close its bar before the step lines
+            self.training = True
+            self.bar.close()
+        self.printer(event)
 
 
 class _StopFlag:

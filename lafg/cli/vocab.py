@@ -30,15 +30,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-atoms", type=int, default=VocabularyConfig.n_atoms, help="number of atoms N")
     p.add_argument("--seed", type=int, default=VocabularyConfig.seed, help="k-means seed")
     p.add_argument("--kmeans", choices=["faiss", "sklearn"], default=VocabularyConfig.backend, help="k-means backend")
+    p.add_argument("--visual-only", action="store_true", help="set aside sentences a photo cannot show first (lafg.visual)")
     p.set_defaults(func=run)
 
 
 def load_run_descriptions(args: argparse.Namespace) -> dict[str, list[str]]:
-    path = args.descriptions or args.run / "descriptions.json"
-    data = read_json(path)
-    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-        raise InputError(f"{path} is not a descriptions JSON of the form {{class: [sentences]}}")
-    return data
+    """``--descriptions`` or ``RUN/descriptions.json`` through the one validated reader."""
+    from lafg.describe import load_descriptions_json
+
+    return load_descriptions_json(args.descriptions or args.run / "descriptions.json")
 
 
 def class_names_for(args: argparse.Namespace, descriptions: dict[str, list[str]]) -> list[str]:
@@ -56,6 +56,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--n-atoms must be at least 1")
     descriptions = load_run_descriptions(args)
     names = class_names_for(args, descriptions)
+    if getattr(args, "visual_only", False):
+        from lafg.visual import filter_descriptions
+
+        filtered = filter_descriptions({n: descriptions.get(n, []) for n in names})
+        print(f"visual filter: kept {filtered.n_kept} sentences, set aside {filtered.n_set_aside} {filtered.reasons()}")
+        descriptions = filtered.kept
     encoder = encoder_from_args(args)
     cfg = VocabularyConfig(n_atoms=args.n_atoms, seed=args.seed, backend=args.kmeans)
     with tqdm_progress("encoding descriptions") as progress:

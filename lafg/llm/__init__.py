@@ -4,6 +4,7 @@
 - ``transformers``: any causal LM by hub id or local folder.
 - ``openai``: any OpenAI-compatible chat endpoint (OpenAI, Ollama, vLLM, ...).
 - ``json``: descriptions imported from a ``{class: [sentences]}`` file.
+- ``published``: the GPT-3 descriptions published with WaffleCLIP, shipped for every preset (offline, cited).
 
 Backends import their heavy dependencies lazily, so ``create_llm`` is cheap and models load on first use.
 """
@@ -21,6 +22,7 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "transformers": ("lafg.llm.hf", "TransformersLLM", "any transformers causal LM (hub id or local folder)"),
     "openai": ("lafg.llm.openai_compat", "OpenAICompatLLM", "OpenAI-compatible chat endpoint (OpenAI, Ollama, ...)"),
     "json": ("lafg.llm.json_backend", "JsonDescriptionsLLM", "import descriptions from a {class: [sentences]} JSON"),
+    "published": ("lafg.llm.published", "PublishedDescriptionsLLM", "published GPT-3 descriptions (WaffleCLIP) for every preset, offline"),
 }
 
 

@@ -1,7 +1,7 @@
 """L_ali, the paper's wording: a symmetric KL between the visual and linguistic projectors' distributions.
 
-An image embedding z of class c and its class prototype T_c pass through two linear projectors into a K-way
-attribute-aligned space (K = the vocabulary's N atoms; P_t starts as the atom centroids, so its outputs are
+An image embedding z of class c and its class prototype T_c pass through two linear projectors into an N-way
+attribute-aligned space (N = the vocabulary's atoms; P_t starts as the atom centroids, so its outputs are
 the prototype's cosine to each atom):
 
     p_v = softmax(P_v ẑ / τ),  p_t = softmax(P_t T_c / τ).
@@ -25,7 +25,7 @@ from torch import nn
 
 
 def kl_rows(target_logits: torch.Tensor, pred_logits: torch.Tensor) -> torch.Tensor:
-    """Mean over rows of KL(softmax(target) ‖ softmax(pred)), both given as logits (B, K)."""
+    """Mean over rows of KL(softmax(target) ‖ softmax(pred)), both given as logits (B, N)."""
     log_q = target_logits.float().log_softmax(dim=1)
     log_p = pred_logits.float().log_softmax(dim=1)
     return (log_q.exp() * (log_q - log_p)).sum(dim=1).mean()

@@ -23,6 +23,9 @@ TESTED = {
     "build_prototypes", "class_prototype", "compare_classes", "add_folder", "upload_dataset", "start_training",
     "stop_training", "poll_job", "attach_job", "list_jobs", "build_index", "search_image", "search_gallery_image",
     "search_text", "search_text_submit", "explain_result", "list_models",
+    # issue 10 (classroom): tested in tests/app/test_classroom.py
+    "check_offtopic", "drop_offtopic", "colour_map", "export_descriptions_file", "export_vocabulary", "export_prototypes",
+    "export_bundle", "load_bundle", "export_results",
 }
 
 
@@ -53,7 +56,7 @@ def test_names_and_descriptions(client, tmp_path):
     assert text == "Blue Jay\nMallard" and "2 classes" in info
     with pytest.raises(AppError, match="no category names"):
         call(client, "set_names", "  \n , ", None, None)
-    info, desc = call(client, "generate_descriptions", "bundled", "", "", "none", "", "Describe a {class_name} in {n} lines", 2)
+    info, desc, _flags = call(client, "generate_descriptions", "bundled", "", "", "none", "", "Describe a {class_name} in {n} lines", 2)
     assert "6 description" not in info and "Blue Jay" in desc
     with pytest.raises(AppError, match="cannot reach the LLM endpoint"):
         call(client, "generate_descriptions", "openai", "m", "http://127.0.0.1:9/v1", "none", "", "Describe {class_name}", 2)
@@ -89,7 +92,7 @@ def test_sessions_are_isolated(app):
 def test_vocabulary_and_prototypes(client):
     with pytest.raises(AppError, match="build the attribute vocabulary first"):
         call(client, "build_prototypes", "a photo of a {}.", 3)
-    fig, info, rows, _dd, md, _timer = call(client, "build_vocabulary", 12, "PCA")
+    fig, info, rows, _dd, md, _timer, _aside = call(client, "build_vocabulary", 12, "PCA")
     assert "12 atoms" in info and fig["type"] == "plotly" and len(rows["data"]) == 12
     assert "own descriptions fall into" in md
     _fig, note, _timer = call(client, "set_projection", "UMAP")
@@ -216,13 +219,44 @@ def test_retrieval_and_explanations(client, app, tmp_path):
 
 
 def test_checkpoint_from_another_backbone_is_refused(client, app):
+    import torch
+
     svc = app[1].services
     job = svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), {"dataset_dir": str(DEMO), "method": "aux", "epochs": 1, "lr": 1e-3}, "other backbone", owner=f"s:{client.session_hash}")
     st = svc.jobs.wait(job, 90)
-    run = Path(st.result["checkpoint"]).parent / "run.json"
-    data = json.loads(run.read_text(encoding="utf-8"))
-    data["backbone"] = "timm:resnet50[pretrained]"
-    run.write_text(json.dumps(data), encoding="utf-8")
+    ckpt = Path(st.result["checkpoint"])
+    state = torch.load(ckpt, weights_only=True)
+    state["run"]["backbone_id"] = "timm:resnet50[pretrained]"
+    torch.save(state, ckpt)
     label = next(c[0] for c in call(client, "list_models")[0]["choices"] if job in c[0])
     with pytest.raises(AppError, match="another backbone"):
         call(client, "build_index", label, DEMO_SET)
+
+
+@pytest.mark.parametrize("reading", ["relational", "meankl"])
+def test_retrieve_and_explain_with_a_trained_run(client, app, reading):
+    """A trained checkpoint: explanations and text search read the trained projectors (meankl) or the read-out
+    fitted on the trained embeddings (relational, whose projectors never train), and the UI says which."""
+    svc = app[1].services
+    params = {"dataset_dir": str(DEMO), "method": "lafg", "reading": reading, "epochs": 3,
+              "descriptions_file": str(DEMO / "descriptions.json")}
+    job = svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), params, f"trained {reading}", owner=f"s:{client.session_hash}")
+    st = svc.jobs.wait(job, 120)
+    assert st.state == "done", st.error
+    label = next(c[0] for c in call(client, "list_models")[0]["choices"] if job in c[0])
+    info, browse = call(client, "build_index", label, DEMO_SET)
+    assert "80 images" in info
+    if reading == "meankl":
+        assert "explanations read the trained projectors P_v and P_t (meankl reading)" in info and "read-out" not in info
+        want = "read through the trained projectors P_v and P_t (meankl reading)"
+    else:
+        assert "explanations read the read-out fitted on the trained embeddings of 5 seen classes" in info
+        assert "trained projector" not in info
+        want = "read through the read-out fitted on the trained embeddings of 5 seen classes"
+    items, md, fig = call(client, "search_gallery_image", 3)
+    assert len(items) == 12 and want in md and "Shared" in md and fig["type"] == "plotly"
+    items, md, _ = call(client, "search_text", "Scarlet Tanager")
+    assert items and want in md
+    md, _ = call(client, "explain_result", 1)
+    assert want in md
+    assert st.result["explanations"] in info

@@ -60,3 +60,37 @@ def test_unit_rows():
     from lafg.app.training import unit
 
     assert np.allclose(np.linalg.norm(unit(np.array([[3.0, 4.0], [0.0, 0.0]])), axis=1), [1.0, 0.0])
+
+
+def test_gallery_persists_and_a_restart_reloads_it_without_embedding(tmp_path):
+    """A fresh Services on the same folder (an app restart) maps features and indexes back from disk."""
+    from lafg.app import retrieval
+    from lafg.app.services import DEMO_DIR, shared_descriptions
+
+    from .fakes import FakeEmbedder, fake_services
+
+    calls = []
+
+    class Counting(FakeEmbedder):
+        def embed(self, paths, views=1, progress=None):
+            calls.append(len(paths))
+            return super().embed(paths, views, progress)
+
+    def services():
+        svc = fake_services(tmp_path / "work")
+        svc.image_embedder_factory = Counting
+        return svc
+
+    descriptions = shared_descriptions(DEMO_DIR)
+    first = retrieval.build_gallery(services(), None, DEMO_DIR, descriptions)
+    assert calls == [len(first.paths)]
+    again = retrieval.build_gallery(services(), None, DEMO_DIR, descriptions)
+    assert calls == [len(first.paths)]  # nothing re-embedded
+    assert isinstance(again.feats, np.memmap)
+    np.testing.assert_array_equal(np.asarray(again.emb), first.emb)
+    for make in (lambda g: retrieval.query_from_row(g, 3), lambda g: retrieval.query_from_text(services(), g, "Blue Jay")):
+        a, b = retrieval.search(first, make(first)), retrieval.search(again, make(again))
+        assert [h.row for h in a] == [h.row for h in b] and len(a) == 12
+    text = retrieval.search(again, retrieval.query_from_text(services(), again, "Blue Jay"))
+    sims = retrieval.unit(again.lang) @ retrieval.unit(retrieval.query_from_text(services(), again, "Blue Jay").lang)
+    assert [h.row for h in text] == np.argsort(-sims, kind="stable")[:12].tolist()  # the old full sort's answer

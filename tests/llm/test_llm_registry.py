@@ -10,7 +10,7 @@ from lafg.llm.bundled import bundled_gguf_path
 
 
 def test_registry_names():
-    assert list_llms() == ["bundled", "transformers", "openai", "json"]
+    assert list_llms() == ["bundled", "transformers", "openai", "json", "published"]
 
 
 def test_unknown_backend_and_option():

@@ -1,0 +1,546 @@
+"""One pipeline from names to explanations, called by the CLI, the app and the benchmarks alike.
+
+    seen classes' descriptions → vocabulary → prototypes   (:func:`seen_language`, :func:`language_from_run`)
+    + image inputs of the mode → model + objective → checkpoint with its run spec   (:func:`train_run`)
+    checkpoint alone → trunk, head, projectors, encoder, vocabulary, prototypes   (:func:`load_run`)
+    → retrieval embeddings and the attribute space explanations read   (:meth:`Run.attribute_space`)
+
+The language side is built from the *seen* classes' descriptions only: :func:`seen_language` keeps the
+descriptions of the names it is given and nothing else, so unseen classes' descriptions cannot reach a model.
+Classes met later (unseen, evaluation) get prototypes from their *names* through the seen vocabulary
+(:meth:`Language.prototypes_for`), which is all zero-shot needs.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lafg.errors import InputError
+from lafg.methods import LanguageSide, Method, atom_mixture, control_prototypes, get_method
+from lafg.prototypes import PrototypeConfig, Prototypes, build_prototypes
+from lafg.readout import (
+    AttributeSpace,
+    Readout,
+    fit_readout,
+    no_space,
+    projector_space,
+    readout_space,
+)
+from lafg.runspec import RunSpec, check_checkpoint_keys, data_fingerprint
+from lafg.train import (
+    CHECKPOINT,
+    DEFAULT_TOP_STAGES,
+    DEFAULT_VIEWS,
+    CachedInputs,
+    PreparedInputs,
+    TrainConfig,
+    TrainEvent,
+    prepare_inputs,
+    read_checkpoint,
+    train,
+    trained_parts,
+    write_checkpoint,
+)
+from lafg.vocabulary import Atom, Vocabulary, VocabularyConfig
+
+Progress = Callable[[int, int, str], None]
+RUN_FILE = "run.json"  # a human-readable copy of the run spec (never read back: the checkpoint is the truth)
+
+
+# ------------------------------------------------------------------------------------------- language side
+@dataclass
+class Language:
+    """The language side of a run: the seen classes' vocabulary and their prototypes per variant."""
+
+    seen_names: list[str]
+    encoder_id: str
+    vocabulary: Vocabulary | None  # over the seen classes' descriptions (None: template prototypes only)
+    prototypes: dict[str, Prototypes]  # variant → prototypes of the seen classes (no control applied)
+    source: str = "descriptions of the seen classes"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def centroids(self) -> np.ndarray | None:
+        return None if self.vocabulary is None else self.vocabulary.centroids
+
+    @property
+    def atom_labels(self) -> list[str]:
+        return [] if self.vocabulary is None else [a.label for a in self.vocabulary.atoms]
+
+    @property
+    def proto_config(self) -> PrototypeConfig:
+        return next(iter(self.prototypes.values())).config
+
+    def train_prototypes(self, method: Method, seed: int | None = None) -> np.ndarray | None:
+        """The rows T_c a method trains with (its control applied, drawn for run ``seed``), or None for methods
+        without L_ali."""
+        if not method.align:
+            return None
+        variant = method.language_variant
+        if variant not in self.prototypes:
+            raise InputError(f"method {method.name!r} needs {variant!r} prototypes, which this language side lacks")
+        return control_prototypes(method, self.prototypes[variant], seed)  # Prototypes: shuffled-atoms needs its parts
+
+    def readout_targets(self) -> np.ndarray:
+        """What a read-out maps image embeddings to: the seen classes' real (never control) prototypes."""
+        return self.prototypes["lafg" if "lafg" in self.prototypes else next(iter(self.prototypes))].vectors
+
+    def prototypes_for(self, names: list[str], encoder, variant: str = "lafg", cache=None) -> np.ndarray:
+        """Prototypes of any classes from their *names* only: template + the seen vocabulary's atoms."""
+        from lafg.language import template_embeddings
+
+        if encoder.name != self.encoder_id:
+            raise InputError(f"this language side was built with {self.encoder_id}, not {encoder.name}")
+        if variant != "template" and self.vocabulary is None:
+            variant = "template"
+        if variant == "descriptions":  # a description mean needs the class's own descriptions: names only here
+            variant = "lafg"
+        t = template_embeddings(names, encoder, self.proto_config, cache)
+        return build_prototypes(names, t, self.vocabulary, self.proto_config, variant).vectors
+
+    # ---- checkpoint I/O (plain types and tensors)
+    def to_state(self) -> dict:
+        v = self.vocabulary
+        vocab = None
+        if v is not None:
+            vocab = {
+                "centroids": torch.from_numpy(v.centroids.copy()),
+                "embeddings": torch.from_numpy(v.embeddings.copy()),
+                "sentences": list(v.sentences),
+                "sentence_class": torch.from_numpy(v.sentence_class.copy()),
+                "sentence_atom": torch.from_numpy(v.sentence_atom.copy()),
+                "class_names": list(v.class_names),
+                "atoms": [{"index": a.index, "label": a.label, "members": a.members, "classes": a.classes}
+                          for a in v.atoms],
+                "config": v.config.to_dict(),
+            }
+        protos = {
+            k: {
+                "names": list(p.names),
+                "vectors": torch.from_numpy(p.vectors.copy()),
+                "template": torch.from_numpy(p.template.copy()),
+                "top_atoms": torch.from_numpy(p.top_atoms.copy()),
+                "top_weights": torch.from_numpy(p.top_weights.copy()),
+                "config": p.config.to_dict(),
+            }
+            for k, p in self.prototypes.items()
+        }
+        return {"seen_names": list(self.seen_names), "encoder_id": self.encoder_id, "vocabulary": vocab,
+                "prototypes": protos, "source": self.source, "notes": list(self.notes)}
+
+    @classmethod
+    def from_state(cls, s: dict) -> Language:
+        vocab = None
+        if s["vocabulary"] is not None:
+            v = s["vocabulary"]
+            atoms = [Atom(a["index"], a["label"], a["members"], a["classes"]) for a in v["atoms"]]
+            vocab = Vocabulary(v["centroids"].numpy(), v["embeddings"].numpy(), v["sentences"],
+                               v["sentence_class"].numpy(), v["sentence_atom"].numpy(), v["class_names"], atoms,
+                               VocabularyConfig(**v["config"]))
+        protos = {
+            k: Prototypes(p["names"], p["vectors"].numpy(), p["template"].numpy(), p["top_atoms"].numpy(),
+                          p["top_weights"].numpy(), k, PrototypeConfig(**p["config"]),
+                          vocab if k != "template" else None)
+            for k, p in s["prototypes"].items()
+        }
+        return cls(s["seen_names"], s["encoder_id"], vocab, protos, s["source"], s.get("notes", []))
+
+
+def seen_descriptions(descriptions: dict[str, list[str]] | None, seen_names: list[str]) -> dict[str, list[str]]:
+    """The descriptions of the seen classes, and nothing else (the only door descriptions enter by)."""
+    descriptions = descriptions or {}
+    return {n: [s for s in descriptions.get(n) or [] if s and s.strip()] for n in seen_names if descriptions.get(n)}
+
+
+def seen_language(
+    seen_names: list[str],
+    descriptions: dict[str, list[str]] | None,
+    encoder,
+    vocab_cfg: VocabularyConfig | None = None,
+    proto_cfg: PrototypeConfig | None = None,
+    variants: tuple[str, ...] = ("lafg",),
+    cache=None,
+    progress: Progress | None = None,
+) -> Language:
+    """Vocabulary over the seen classes' descriptions and the seen classes' prototypes of each variant.
+
+    ``descriptions`` may hold any classes: only ``seen_names``' entries are read. Without any seen-class
+    description only ``template`` prototypes can be built.
+    """
+    from lafg.language import encode_vocabulary, template_embeddings
+
+    vocab_cfg, proto_cfg = vocab_cfg or VocabularyConfig(), proto_cfg or PrototypeConfig()
+    own = seen_descriptions(descriptions, seen_names)
+    vocab, notes = None, []
+    if own:
+        vocab = encode_vocabulary(own, seen_names, encoder, vocab_cfg, cache, progress)
+        if vocab.n_atoms < vocab_cfg.n_atoms:
+            notes.append(f"N clamped from {vocab_cfg.n_atoms} to {vocab.n_atoms} atoms "
+                         f"({vocab.n_atoms} distinct sentences in the seen classes' descriptions)")
+        if len(own) < len(seen_names):
+            notes.append(f"{len(seen_names) - len(own)} of {len(seen_names)} seen classes have no description")
+    elif any(v != "template" for v in variants):
+        raise InputError("none of the seen classes has a description: generate or import descriptions first "
+                         "(the template method needs none)")
+    t = template_embeddings(seen_names, encoder, proto_cfg, cache)
+    protos = {v: build_prototypes(seen_names, t, vocab, proto_cfg, v) for v in dict.fromkeys(variants)}
+    return Language(list(seen_names), encoder.name, vocab, protos, notes=notes)
+
+
+def language_from_run(run_dir: str | Path, seen_names: list[str], encoder, variants: tuple[str, ...] = ("lafg",),
+                      cache=None) -> Language:
+    """The vocabulary (``vocab.npz``) and prototypes (``prototypes.npz``) that ``lafg vocab`` / ``lafg prototypes``
+    wrote into ``run_dir``, for these seen classes.
+
+    The vocabulary must be built over seen classes only (else unseen classes' descriptions would train the
+    model): ``lafg vocab --run DIR --file seen.txt``. Saved prototypes are used for the classes they cover
+    when their variant is asked for; the other variants are built from the saved vocabulary.
+    """
+    from lafg.language import template_embeddings
+    from lafg.runs import load_prototypes, load_vocabulary
+
+    run_dir = Path(run_dir)
+    vocab, encoder_name = load_vocabulary(run_dir)
+    if encoder_name != encoder.name:
+        raise InputError(f"{run_dir}/vocab.npz was built with {encoder_name}, not {encoder.name}")
+    seen = set(seen_names)
+    foreign = [n for n in vocab.class_names if n not in seen]
+    if foreign:
+        raise InputError(
+            f"{run_dir}/vocab.npz was built over {len(foreign)} classes that are not seen (training) classes, e.g. "
+            f"{foreign[0]!r}: the model would learn from their descriptions. Rebuild it over the seen classes: "
+            f"lafg vocab --run {run_dir} --file SEEN.txt"
+        )
+    saved = load_prototypes(run_dir) if (run_dir / "prototypes.npz").is_file() else None
+    proto_cfg = saved.config if saved is not None else PrototypeConfig()
+    t = template_embeddings(seen_names, encoder, proto_cfg, cache)
+    protos, notes = {}, []
+    for v in dict.fromkeys(variants):
+        built = build_prototypes(seen_names, t, vocab, proto_cfg, v)
+        if saved is not None and saved.variant == v and set(seen_names) <= set(saved.names):
+            rows = [saved.names.index(n) for n in seen_names]
+            built = Prototypes(list(seen_names), saved.vectors[rows], saved.template[rows], saved.top_atoms[rows],
+                               saved.top_weights[rows], v, proto_cfg, vocab)
+            notes.append(f"{v} prototypes read from {run_dir}/prototypes.npz")
+        protos[v] = built
+    return Language(list(seen_names), encoder.name, vocab, protos, f"run folder {run_dir}", notes)
+
+
+def build_language_side(
+    train_names: list[str],
+    eval_names: list[str],
+    descriptions: dict[str, list[str]],
+    encoder,
+    vocab_cfg: VocabularyConfig | None = None,
+    proto_cfg: PrototypeConfig | None = None,
+    variants: tuple[str, ...] = ("template", "descriptions", "lafg"),
+    cache=None,
+) -> LanguageSide:
+    """Every variant's prototypes for training and evaluation classes (the ladder's view of the pipeline).
+
+    Training rows come from :func:`seen_language` over ``train_names``; evaluation rows from the evaluation
+    classes' names only (:meth:`Language.prototypes_for`): their descriptions are never read.
+    """
+    lang = seen_language(train_names, descriptions, encoder, vocab_cfg, proto_cfg, variants, cache)
+    train_rows = {v: p.vectors for v, p in lang.prototypes.items()}
+    eval_rows = {v: lang.prototypes_for(eval_names, encoder, v, cache) for v in variants}
+    lafg = lang.prototypes.get("lafg")
+    parts = (lafg.template, atom_mixture(lafg)) if lafg is not None and lafg.vocabulary is not None else None
+    return LanguageSide(train_rows, eval_rows, lang.centroids, parts)
+
+
+def language_variants(method: Method) -> tuple[str, ...]:
+    """Variants a run builds: its own (for training) and ``lafg`` (the read-out's target)."""
+    return tuple(dict.fromkeys([v for v in (method.language_variant, "lafg") if v]))
+
+
+# ------------------------------------------------------------------------------------------------ training
+@dataclass
+class RunConfig:
+    """Everything a person chooses for one run; the defaults are the validated ones."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    backbone: str = "efficientnet_lite0"  # lafg.backbones registry name
+    backbone_kw: dict = field(default_factory=dict)
+    views: int = DEFAULT_VIEWS  # cached augmented views per image besides the evaluation crop
+    n_top_stages: int = DEFAULT_TOP_STAGES  # partial mode: backbone stages fine-tuned
+    encoder: str = "minilm"  # lafg.encode registry name
+    encoder_kw: dict = field(default_factory=dict)
+    vocab: VocabularyConfig = field(default_factory=VocabularyConfig)  # N atoms
+    proto: PrototypeConfig = field(default_factory=PrototypeConfig)  # template, K, τ
+
+
+@dataclass
+class RunResult:
+    model: object
+    status: str  # done | cancelled
+    epochs_done: int
+    history: list[dict]
+    spec: RunSpec
+    language: Language | None
+    checkpoint: Path
+
+
+def train_run(
+    cfg: RunConfig,
+    paths: list,
+    labels: np.ndarray,
+    seen_names: list[str],
+    out_dir: str | Path,
+    *,
+    descriptions: dict[str, list[str]] | None = None,
+    language: Language | None = None,
+    backbone=None,
+    encoder=None,
+    prepared: PreparedInputs | None = None,
+    backbone_id: str | None = None,
+    feature_cache=None,
+    text_cache=None,
+    progress: Progress | None = None,
+    step: Callable[[TrainEvent], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    num_workers: int = 2,
+    override: bool = False,
+) -> RunResult:
+    """Train ``cfg`` on the seen images ``paths`` (labels 0..C−1 into ``seen_names``) into ``out_dir``.
+
+    The language side is ``language`` or built here from ``descriptions`` (seen classes only). Inputs come
+    from ``backbone`` (built from ``cfg`` when None) unless ``prepared`` is given (the app's stand-in
+    embedders; then ``backbone_id`` names them). The checkpoint holds the run spec, the language side and,
+    when no projector was trained, the read-out fitted on the trained seen-class embeddings.
+    """
+    method = get_method(cfg.train.method)
+    if not method.trains:
+        raise InputError(f"method {method.name!r} does not train; evaluate the backbone features instead")
+    labels = np.asarray(labels, dtype=np.int64)
+    described = bool(seen_descriptions(descriptions, seen_names))
+    if language is None and (method.align or described):
+        if encoder is None:
+            from lafg.encode import create_text_encoder
+
+            encoder = create_text_encoder(cfg.encoder, **cfg.encoder_kw)
+        variants = language_variants(method) if described else ("template",)
+        if method.align and method.language_variant not in variants:
+            raise InputError(f"method {method.name!r} needs descriptions of the seen classes")
+        language = seen_language(seen_names, descriptions, encoder, cfg.vocab, cfg.proto, variants, text_cache,
+                                 progress)
+    if prepared is None:
+        if backbone is None:
+            from lafg.backbones import create_backbone
+
+            backbone = create_backbone(cfg.backbone, **cfg.backbone_kw)
+        if cfg.train.mode == "full":  # the trunk trains in place: never the caller's (shared) backbone
+            backbone = copy.deepcopy(backbone)
+        prepared = prepare_inputs(backbone, cfg.train.mode, paths, cfg.views, cfg.n_top_stages, feature_cache,
+                                  progress, num_workers=num_workers)
+    kept_labels = labels[prepared.kept]
+    parts = trained_parts(cfg.train)
+    spec = RunSpec(
+        backbone=cfg.backbone, backbone_kw=dict(cfg.backbone_kw),
+        backbone_id=backbone_id or getattr(backbone, "name", cfg.backbone),
+        mode=cfg.train.mode, n_top_stages=int(cfg.n_top_stages), views=int(cfg.views),
+        encoder=_encoder_registry(encoder, cfg)[0], encoder_kw=_encoder_registry(encoder, cfg)[1],
+        encoder_id=language.encoder_id if language else getattr(encoder, "name", cfg.encoder),
+        vocabulary=(language.vocabulary.config if language and language.vocabulary else cfg.vocab).to_dict(),
+        prototypes=(language.proto_config if language else cfg.proto).to_dict(),
+        method=method.name, reading=cfg.train.reading, train=cfg.train.to_dict(), seen_classes=list(seen_names),
+        data_fingerprint=data_fingerprint([paths[i] for i in prepared.kept], kept_labels, seen_names),
+        language_source=language.source if language else "none", trained=parts,
+        notes=list(language.notes) if language else [],
+    )
+    extra = {"run": spec.to_dict(), "language": language.to_state() if language else None}
+    out = Path(out_dir)
+    result = train(
+        cfg.train, prepared.inputs, kept_labels, out, in_dim=prepared.in_dim,
+        prototypes=language.train_prototypes(method, cfg.train.seed) if language else None,
+        centroids=language.centroids if language else None, trunk=prepared.trunk, progress=step, cancel=cancel,
+        resume=resume, device=device, extra=extra, override=override,
+    )
+    ckpt = out / CHECKPOINT
+    model = result.model
+    from lafg import distributed
+
+    is_main = distributed.context().is_main  # torchrun: rank 0 alone writes files
+    if is_main and ckpt.is_file() and language is not None and not parts["proj_v"]:
+        state = read_checkpoint(ckpt, parse=False)
+        model.load_state_dict(state["model"])  # a cancelled run: the read-out describes the checkpoint
+        emb = _seen_embeddings(model, prepared, [paths[i] for i in prepared.kept], backbone, device)
+        state["readout"] = fit_readout(emb, kept_labels, language.readout_targets()).to_state()
+        write_checkpoint(ckpt, state)
+    from lafg.runs import write_json
+
+    if is_main:
+        write_json(out / RUN_FILE, {**spec.to_dict(), "status": result.status, "epochs_done": result.epochs_done})
+    model.eval()
+    return RunResult(model, result.status, result.epochs_done, result.history, spec, language, ckpt)
+
+
+def _encoder_registry(encoder, cfg: RunConfig) -> tuple[str, dict]:
+    name, kw = getattr(encoder, "registry", (None, None)) if encoder is not None else (None, None)
+    if name is None:
+        return cfg.encoder if encoder is None else getattr(encoder, "name", cfg.encoder), dict(cfg.encoder_kw)
+    return name, {k: v for k, v in kw.items() if isinstance(v, str | int | float | bool | type(None))}
+
+
+@torch.no_grad()
+def _seen_embeddings(model, prepared: PreparedInputs, kept_paths: list, backbone, device) -> np.ndarray:
+    """Trained embeddings of the seen images' evaluation crops (view 0)."""
+    from lafg.evaluate import embed
+
+    model.eval()
+    if isinstance(prepared.inputs, CachedInputs):
+        dev = next(model.parameters()).device.type
+        return embed(model, prepared.inputs.views[0].numpy(), device=dev)
+    from lafg.features import extract_features
+
+    return extract_features(model, kept_paths, backbone.eval_transform(), cache=None, model_id="fine-tuned",
+                            num_workers=0)
+
+
+# ------------------------------------------------------------------------------------------------- loading
+@dataclass
+class Run:
+    """A trained run rebuilt from its checkpoint alone (see :func:`load_run`)."""
+
+    path: Path
+    spec: RunSpec
+    model: object  # lafg.model.RetrievalModel, eval mode
+    language: Language | None
+    readout: Readout | None
+    epochs_done: int
+    _backbone: object = None
+    _encoder: object = None
+
+    @property
+    def config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.spec.train)
+
+    @property
+    def backbone(self):
+        """The frozen backbone the run trained on (built from the spec the first time it is needed)."""
+        if self._backbone is None:
+            from lafg.backbones import create_backbone
+
+            self._backbone = create_backbone(self.spec.backbone, **self.spec.backbone_kw)
+            _check_backbone(self._backbone, self.spec, self.path)
+        return self._backbone
+
+    def encoder(self):
+        """The text encoder the language side was built with (from the spec unless one was passed in)."""
+        if self._encoder is None:
+            from lafg.encode import create_text_encoder
+
+            self._encoder = create_text_encoder(self.spec.encoder, **self.spec.encoder_kw)
+        if self._encoder.name != self.spec.encoder_id:
+            raise InputError(f"{self.path} was trained with the text encoder {self.spec.encoder_id}, "
+                             f"not {self._encoder.name}")
+        return self._encoder
+
+    def embed_images(self, paths: list, cache=None, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(retrieval embeddings, kept indices) of image files through the run's trunk split."""
+        from lafg.evaluate import image_embeddings
+
+        return image_embeddings(self.model, self.backbone, self.spec.mode, paths, self.spec.n_top_stages, cache,
+                                progress)
+
+    @property
+    def projectors_trained(self) -> bool:
+        return bool(self.spec.trained.get("proj_v") and self.spec.trained.get("proj_t"))
+
+    def attribute_space(self) -> AttributeSpace:
+        """What explanations and text search read: trained projectors, or the fitted read-out, or nothing."""
+        lang = self.language
+        if lang is None or lang.vocabulary is None:
+            return no_space("no attribute vocabulary: the run was trained without descriptions")
+        if self.spec.trained.get("proj_v"):
+            cfg = self.config
+            return projector_space(self.model, self.spec.trained, cfg.reading, lang.centroids, lang.atom_labels,
+                                   cfg.tau_proto)
+        if self.readout is None:
+            return no_space("no read-out was fitted (the run stopped before its first epoch)")
+        return readout_space(self.readout, lang.centroids, lang.atom_labels, "trained embeddings")
+
+    def zero_shot_prototypes(self, names: list[str], cache=None) -> np.ndarray | None:
+        """Prototypes of ``names`` for zero-shot through the trained projectors (None without them)."""
+        if not self.projectors_trained or self.language is None:
+            return None
+        variant = "template" if get_method(self.spec.method).prototypes == "template" else "lafg"
+        return self.language.prototypes_for(names, self.encoder(), variant, cache)
+
+    def evaluate(self, paths: list, labels: np.ndarray, names: list[str], cache=None,
+                 progress=None, check=None) -> tuple[dict, np.ndarray]:
+        """(metrics, kept indices): Recall@K and MAP@R of ``paths`` (each querying the others); zero-shot
+        accuracy over ``names`` when the projectors were trained. ``check(labels, names)`` runs on the kept
+        labels before the metrics (the CLI's note on single-image classes)."""
+        from lafg.evaluate import evaluate_embeddings, projected
+        from lafg.metrics import zero_shot_accuracy
+
+        emb, kept = self.embed_images(paths, cache, progress)
+        labels = np.asarray(labels)[kept]
+        if check is not None:
+            check(labels, names)
+        metrics = evaluate_embeddings(emb, labels)
+        protos = self.zero_shot_prototypes(names)
+        if protos is not None:
+            v, t = projected(self.model, emb, protos)
+            metrics["zero_shot"] = zero_shot_accuracy(v, labels, t)
+        return metrics, kept
+
+
+def load_run(path: str | Path, backbone=None, encoder=None, device: str = "cpu") -> Run:
+    """Rebuild a run from ``checkpoint.pt`` alone (no side file is read).
+
+    ``backbone`` / ``encoder``: pass the ones already in memory (the app's); they are checked against the
+    spec. A checkpoint from an older LaFG raises :class:`InputError` naming what it lacks.
+    """
+    from lafg.ckpt_check import check_checkpoint_file
+    from lafg.model import ModelConfig, RetrievalModel
+
+    path = Path(path)
+    state = check_checkpoint_file(path)  # one line for a missing, empty, damaged or foreign file
+    check_checkpoint_keys(state, path)
+    spec = RunSpec.from_dict(state["run"], str(path))
+    if backbone is not None:
+        _check_backbone(backbone, spec, path)
+    trunk = None
+    if spec.mode != "head":
+        source = copy.deepcopy(backbone if backbone is not None else _build_backbone(spec, path))
+        trunk = source.split_at(spec.n_top_stages)[1] if spec.mode == "partial" else source
+    model = RetrievalModel(ModelConfig(**state["model_config"]), trunk)
+    model.load_state_dict(state["model"])
+    model = model.to(device).eval()
+    language = Language.from_state(state["language"]) if state["language"] is not None else None
+    readout = Readout.from_state(state["readout"]) if state.get("readout") is not None else None
+    return Run(path, spec, model, language, readout, int(state["epochs_done"]), backbone, encoder)
+
+
+def _build_backbone(spec: RunSpec, path):
+    from lafg.backbones import create_backbone
+
+    backbone = create_backbone(spec.backbone, **spec.backbone_kw)
+    _check_backbone(backbone, spec, path)
+    return backbone
+
+
+def _check_backbone(backbone, spec: RunSpec, path) -> None:
+    name = getattr(backbone, "name", None)
+    if name != spec.backbone_id:
+        raise InputError(f"{Path(path).name} was trained on another backbone ({spec.backbone_id}), not {name}: "
+                         "retrain, or use that backbone")
+
+
+def pretrained_space(feats: np.ndarray, labels: np.ndarray, language: Language) -> AttributeSpace:
+    """The untrained backbone: a read-out fitted on the frozen features of the seen classes' images
+    (``labels`` index ``language.seen_names``)."""
+    if language.vocabulary is None:
+        return no_space("no descriptions of the seen classes: no attribute vocabulary")
+    readout = fit_readout(feats, labels, language.readout_targets())
+    return readout_space(readout, language.centroids, language.atom_labels, "frozen backbone features")

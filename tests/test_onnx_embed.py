@@ -1,0 +1,61 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lafg.backbones import Backbone, create_backbone
+from lafg.errors import BackendError
+from lafg.features import extract_features
+from lafg.onnx_embed import OnnxBackbone, onnx_backbone, runtime_for
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return create_backbone("efficientnet_lite0")
+
+
+def test_onnx_features_equal_torch_features(lite0, tmp_path):
+    from lafg.app.services import DEMO_DIR
+
+    paths = sorted((DEMO_DIR / "images").rglob("*.jpg"))[:6]
+    assert len(paths) == 6
+    ref = extract_features(lite0, paths, lite0.eval_transform(), batch_size=4, num_workers=0, engine="torch")
+    fast = extract_features(lite0, paths, lite0.eval_transform(), batch_size=4, num_workers=0, engine="onnx")
+    assert fast.shape == ref.shape == (6, 1280)
+    np.testing.assert_allclose(fast, ref, atol=1e-4, rtol=1e-4)
+    assert not np.allclose(ref[0], ref[1])  # real, distinct features
+
+
+def test_export_is_cached_and_auto_picks_onnx_on_cpu(lite0, tmp_path):
+    module = onnx_backbone(lite0, cache_dir=tmp_path, n_threads=1)
+    assert isinstance(module, OnnxBackbone)
+    meta = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert meta["ok"] and meta["max_rel_diff"] < 1e-4
+    assert onnx_backbone(lite0, cache_dir=tmp_path, n_threads=1) is module  # exported once per process
+    assert isinstance(runtime_for(lite0), OnnxBackbone)
+    assert runtime_for(lite0, "torch") is lite0
+
+
+def test_auto_respects_the_switch_and_training_copies_differ(lite0, monkeypatch):
+    monkeypatch.setenv("LAFG_ONNX", "0")
+    assert runtime_for(lite0) is lite0
+    monkeypatch.delenv("LAFG_ONNX")
+    tuned = create_backbone("efficientnet_lite0", pretrained=False)
+    assert runtime_for(tuned).path != runtime_for(lite0).path  # other weights, other export
+
+
+class _NotExportable(nn.Module):
+    def forward(self, x):
+        return torch.from_numpy(x.numpy().mean(axis=(2, 3)))  # leaves the graph: the tracer cannot follow
+
+
+def test_backbone_that_does_not_export_falls_back_to_torch(tmp_path):
+    bad = Backbone("bad", _NotExportable(), 3, (0.5,) * 3, (0.5,) * 3, 32, None, [], None, channels_last=False)
+    assert onnx_backbone(bad, cache_dir=tmp_path) is None
+    assert runtime_for(bad) is bad
+    with pytest.raises(BackendError, match="does not export"):
+        runtime_for(bad, "onnx")

@@ -1,0 +1,157 @@
+"""The one pipeline: seen-only language side, self-describing checkpoints, explanation spaces that read only
+what was trained (fast: a bag-of-words text encoder and synthetic features)."""
+
+import hashlib
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from lafg.errors import InputError
+from lafg.methods import list_methods
+from lafg.pipeline import RunConfig, load_run, seen_language, train_run
+from lafg.readout import PROJECTOR, READOUT
+from lafg.train import CachedInputs, PreparedInputs, TrainConfig
+
+SEEN = ["Red Fox", "Grey Wolf", "Snow Owl", "Barn Owl"]
+UNSEEN = ["Arctic Fox", "Eagle Owl"]
+WORDS = ["thick", "soft", "dense", "white", "orange", "grey", "feathered", "pointed", "round", "long"]
+
+
+class BagOfWords:
+    name, dim = "bow-test", 32
+
+    def encode(self, texts, batch_size=64, progress=None):
+        out = np.full((len(texts), self.dim), 1e-3, dtype=np.float32)
+        for i, text in enumerate(texts):
+            for w in re.findall(r"[a-z]+", text.lower()):
+                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def _descriptions(names, salt=""):
+    rng = np.random.default_rng(len(salt))
+    return {n: [f"a {n.lower()} with {rng.choice(WORDS)} {w}{salt}" for w in ("fur", "ears", "tail")] for n in names}
+
+
+def _prepared(seed=0, per=6, dim=16):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(SEEN)), per)
+    centers = rng.standard_normal((len(SEEN), dim))
+    feats = (centers[labels] + 0.4 * rng.standard_normal((len(labels), dim))).astype(np.float32)
+    prepared = PreparedInputs(CachedInputs(feats[None]), np.arange(len(labels)), None, dim)
+    return prepared, labels, [f"/nowhere/{i}.jpg" for i in range(len(labels))]
+
+
+def _train(tmp_path, method="lafg", reading="relational", descriptions=None, epochs=3, **kw):
+    prepared, labels, paths = _prepared()
+    cfg = RunConfig(train=TrainConfig(method=method, reading=reading, epochs=epochs, embed_dim=8, lr=1e-2,
+                                      classes_per_batch=4, images_per_class=2))
+    descriptions = _descriptions(SEEN) if descriptions is None else descriptions
+    return train_run(cfg, paths, labels, SEEN, tmp_path, descriptions=descriptions, encoder=BagOfWords(),
+                     prepared=prepared, backbone_id="synthetic-16", **kw)
+
+
+def _checkpoint(path):
+    return torch.load(path, weights_only=True)
+
+
+def test_the_checkpoint_describes_its_run(tmp_path):
+    result = _train(tmp_path, reading="meankl")
+    state = _checkpoint(result.checkpoint)  # plain types only: weights_only loading works
+    spec = state["run"]
+    assert spec["backbone_id"] == "synthetic-16" and spec["mode"] == "head" and spec["n_top_stages"] == 2
+    assert spec["encoder_id"] == "bow-test" and spec["method"] == "lafg" and spec["reading"] == "meankl"
+    assert spec["seen_classes"] == SEEN and spec["train"]["epochs"] == 3 and spec["version"]
+    assert spec["vocabulary"]["n_atoms"] == 128 and spec["prototypes"]["top_k"] == 5
+    assert spec["trained"] == {"head": True, "trunk": False, "proj_v": True, "proj_t": True}
+    assert len(spec["data_fingerprint"]) == 64
+    assert any("N clamped from 128" in n for n in spec["notes"])
+    run = load_run(result.checkpoint, encoder=BagOfWords())
+    assert np.array_equal(run.language.centroids, result.language.centroids)
+    assert np.array_equal(run.language.prototypes["lafg"].vectors, result.language.prototypes["lafg"].vectors)
+    x = torch.randn(3, 16)
+    assert torch.equal(run.model(x), result.model.cpu()(x))
+
+
+def test_unseen_descriptions_never_reach_the_model(tmp_path):
+    seen_only = _train(tmp_path / "a", descriptions=_descriptions(SEEN))
+    with_unseen = _train(tmp_path / "b", descriptions={**_descriptions(SEEN), **_descriptions(UNSEEN, "x")})
+    other_unseen = _train(tmp_path / "c", descriptions={**_descriptions(SEEN), **_descriptions(UNSEEN, "yz")})
+    states = [_checkpoint(r.checkpoint) for r in (seen_only, with_unseen, other_unseen)]
+    for key in ("model", "objective"):
+        for s in states[1:]:
+            assert all(torch.equal(states[0][key][k], s[key][k]) for k in states[0][key])
+    vocab = [s["language"]["vocabulary"] for s in states]
+    assert all(v["sentences"] == vocab[0]["sentences"] for v in vocab)
+    assert all(torch.equal(v["centroids"], vocab[0]["centroids"]) for v in vocab)
+
+
+def test_the_descriptions_method_trains_without_unseen_descriptions(tmp_path):
+    result = _train(tmp_path, method="descriptions", descriptions=_descriptions(SEEN))
+    assert result.status == "done" and set(result.language.prototypes) == {"descriptions", "lafg"}
+
+
+def test_seen_language_reads_only_the_seen_classes():
+    lang = seen_language(SEEN[:2], {**_descriptions(SEEN), "Eagle Owl": ["secret"]}, BagOfWords())
+    assert set(lang.vocabulary.class_names) == set(SEEN[:2])
+    assert "secret" not in lang.vocabulary.sentences and not any("owl" in s for s in lang.vocabulary.sentences)
+    with pytest.raises(InputError, match="none of the seen classes has a description"):
+        seen_language(SEEN, {"Eagle Owl": ["x"]}, BagOfWords())
+
+
+@pytest.mark.parametrize("method", [m for m in list_methods() if m != "pretrained"])
+@pytest.mark.parametrize("reading", ["meankl", "symkl", "relational", "attribute"])
+def test_explanations_read_a_trained_projector_or_the_fitted_readout(tmp_path, method, reading):
+    from lafg.train import build_model
+
+    result = _train(tmp_path, method=method, reading=reading, epochs=2)
+    run = load_run(result.checkpoint, encoder=BagOfWords())
+    space = run.attribute_space()
+    lang = run.language
+    init = build_model(run.config, 16, lang.centroids.shape[1], lang.centroids.shape[0], None, lang.centroids)
+    z = run.model(torch.randn(5, 16)).detach().numpy()
+    if space.kind == PROJECTOR:
+        # the projector it reads changed during training, and the label says "trained"
+        assert not torch.equal(init.proj_v.weight, run.model.proj_v.weight)
+        assert "trained" in space.description and "read-out" not in space.description
+        with torch.no_grad():
+            assert np.allclose(space.image(z), run.model.project_image(torch.as_tensor(z)).numpy())
+    else:
+        assert space.kind == READOUT and run.readout is not None
+        assert space.description.startswith("read-out fitted on the trained embeddings of 4 seen classes")
+        assert "trained projector" not in space.description
+        assert np.allclose(space.image(z), run.readout(z))  # never the (random) P_v
+        # the read-out was fitted on the trained embeddings: refitting reproduces it
+        from lafg.readout import fit_readout
+
+        feats = _prepared()[0].inputs.views[0].numpy()
+        with torch.no_grad():
+            emb = run.model(torch.as_tensor(feats)).numpy()
+        refit = fit_readout(emb, _prepared()[1], lang.readout_targets())
+        assert np.allclose(refit.weight, run.readout.weight, atol=1e-5)
+    expected = reading in ("meankl", "symkl", "attribute") and method not in ("onehot", "aux")
+    assert (space.kind == PROJECTOR) == expected
+
+
+def test_zero_shot_prototypes_come_from_names_only(tmp_path):
+    run = load_run(_train(tmp_path, reading="meankl").checkpoint, encoder=BagOfWords())
+    protos = run.zero_shot_prototypes(UNSEEN)
+    assert protos.shape == (2, 32) and np.allclose(np.linalg.norm(protos, axis=1), 1, atol=1e-5)
+    relational = load_run(_train(tmp_path / "r").checkpoint, encoder=BagOfWords())
+    assert relational.zero_shot_prototypes(UNSEEN) is None  # its projectors never trained
+
+
+def test_cancelled_run_keeps_a_readout_of_its_checkpoint(tmp_path):
+    calls = {"n": 0}
+
+    def cancel():
+        calls["n"] += 1
+        return calls["n"] > 4  # 3 steps per epoch, polled every 5 steps: stops in epoch 2
+
+    cfg_kw = dict(epochs=6)
+    result = _train(tmp_path, cancel=cancel, **cfg_kw)
+    assert result.status == "cancelled"
+    run = load_run(result.checkpoint, encoder=BagOfWords())
+    assert run.readout is not None and run.epochs_done == result.epochs_done
