@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     ensure_bundled_llm()
 
     from lafg.app import build_demo, default_services, launch
-    from lafg.app.services import Limits
+    from lafg.app.limits import Limits
 
     svc = default_services(
         args.work_dir, data_roots=roots, llm_key_envs=list(args.llm_key_env), llm_endpoints=list(args.llm_endpoint),

@@ -21,6 +21,7 @@ from torchvision import transforms as T
 
 from lafg.backbones import create_backbone
 from lafg.cache import default_cache_dir
+from lafg.runs import atomic_path
 from lafg.train import DEFAULT_TOP_STAGES
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -104,9 +105,8 @@ def run_bottom(
 
 
 def _save(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, array, allow_pickle=False)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".tmp.npy") as tmp:
+        np.save(tmp, array, allow_pickle=False)
 
 
 def activations(name: str, view: int, log=print, stages: int = TOP_STAGES) -> np.ndarray:

@@ -126,7 +126,7 @@ def query_latency(n_queries: int = 10) -> dict:
     from gradio_client import Client, handle_file
 
     from lafg.app import build_demo, default_services, launch
-    from lafg.app.services import load_dataset
+    from lafg.app.datasets import load_dataset
 
     tmp = Path(tempfile.mkdtemp(prefix="lafg-bench-"))
     folder, label = gallery_folder(tmp / "set")

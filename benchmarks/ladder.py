@@ -48,6 +48,7 @@ from lafg.evaluate import evaluate_embeddings, evaluate_model
 from lafg.methods import LanguageSide, get_method, list_methods
 from lafg.pipeline import build_language_side  # the one pipeline: seen-class descriptions only
 from lafg.prototypes import PrototypeConfig
+from lafg.runs import atomic_write_text
 from lafg.train import DEFAULT_VIEWS, CachedInputs, TrainConfig, train
 from lafg.vocabulary import VocabularyConfig
 
@@ -376,7 +377,7 @@ def write_results(
             if r["mode"] == mode and r["method"] in keep and _row_key(r) not in keys
         ]
         merged = [r for r in old if r["mode"] != mode] + kept + rows
-    _atomic_text(path, json.dumps(merged, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(merged, indent=1) + "\n")
     walls = (
         json.loads((out_dir / "ladder_wall.json").read_text())
         if (out_dir / "ladder_wall.json").exists()
@@ -385,8 +386,8 @@ def write_results(
     if wall is not None:
         walls[mode] = round(wall, 1)
     walls.update(extra or {})
-    _atomic_text(out_dir / "ladder_wall.json", json.dumps(walls, indent=1) + "\n")
-    _atomic_text(out_dir / "ladder.md", markdown(merged, walls))
+    atomic_write_text(out_dir / "ladder_wall.json", json.dumps(walls, indent=1) + "\n")
+    atomic_write_text(out_dir / "ladder.md", markdown(merged, walls))
 
 
 def _read_rows(out_dir: Path) -> list[dict]:
@@ -526,12 +527,6 @@ def _cfg_summary(cfg: TrainConfig) -> dict:
         "embed_dim",
     )
     return {k: getattr(cfg, k) for k in keys}
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def build_arg_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from lafg.cache import ArrayCache
+from lafg.describe import load_descriptions_json
 from lafg.encode import create_text_encoder, encode_cached
 from lafg.language import template_embeddings
 from lafg.prototypes import PrototypeConfig, build_prototypes
@@ -37,7 +38,7 @@ def main() -> None:
     ap.add_argument("--n-atoms", type=int, default=128)
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 2)
-    desc = json.loads(args.descriptions.read_text())
+    desc = load_descriptions_json(args.descriptions)  # the one validated reader
     names = list(desc)
     sentences, owners = flatten_descriptions(desc, names)
     encoder, t_load = timed(lambda: create_text_encoder("minilm"))

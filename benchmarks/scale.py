@@ -244,7 +244,8 @@ def bench_restart(n: int = 100_000) -> dict:
     from app_speed import SyntheticGalleryEmbedder
 
     from lafg.app import retrieval
-    from lafg.app.services import default_services, load_dataset, shared_descriptions
+    from lafg.app.datasets import load_dataset, shared_descriptions
+    from lafg.app.services import default_services
 
     tmp = Path(tempfile.mkdtemp(prefix="lafg-scale-"))
     source = next((SHARED / "cub100" / "images").rglob("*.jpg"), None) or next((ROOT / "assets" / "demo" / "images").rglob("*.jpg"))
@@ -313,7 +314,7 @@ def serve(port: int, work: Path) -> None:
     from app_speed import SyntheticGalleryEmbedder, gallery_folder
 
     from lafg.app import build_demo, default_services, launch
-    from lafg.app.services import load_dataset
+    from lafg.app.datasets import load_dataset
 
     folder, label = gallery_folder(work / "set")
     svc = default_services(work / "work")

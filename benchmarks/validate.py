@@ -26,7 +26,6 @@ from benchmarks.ladder import (
     RESULTS,
     SETS,
     VOCAB,
-    _atomic_text,
     language,
     load_cached,
     load_descriptions,
@@ -36,6 +35,7 @@ from benchmarks.ladder import (
 from benchmarks.structure import class_means
 from lafg.evaluate import bird_group, car_make, group_validation_split
 from lafg.methods import LanguageSide
+from lafg.runs import atomic_write_text
 
 GROUPS = {"cars196": car_make, "cub100": bird_group}
 
@@ -198,8 +198,8 @@ def main() -> int:
                 row["weights"] = weight_spread(data, descriptions, setup)
             print(json.dumps(row), flush=True)
             rows = [r for r in _read(path) if (r["set"], r["label"]) != (set_name, label)] + [row]
-            _atomic_text(path, json.dumps(rows, indent=1) + "\n")  # re-read first: grids may run side by side
-    _atomic_text(RESULTS / "validation.md", markdown(_read(path)))
+            atomic_write_text(path, json.dumps(rows, indent=1) + "\n")  # re-read first: grids may run side by side
+    atomic_write_text(RESULTS / "validation.md", markdown(_read(path)))
     return 0
 
 

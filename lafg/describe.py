@@ -376,43 +376,82 @@ def retry_thin(
 # ---------------------------------------------------------------- JSON import / export
 
 
-def validate_descriptions(data: Any, source: str = "descriptions") -> dict[str, list[str]]:
-    """Check the ``{class: [sentence, ...]}`` shape; sentences are stripped and blank ones dropped."""
+SHAPE = '{"class": ["sentence", ...]}'
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of ``[``/``{`` in JSON text (strings skipped), without parsing it (no recursion)."""
+    depth = deepest = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def validate_descriptions(data: Any, source: str = "descriptions", max_classes: int | None = None,
+                          max_sentences: int | None = None, max_chars: int | None = None) -> dict[str, list[str]]:
+    """Check the ``{class: [sentence, ...]}`` shape; sentences are stripped and blank ones dropped (and cut to
+    ``max_chars``). A string value is refused, never split into characters. Limits of ``None`` are off."""
     if not isinstance(data, dict):
-        raise InputError(f"{source}: expected a JSON object {{class: [sentences]}}, got {type(data).__name__}")
+        raise InputError(f"{source}: expected a JSON object mapping each class name to a list of sentences {SHAPE}, got {type(data).__name__}")
     if not data:
         raise InputError(f"{source}: no classes in the descriptions")
+    if max_classes is not None and len(data) > max_classes:
+        raise InputError(f"{source} describes {len(data)} classes; at most {max_classes} are accepted")
     out: dict[str, list[str]] = {}
     for name, sentences in data.items():
         if not isinstance(name, str) or not name.strip():
             raise InputError(f"{source}: class names must be non-empty strings, got {name!r}")
+        shown = repr(name[:60])
         if not isinstance(sentences, list):
-            raise InputError(f"{source}: descriptions of {name!r} must be a list of strings, got {type(sentences).__name__}")
+            raise InputError(f"{source}: descriptions of {shown} must be a list of sentences {SHAPE}, got {type(sentences).__name__}")
         bad = [s for s in sentences if not isinstance(s, str)]
         if bad:
-            raise InputError(f"{source}: descriptions of {name!r} must be strings, got {bad[0]!r}")
-        out[name] = [s.strip() for s in sentences if s.strip()]
+            raise InputError(f"{source}: descriptions of {shown} must be strings, got {repr(bad[0])[:60]} (a list of sentences per class)")
+        if max_sentences is not None and len(sentences) > max_sentences:
+            raise InputError(f"{source}: class {shown} has {len(sentences)} sentences; at most {max_sentences} are accepted")
+        out[name] = [s.strip()[:max_chars] for s in sentences if s.strip()]
     return out
 
 
-def load_descriptions_json(path: str | Path) -> dict[str, list[str]]:
-    """Read and validate a descriptions file (UTF-8, BOM tolerated)."""
+def load_descriptions_json(path: str | Path, *, show_as: str | None = None, max_bytes: int = MAX_JSON_CHARS,
+                           max_depth: int = 4, max_classes: int | None = None, max_sentences: int | None = None,
+                           max_chars: int | None = None) -> dict[str, list[str]]:
+    """Read and validate a descriptions file (UTF-8, BOM tolerated; never unpickled): the one reader of the
+    library, the CLI and the app. Size and nesting are checked before parsing (``{class: [sentence]}`` is 2
+    deep). ``show_as`` names the file in messages (the app shows a visitor only the file name, never a server
+    path); the ``max_*`` limits are the hosted app's (:class:`lafg.app.limits.Limits`)."""
     path = Path(path)
+    source = show_as or str(path)
     if not path.is_file():
-        raise InputError(f"descriptions file not found: {path}")
+        raise InputError(f"descriptions file not found: {source}")
+    if path.stat().st_size > max_bytes:
+        raise InputError(f"{source} is larger than {max_bytes // 2**20} MB; descriptions files are small")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"descriptions file is not UTF-8 text: {path}") from exc
-    if len(text) > MAX_JSON_CHARS:
-        raise InputError(f"descriptions file is larger than {MAX_JSON_CHARS // 2**20} MB: {path}")
+        raise InputError(f"{source} is not a descriptions JSON file: not UTF-8 text") from exc
+    depth = json_depth(text)
+    if depth > max_depth:  # "[[[[...": far deeper than {class: [sentences]}; refused before the parser recurses
+        raise InputError(f"{source} is nested {depth} levels deep; descriptions are {SHAPE}")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"descriptions file is not valid JSON: {path} ({exc.msg} at line {exc.lineno})") from exc
-    except RecursionError as exc:  # "[[[[...": far deeper than {class: [sentences]}
-        raise InputError(f"descriptions file is nested too deeply to be {{class: [sentences]}}: {path}") from exc
-    return validate_descriptions(data, str(path))
+        raise InputError(f"{source} is not a descriptions JSON file: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    return validate_descriptions(data, source, max_classes, max_sentences, max_chars)
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:

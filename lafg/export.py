@@ -25,6 +25,7 @@ import numpy as np
 
 from lafg.errors import InputError
 from lafg.prototypes import PrototypeConfig, Prototypes
+from lafg.runs import atomic_path
 from lafg.vocabulary import Atom, Vocabulary, VocabularyConfig
 
 BUNDLE_FORMAT = "lafg-run-bundle"
@@ -143,8 +144,7 @@ def write_bundle(bundle: RunBundle, path: str | Path) -> Path:
         "names": list(bundle.names), "settings": bundle.settings,
         "has_vocabulary": bundle.vocabulary is not None, "has_prototypes": bundle.prototypes is not None,
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
         z.writestr("descriptions.json", json.dumps({n: bundle.descriptions.get(n, []) for n in bundle.names}, ensure_ascii=False, indent=1))
         if bundle.vocabulary is not None:
@@ -153,7 +153,6 @@ def write_bundle(bundle: RunBundle, path: str | Path) -> Path:
         if bundle.prototypes is not None:
             z.writestr("prototypes.json", json.dumps(prototypes_dict(bundle.prototypes), ensure_ascii=False))
             z.writestr("prototypes.npz", prototypes_npz(bundle.prototypes))
-    tmp.replace(path)
     return path
 
 

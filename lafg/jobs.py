@@ -237,9 +237,9 @@ class JobRegistry:
             return
         self._last_save[st.id] = now
         path = self.job_dir(st.id) / "status.json"
-        tmp = path.with_suffix(f".tmp{threading.get_ident()}")
-        tmp.write_text(json.dumps(asdict(st), ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        from lafg.runs import atomic_write_text
+
+        atomic_write_text(path, json.dumps(asdict(st), ensure_ascii=False), fsync=False)  # rewritten twice a second
 
     def _mark_orphans(self) -> None:
         """Jobs left active by a process that no longer exists are recorded as interrupted."""

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from lafg.errors import BackendError, InputError
+from lafg.runs import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -86,24 +87,20 @@ def export_backbone(backbone: nn.Module, path: Path) -> float:
 
     size = int(getattr(backbone, "image_size", 224))
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.onnx")
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                backbone, (x,), str(tmp), input_names=["images"], output_names=["features"],
-                dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}}, opset_version=OPSET, dynamo=False,
-            )
-        with torch.inference_mode():
-            ref = backbone(x).float().numpy()
-        out = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"]).run(None, {"images": x.numpy()})[0]
-    except Exception as exc:  # exporter or runtime refuses an op: fall back to torch
-        tmp.unlink(missing_ok=True)
-        raise BackendError(f"ONNX export of {getattr(backbone, 'name', 'backbone')} failed: {exc}") from exc
-    diff = float(np.abs(out - ref).max() / max(1.0, float(np.abs(ref).max())))
-    os.replace(tmp, path)
-    return diff
+    with atomic_path(path, suffix=".tmp.onnx") as tmp:  # renamed to ``path`` only once the check ran
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    backbone, (x,), str(tmp), input_names=["images"], output_names=["features"],
+                    dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}}, opset_version=OPSET, dynamo=False,
+                )
+            with torch.inference_mode():
+                ref = backbone(x).float().numpy()
+            out = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"]).run(None, {"images": x.numpy()})[0]
+        except Exception as exc:  # exporter or runtime refuses an op: fall back to torch
+            raise BackendError(f"ONNX export of {getattr(backbone, 'name', 'backbone')} failed: {exc}") from exc
+    return float(np.abs(out - ref).max() / max(1.0, float(np.abs(ref).max())))
 
 
 def onnx_backbone(backbone: nn.Module, cache_dir: str | Path | None = None, n_threads: int | None = None) -> OnnxBackbone | None:

@@ -19,7 +19,7 @@ def lite0():
 
 
 def test_onnx_features_equal_torch_features(lite0, tmp_path):
-    from lafg.app.services import DEMO_DIR
+    from lafg.app.datasets import DEMO_DIR
 
     paths = sorted((DEMO_DIR / "images").rglob("*.jpg"))[:6]
     assert len(paths) == 6

@@ -10,9 +10,10 @@ from typing import Any
 
 import gradio as gr
 
+from lafg.describe import load_descriptions_json
 from lafg.errors import LafgError
 
-from .services import DEMO_DIR, read_descriptions_json
+from .datasets import DEMO_DIR
 
 log = logging.getLogger("lafg.app")
 
@@ -35,7 +36,7 @@ class Session:
     query: Any = None  # lafg.app.retrieval.Query
     hits: list = field(default_factory=list)
     upload_tag: str = ""
-    owner: str = ""  # who this visitor is (lafg.app.services.owner_of): owns uploads and jobs
+    owner: str = ""  # who this visitor is (lafg.app.uploads.owner_of): owns uploads and jobs
     source: str = ""  # where the descriptions came from (backend, citation), shown under the names
     visual_only: bool = True  # vocabulary built from visual sentences only (lafg.visual)
     set_aside: dict = field(default_factory=dict)  # class -> [(sentence, reason)] the visual filter set aside
@@ -45,7 +46,7 @@ class Session:
 
 def demo_session() -> Session:
     """The embedded demo: its 10 class names and their bundled descriptions (no model needed)."""
-    desc = read_descriptions_json(DEMO_DIR / "descriptions.json") if (DEMO_DIR / "descriptions.json").is_file() else {}
+    desc = load_descriptions_json(DEMO_DIR / "descriptions.json") if (DEMO_DIR / "descriptions.json").is_file() else {}
     return Session(names=list(desc), descriptions=desc)
 
 

@@ -147,7 +147,7 @@ def too_small_note(result: dict, n_unseen_images: int | None = None) -> str:
 @lru_cache(maxsize=16)
 def unseen_images(folder: str) -> int:
     """How many unseen-class images a data set folder holds (0 when it cannot be read)."""
-    from lafg.app.services import load_dataset
+    from lafg.app.datasets import load_dataset
 
     try:
         return len(load_dataset(folder).split("unseen")[0])

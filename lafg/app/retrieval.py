@@ -99,7 +99,7 @@ def load_checkpoint(services, ckpt: str):
 
 def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descriptions: dict[str, list[str]], progress=None) -> Gallery:
     """Embed a data set's images, index them and prepare the attribute space (cached per checkpoint × set)."""
-    from lafg.app.services import load_dataset
+    from lafg.app.datasets import load_dataset
 
     embedder = services.image_embedder()
     run = load_checkpoint(services, ckpt) if ckpt else None

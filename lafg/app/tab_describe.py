@@ -4,15 +4,19 @@ read, edit and export them per class."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import gradio as gr
 
 from lafg.categories import list_presets, load_preset, parse_categories, read_categories
+from lafg.describe import load_descriptions_json
 from lafg.errors import InputError
 from lafg.llm.published import PublishedDescriptionsLLM
 
 from .common import Session, note, user_errors
-from .services import Services, default_prompt, merge_imported, owner_of, read_descriptions_json
+from .descriptions import merge_imported
+from .services import Services, default_prompt
+from .uploads import owner_of
 
 NOTE = (
     "Each class name gets a few short sentences describing what it **looks like**. For a preset, the "
@@ -192,7 +196,7 @@ def build(svc: Services, state: gr.State) -> dict:
     def import_json(s: Session, path: str | None):
         if not path:
             return s, summary(s), gr.skip()
-        data = read_descriptions_json(path, svc.limits)
+        data = load_descriptions_json(path, show_as=Path(path).name[:80], **svc.limits.json_limits())
         matched, notes = merge_imported(s.descriptions, s.names, data)
         if notes:
             gr.Warning(notes)

@@ -13,16 +13,12 @@ from lafg.plots import empty_figure, explanation_bar, phrase
 
 from . import retrieval
 from .common import Session, file_path, progress_callback, user_errors, visual_descriptions
-from .services import (
-    IMAGE_EXTS,
-    QUERIES_AT_ONCE,
-    Services,
-    check_image,
-    owner_of,
-    shared_descriptions,
-    thumbnail,
-)
+from .datasets import shared_descriptions
+from .limits import QUERIES_AT_ONCE
+from .services import Services
 from .tab_train import dataset_choices, dataset_dir
+from .thumbnails import thumbnail
+from .uploads import IMAGE_EXTS, check_image, owner_of
 
 MAX_BROWSE = 240  # gallery images shown for picking a query
 

@@ -9,7 +9,8 @@ from lafg.errors import InputError
 
 from . import exports
 from .common import Session, file_path, note, user_errors
-from .services import Services, owner_of
+from .services import Services
+from .uploads import owner_of
 
 NOTE = (
     "Download what this session made: the descriptions (JSON), the vocabulary (JSON, and a CSV of atoms with their "

@@ -18,16 +18,10 @@ from lafg.plots import training_curves
 from lafg.train import DEFAULT_EPOCHS, TrainConfig
 
 from .common import Session, file_path, user_errors, visual_descriptions
+from .datasets import load_dataset_inside, shared_descriptions
 from .guide import experiment_panel, too_small_note, unseen_images
-from .services import (
-    Services,
-    content_key,
-    extract_zip,
-    load_dataset_inside,
-    new_upload_folder,
-    owner_of,
-    shared_descriptions,
-)
+from .services import Services, content_key
+from .uploads import extract_zip, new_upload_folder, owner_of
 
 CONTROLS = ("pretrained", "random", "permuted")  # runs that tell whether the language helped
 METHOD_HELP = {

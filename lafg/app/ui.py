@@ -11,7 +11,9 @@ from lafg.plots import BackgroundUmap
 
 from . import guide, tab_describe, tab_protos, tab_retrieve, tab_session, tab_train, tab_vocab
 from .common import Session, demo_session, note
-from .services import Services, default_services, limit_threads, owner_of, sweep_uploads
+from .limits import limit_threads
+from .services import Services, default_services
+from .uploads import owner_of, sweep_uploads
 
 TITLE = "LaFG Explorer"
 INTRO = (

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lafg.app.services import Services, available_datasets, default_describe
+from lafg.app.datasets import available_datasets
+from lafg.app.services import Services, default_describe
 from lafg.app.training import train_job
 from lafg.cache import ArrayCache
 from lafg.errors import BackendError

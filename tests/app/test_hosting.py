@@ -16,7 +16,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from lafg.app.services import Limits
+from lafg.app.limits import Limits
 from tests.app.conftest import free_port
 from tests.llm.test_openai_backend import _Server
 
@@ -316,7 +316,7 @@ def test_stop_during_feature_extraction_of_a_real_training_job(hosted):
 
 
 def test_each_visitor_has_a_disk_quota_and_old_folders_are_swept(hosted, tmp_path):
-    from lafg.app.services import sweep_uploads
+    from lafg.app.uploads import sweep_uploads
 
     client, svc = new_client(hosted), hosted[1]
     good = tmp_path / "set.zip"

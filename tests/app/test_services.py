@@ -4,14 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lafg.app.services import (
-    available_datasets,
-    check_image,
-    extract_zip,
-    load_dataset,
-    read_descriptions_json,
-    safe_upload_dir,
-)
+from lafg.app.datasets import available_datasets, load_dataset
+from lafg.app.uploads import check_image, extract_zip, safe_upload_dir
+from lafg.describe import load_descriptions_json
 from lafg.errors import InputError
 
 DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
@@ -22,7 +17,7 @@ def test_demo_assets_are_small_and_complete():
     assert size <= 3 * 1024 * 1024
     ds = load_dataset(DEMO)
     assert len(ds.classes) == 10 and len(ds) == 80 and len(ds.seen) == 5
-    desc = read_descriptions_json(DEMO / "descriptions.json")
+    desc = load_descriptions_json(DEMO / "descriptions.json")
     assert set(desc) == set(ds.classes) and all(len(v) > 10 for v in desc.values())
     assert "Wah" in (DEMO / "README.md").read_text(encoding="utf-8")
     assert "demo (10 CUB birds, embedded)" in available_datasets()
@@ -52,8 +47,8 @@ def test_corrupt_images_and_bad_json_get_specific_errors(tmp_path):
         check_image(bad)
     js = tmp_path / "d.json"
     js.write_text('["a", "b"]', encoding="utf-8")
-    with pytest.raises(InputError, match="map each class name"):
-        read_descriptions_json(js)
+    with pytest.raises(InputError, match="expected a JSON object mapping each class name"):
+        load_descriptions_json(js)
 
 
 def test_unit_rows():
@@ -65,7 +60,7 @@ def test_unit_rows():
 def test_gallery_persists_and_a_restart_reloads_it_without_embedding(tmp_path):
     """A fresh Services on the same folder (an app restart) maps features and indexes back from disk."""
     from lafg.app import retrieval
-    from lafg.app.services import DEMO_DIR, shared_descriptions
+    from lafg.app.datasets import DEMO_DIR, shared_descriptions
 
     from .fakes import FakeEmbedder, fake_services
 

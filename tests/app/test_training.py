@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from lafg.app import retrieval
-from lafg.app.services import DEMO_DIR, BackboneEmbedder, Services, available_datasets
+from lafg.app.datasets import DEMO_DIR, available_datasets
+from lafg.app.embedder import BackboneEmbedder
+from lafg.app.services import Services
 from lafg.app.training import train_job
 from lafg.cache import ArrayCache
 from lafg.jobs import JobRegistry

@@ -41,7 +41,7 @@ def test_app_import_keeps_sentences_of_empty_lists_and_reports_unmatched(client,
 
 
 def test_import_merge_counts_unmatched_keys_and_keeps_empty_classes():
-    from lafg.app.services import merge_imported
+    from lafg.app.descriptions import merge_imported
 
     current = {"Blue Jay": ["blue crest"], "Mallard": ["old"]}
     matched, note = merge_imported(current, ["Blue Jay", "Mallard"], {"Blue Jay": [], "Mallard": ["green head"], "x": ["a"], "y": ["b"]})

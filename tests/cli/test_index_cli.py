@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from lafg.app.services import DEMO_DIR
+from lafg.app.datasets import DEMO_DIR
 from lafg.cli import main
 
 

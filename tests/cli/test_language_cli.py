@@ -33,7 +33,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "missing file" in err
     (tmp_path / "descriptions.json").write_text("[1, 2]")
     assert main(["vocab", "--run", str(tmp_path)]) == 2
-    assert "expected a JSON object {class: [sentences]}" in capsys.readouterr().err
+    assert "expected a JSON object mapping each class name to a list of sentences" in capsys.readouterr().err
     assert main(["vocab", "--run", str(tmp_path), "--n-atoms", "0"]) == 2
 
 

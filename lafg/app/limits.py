@@ -1,0 +1,46 @@
+"""What one visitor may ask of a hosted app, and how many threads the server gives itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # zip uploads larger than this are refused
+QUERIES_AT_ONCE = 8  # concurrent searches/explanations per endpoint (faiss and ONNX are thread-safe); jobs queue
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one visitor may ask of a hosted app (checked before any work is done)."""
+
+    zip_bytes: int = MAX_UPLOAD_BYTES  # compressed size of an uploaded zip
+    zip_entries: int = 20_000  # members of an uploaded zip
+    zip_unpacked_bytes: int = 1024 * 1024 * 1024  # total uncompressed size of the kept members
+    zip_ratio: float = 200.0  # uncompressed / compressed size of any member
+    visitor_bytes: int = 2 * 1024 * 1024 * 1024  # everything one visitor's folder may hold
+    visitor_days: float = 7.0  # visitor folders untouched this long are removed when the app starts
+    json_bytes: int = 5 * 1024 * 1024  # descriptions JSON imports
+    json_depth: int = 4  # {class: [sentence]} is 2 deep; a little slack for nothing else
+    names: int = 2_000  # class names per session
+    sentences_per_class: int = 500
+    sentence_chars: int = 2_000
+    heavy_per_session: int = 1  # heavy calls (describe, vocabulary, index, search) one visitor may run at once
+    queue_size: int = 64  # events waiting in Gradio's queue, all visitors together
+
+    def json_limits(self) -> dict[str, int]:
+        """The keyword limits of :func:`lafg.describe.load_descriptions_json` for a descriptions import."""
+        return {"max_bytes": self.json_bytes, "max_depth": self.json_depth, "max_classes": self.names,
+                "max_sentences": self.sentences_per_class, "max_chars": self.sentence_chars}
+
+
+def limit_threads(n_cpu: int | None = None) -> None:
+    """Leave one core to the web server: torch and ONNX Runtime use n−1 threads (at least 1, through
+    :mod:`lafg.threads`), faiss 1 (concurrent queries each search on their own thread)."""
+    from lafg.threads import available_cpus, set_threads
+
+    set_threads(max(1, (n_cpu or available_cpus()) - 1))
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+    except ImportError:
+        pass
