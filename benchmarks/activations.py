@@ -33,8 +33,37 @@ def cache_dir() -> Path:
     return default_cache_dir() / "ladder"
 
 
+FOLDERS: dict[str, Path] = {}  # set name → data folder outside ../shared/data (``--data``)
+
+
+def register_folder(folder: str | Path) -> str:
+    """Make a data set folder (any layout :func:`lafg.data.load_image_set` reads) usable by name; the name
+    carries a hash of the absolute path, so its cached activations never mix with another folder's."""
+    import hashlib
+
+    from lafg.data import load_image_set
+
+    folder = Path(folder).expanduser().resolve()
+    load_image_set(folder)  # fail early, with the loader's message, on a bad layout
+    name = f"{folder.name}-{hashlib.sha1(str(folder).encode()).hexdigest()[:8]}"
+    FOLDERS[name] = folder
+    return name
+
+
 def read_set(name: str, root: Path = DATA) -> dict:
-    """paths, class ids, names and seen flags of a set in the ``classes.csv`` / ``images.csv`` layout."""
+    """paths, class ids, names and seen flags of a set in the ``classes.csv`` / ``images.csv`` layout (or of a
+    folder registered with :func:`register_folder`)."""
+    if name in FOLDERS:
+        from lafg.data import load_image_set
+
+        image_set = load_image_set(FOLDERS[name])
+        seen = set(image_set.seen)
+        return {
+            "paths": [str(p) for p, _ in image_set.items],
+            "class_ids": np.array([c for _, c in image_set.items]),
+            "seen": np.array([c in seen for _, c in image_set.items]),
+            "names": dict(enumerate(image_set.classes)),
+        }
     classes = {r["class_id"]: r for r in csv.DictReader(open(root / name / "classes.csv"))}
     rows = list(csv.DictReader(open(root / name / "images.csv")))
     return {

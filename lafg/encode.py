@@ -6,6 +6,8 @@ Registry (open_clip style): ``create_text_encoder(name, **kwargs)``, ``list_text
   over tokens, as sentence-transformers does for this model).
 - ``open_clip``: a CLIP text tower, ``arch`` + ``pretrained`` tag (downloads; needs internet) or a local weights
   file; ``pretrained=None`` gives a randomly initialised tower (tests, or a user who only wants the code path).
+- ``bridge:efficientnet_lite0`` (offline): MiniLM mapped into EfficientNet-Lite0's feature space through the
+  ImageNet class names and classifier (:mod:`lafg.bridge`; 1280-d, comparable with the backbone's features).
 """
 
 from __future__ import annotations
@@ -139,8 +141,18 @@ _REGISTRY: dict[str, Callable[..., TextEncoder]] = {
     "minilm": MiniLMEncoder,
     "open_clip": OpenCLIPTextEncoder,
 }
+
+
+def _bridge_lite0(**kwargs) -> TextEncoder:
+    from lafg.bridge import BridgeEncoder  # imported late: lafg.bridge builds on this module
+
+    return BridgeEncoder(backbone="efficientnet_lite0", **kwargs)
+
+
+# MiniLM read through the ImageNet class names into EfficientNet-Lite0's feature space (lafg/bridge.py).
+_REGISTRY["bridge:efficientnet_lite0"] = _bridge_lite0
 _SHARED: dict[tuple, TextEncoder] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # re-entrant: the bridge encoder builds MiniLM while the registry holds it
 
 
 def list_text_encoders() -> list[str]:

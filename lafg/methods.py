@@ -9,24 +9,30 @@
 | ``descriptions`` | mean of the class's description embeddings | L_aux + β L_ali |
 | ``lafg`` | t_c + top-K vocabulary atoms (the paper) | L_aux + β L_ali |
 | ``random`` | random unit vectors (control: no language) | L_aux + β L_ali |
-| ``permuted`` | the LaFG prototypes of *other* classes, by a fixed derangement (control) | L_aux + β L_ali |
+| ``permuted`` | the LaFG prototypes of *other* classes, by a derangement drawn per run seed (control) | L_aux + β L_ali |
+| ``shuffled-atoms`` | normalise(t_c + the atom mixture of class π(c)) (control: own template, wrong atoms) | L_aux + β L_ali |
+
+The controls' random draws (random vectors, derangement π) depend on the run's seed, so a comparison over
+seeds averages over draws too; ``seed=None`` gives the one fixed draw earlier results used (``CONTROL_SEED``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from lafg.errors import InputError
 
-CONTROL_SEED = 20260  # fixed: the controls' random vectors and permutation do not change with the run's seed
+CONTROL_SEED = 20260  # base seed of the controls' draws; run seed s draws with [CONTROL_SEED, s]
+CONTROLS = ("random", "permuted", "shuffled-atoms")  # prototypes derived from the LaFG ones by a random draw
 
 
 @dataclass(frozen=True)
 class Method:
     name: str
-    prototypes: str | None  # "template" | "descriptions" | "lafg" | "random" | "permuted" | None
+    prototypes: str | None  # "template" | "descriptions" | "lafg" | one of CONTROLS | None
     aux: bool  # train with L_aux
     onehot: bool  # train with the normalised-softmax CE
     trains: bool = True  # False: evaluate the pretrained features as they are
@@ -40,7 +46,7 @@ class Method:
     @property
     def language_variant(self) -> str | None:
         """The :func:`lafg.language.language_prototypes` variant these prototypes start from."""
-        return "lafg" if self.prototypes in ("random", "permuted") else self.prototypes
+        return "lafg" if self.prototypes in CONTROLS else self.prototypes
 
 
 METHODS: dict[str, Method] = {
@@ -56,6 +62,13 @@ METHODS: dict[str, Method] = {
         Method("lafg", "lafg", True, False, summary="L_aux + L_ali with the LaFG prototypes"),
         Method("random", "random", True, False, summary="control: random unit prototypes"),
         Method("permuted", "permuted", True, False, summary="control: LaFG prototypes of the wrong classes"),
+        Method(
+            "shuffled-atoms",
+            "shuffled-atoms",
+            True,
+            False,
+            summary="control: own template, another class's vocabulary atoms",
+        ),
     ]
 }
 
@@ -71,14 +84,19 @@ def get_method(name: str) -> Method:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from exc
 
 
-def random_prototypes(n: int, dim: int, seed: int = CONTROL_SEED) -> np.ndarray:
-    """(n, dim) float32 random unit vectors."""
+def control_seed(run_seed: int | None) -> int | list[int]:
+    """The rng seed of a control's draw for run seed ``run_seed`` (None: the fixed ``CONTROL_SEED`` draw)."""
+    return CONTROL_SEED if run_seed is None else [CONTROL_SEED, int(run_seed)]
+
+
+def random_prototypes(n: int, dim: int, seed: int | Sequence[int] = CONTROL_SEED) -> np.ndarray:
+    """(n, dim) float32 random unit vectors (``seed``: a numpy rng seed, see :func:`control_seed`)."""
     x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def derangement(n: int, seed: int = CONTROL_SEED) -> np.ndarray:
-    """A fixed random permutation of range(n) with no fixed point (n ≥ 2)."""
+def derangement(n: int, seed: int | Sequence[int] = CONTROL_SEED) -> np.ndarray:
+    """A random permutation of range(n) with no fixed point (n ≥ 2), the same for the same ``seed``."""
     rng = np.random.default_rng(seed)
     while True:
         perm = rng.permutation(n)
@@ -86,16 +104,42 @@ def derangement(n: int, seed: int = CONTROL_SEED) -> np.ndarray:
             return perm
 
 
-def control_prototypes(method: Method, vectors: np.ndarray) -> np.ndarray:
+def atom_mixture(protos) -> np.ndarray:
+    """(C, d) Σ_k w_ck a_k of LaFG :class:`~lafg.prototypes.Prototypes`: what the atoms add to t_c."""
+    if protos.vocabulary is None or protos.top_atoms.shape[1] == 0:
+        raise InputError("the shuffled-atoms control needs LaFG prototypes (template + vocabulary atoms)")
+    atoms = protos.vocabulary.centroids[protos.top_atoms]  # (C, K, d)
+    return np.einsum("ck,ckd->cd", protos.top_weights, atoms).astype(np.float32)
+
+
+def shuffled_atoms(template: np.ndarray, mixture: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """normalise(t_c + m_π(c)): each class keeps its own template and gets class π(c)'s atom mixture."""
+    x = np.asarray(template, np.float32) + np.asarray(mixture, np.float32)[perm]
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def control_prototypes(method: Method, vectors, seed: int | None = None, parts=None) -> np.ndarray:
     """The prototypes a method trains with, given the language prototypes of its variant.
 
+    ``vectors``: the (C, d) prototype rows, or the :class:`~lafg.prototypes.Prototypes` they come from.
     ``random`` replaces them by random unit vectors of the same shape; ``permuted`` gives class c the vector
-    of class π(c) for a fixed derangement π; every other method returns them unchanged.
+    of class π(c) for a derangement π; ``shuffled-atoms`` gives it normalise(t_c + m_π(c)) and needs ``parts``
+    = (templates t, atom mixtures m) or a ``Prototypes`` as ``vectors``. The draws depend on the run ``seed``
+    (:func:`control_seed`). Every other method returns the vectors unchanged.
     """
+    if parts is None and hasattr(vectors, "vectors"):  # a Prototypes object: it knows its parts
+        protos, vectors = vectors, vectors.vectors
+        if method.prototypes == "shuffled-atoms":
+            parts = (protos.template, atom_mixture(protos))
+    rng_seed = control_seed(seed)
     if method.prototypes == "random":
-        return random_prototypes(*vectors.shape)
+        return random_prototypes(*vectors.shape, seed=rng_seed)
     if method.prototypes == "permuted":
-        return vectors[derangement(len(vectors))].copy()
+        return vectors[derangement(len(vectors), rng_seed)].copy()
+    if method.prototypes == "shuffled-atoms":
+        if parts is None:
+            raise InputError("the shuffled-atoms control needs the class templates and their atom mixtures")
+        return shuffled_atoms(parts[0], parts[1], derangement(len(vectors), rng_seed))
     return vectors
 
 
@@ -107,13 +151,15 @@ class LanguageSide:
     train: dict[str, np.ndarray]  # variant → (C_train, d)
     eval: dict[str, np.ndarray]  # variant → (C_eval, d)
     centroids: np.ndarray  # (N, d)
+    lafg_parts: tuple[np.ndarray, np.ndarray] | None = None  # training classes' (t_c, atom mixture m_c)
 
-    def for_method(self, method: Method) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(training prototypes with the method's control applied, evaluation prototypes) or (None, None)."""
+    def for_method(self, method: Method, seed: int | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(training prototypes with the method's control applied for run ``seed``, evaluation prototypes)
+        or (None, None)."""
         if not method.align:
             return None, None
         variant = method.language_variant
-        return control_prototypes(method, self.train[variant]), self.eval[variant]
+        return control_prototypes(method, self.train[variant], seed, self.lafg_parts), self.eval[variant]
 
 
 def build_language_side(*args, **kwargs) -> LanguageSide:

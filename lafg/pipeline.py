@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from lafg.errors import InputError
-from lafg.methods import LanguageSide, Method, control_prototypes, get_method
+from lafg.methods import LanguageSide, Method, atom_mixture, control_prototypes, get_method
 from lafg.prototypes import PrototypeConfig, Prototypes, build_prototypes
 from lafg.readout import (
     AttributeSpace,
@@ -77,14 +77,15 @@ class Language:
     def proto_config(self) -> PrototypeConfig:
         return next(iter(self.prototypes.values())).config
 
-    def train_prototypes(self, method: Method) -> np.ndarray | None:
-        """The rows T_c a method trains with (its control applied), or None for methods without L_ali."""
+    def train_prototypes(self, method: Method, seed: int | None = None) -> np.ndarray | None:
+        """The rows T_c a method trains with (its control applied, drawn for run ``seed``), or None for methods
+        without L_ali."""
         if not method.align:
             return None
         variant = method.language_variant
         if variant not in self.prototypes:
             raise InputError(f"method {method.name!r} needs {variant!r} prototypes, which this language side lacks")
-        return control_prototypes(method, self.prototypes[variant].vectors)
+        return control_prototypes(method, self.prototypes[variant], seed)  # Prototypes: shuffled-atoms needs its parts
 
     def readout_targets(self) -> np.ndarray:
         """What a read-out maps image embeddings to: the seen classes' real (never control) prototypes."""
@@ -256,7 +257,9 @@ def build_language_side(
     lang = seen_language(train_names, descriptions, encoder, vocab_cfg, proto_cfg, variants, cache)
     train_rows = {v: p.vectors for v, p in lang.prototypes.items()}
     eval_rows = {v: lang.prototypes_for(eval_names, encoder, v, cache) for v in variants}
-    return LanguageSide(train_rows, eval_rows, lang.centroids)
+    lafg = lang.prototypes.get("lafg")
+    parts = (lafg.template, atom_mixture(lafg)) if lafg is not None and lafg.vocabulary is not None else None
+    return LanguageSide(train_rows, eval_rows, lang.centroids, parts)
 
 
 def language_variants(method: Method) -> tuple[str, ...]:
@@ -364,7 +367,7 @@ def train_run(
     out = Path(out_dir)
     result = train(
         cfg.train, prepared.inputs, kept_labels, out, in_dim=prepared.in_dim,
-        prototypes=language.train_prototypes(method) if language else None,
+        prototypes=language.train_prototypes(method, cfg.train.seed) if language else None,
         centroids=language.centroids if language else None, trunk=prepared.trunk, progress=step, cancel=cancel,
         resume=resume, device=device, extra=extra, override=override,
     )
@@ -541,10 +544,16 @@ def _check_backbone(backbone, spec: RunSpec, path) -> None:
                          "retrain, or use that backbone")
 
 
-def pretrained_space(feats: np.ndarray, labels: np.ndarray, language: Language) -> AttributeSpace:
+def pretrained_space(feats: np.ndarray, labels: np.ndarray, language: Language, fitted=None) -> AttributeSpace:
     """The untrained backbone: a read-out fitted on the frozen features of the seen classes' images
-    (``labels`` index ``language.seen_names``)."""
+    (``labels`` index ``language.seen_names``; ``feats`` may be a callable giving them, called only to fit).
+    ``fitted(fit)``, when given, returns the read-out, calling
+    ``fit()`` only when it has none stored for exactly these inputs (the app's gallery store)."""
     if language.vocabulary is None:
         return no_space("no descriptions of the seen classes: no attribute vocabulary")
-    readout = fit_readout(feats, labels, language.readout_targets())
+
+    def fit():
+        return fit_readout(feats() if callable(feats) else feats, labels, language.readout_targets())
+
+    readout = fitted(fit) if fitted else fit()
     return readout_space(readout, language.centroids, language.atom_labels, "frozen backbone features")

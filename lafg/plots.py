@@ -9,6 +9,7 @@ legend stays readable with hundreds of atoms or classes; hovering any point show
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Sequence
@@ -328,21 +329,44 @@ def training_curves(history: dict[str, list[list[float]]], title: str = "Trainin
 def explanation_bar(shared: Sequence, differing: Sequence, title: str = "Why this result") -> go.Figure:
     """Two panels of bars from :class:`lafg.explain.AtomContribution` lists: shared (contribution to the
     similarity) and differing (query − result activation)."""
-    from plotly.subplots import make_subplots
+    return go.Figure(explanation_bar_spec(shared, differing, title))
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("shared attributes (contribution)", "differing attributes (query − result)"), horizontal_spacing=0.35)
-    fig.add_trace(go.Bar(
-        x=[c.contribution for c in shared], y=[phrase(c.label, 45) for c in shared], orientation="h",
-        marker_color="#2f855a", hovertext=[c.label for c in shared], name="shared", showlegend=False,
-    ), row=1, col=1)
-    fig.add_trace(go.Bar(
-        x=[c.contribution for c in differing], y=[phrase(c.label, 45) for c in differing], orientation="h",
-        marker_color=["#2b6cb0" if c.contribution >= 0 else "#c53030" for c in differing],
-        hovertext=[f"{c.label}<br>query {c.query:.2f} · result {c.result:.2f}" for c in differing], name="differing", showlegend=False,
-    ), row=1, col=2)
-    fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title=dict(text=title, font=dict(size=14)), template="plotly_white", height=340, margin=dict(l=10, r=10, t=60, b=10))
-    return fig
+
+def explanation_bar_spec(shared: Sequence, differing: Sequence, title: str = "Why this result") -> dict:
+    """:func:`explanation_bar` as plain Plotly JSON (``{"data", "layout"}``), built without Plotly's validating
+    object tree: the app sends one per query, and building the validated figure cost more CPU than the search."""
+    def axis_title(text: str, x: float) -> dict:
+        return {"font": {"size": 16}, "showarrow": False, "text": text, "x": x, "xanchor": "center", "xref": "paper",
+                "y": 1.0, "yanchor": "bottom", "yref": "paper"}
+
+    data = [
+        {"type": "bar", "orientation": "h", "x": [float(c.contribution) for c in shared],
+         "y": [phrase(c.label, 45) for c in shared], "marker": {"color": "#2f855a"},
+         "hovertext": [c.label for c in shared], "name": "shared", "showlegend": False, "xaxis": "x", "yaxis": "y"},
+        {"type": "bar", "orientation": "h", "x": [float(c.contribution) for c in differing],
+         "y": [phrase(c.label, 45) for c in differing],
+         "marker": {"color": ["#2b6cb0" if c.contribution >= 0 else "#c53030" for c in differing]},
+         "hovertext": [f"{c.label}<br>query {c.query:.2f} · result {c.result:.2f}" for c in differing],
+         "name": "differing", "showlegend": False, "xaxis": "x2", "yaxis": "y2"},
+    ]
+    layout = {
+        "xaxis": {"anchor": "y", "domain": [0.0, 0.325]},
+        "yaxis": {"anchor": "x", "domain": [0.0, 1.0], "autorange": "reversed"},
+        "xaxis2": {"anchor": "y2", "domain": [0.675, 1.0]},
+        "yaxis2": {"anchor": "x2", "domain": [0.0, 1.0], "autorange": "reversed"},
+        "annotations": [axis_title("shared attributes (contribution)", 0.1625),
+                        axis_title("differing attributes (query − result)", 0.8375)],
+        "title": {"text": title, "font": {"size": 14}}, "template": _template("plotly_white"), "height": 340,
+        "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
+    }
+    return {"data": data, "layout": layout}
+
+
+@functools.lru_cache(maxsize=4)
+def _template(name: str) -> dict:
+    import plotly.io as pio
+
+    return pio.templates[name].to_plotly_json()
 
 
 def empty_figure(message: str, height: int = 300) -> go.Figure:

@@ -52,6 +52,16 @@ class Readout:
             "alpha": self.alpha,
         }
 
+    def to_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(weight, bias, [n_classes, n_images, alpha])``: plain arrays a store saves (``allow_pickle=False``)."""
+        info = np.array([self.n_classes, self.n_images, self.alpha], dtype=np.float64)
+        return self.weight, self.bias, info
+
+    @classmethod
+    def from_arrays(cls, weight: np.ndarray, bias: np.ndarray, info: np.ndarray) -> Readout:
+        return cls(np.asarray(weight, np.float32), np.asarray(bias, np.float32), int(info[0]), int(info[1]),
+                   float(info[2]))
+
     @classmethod
     def from_state(cls, state: dict) -> Readout:
         return cls(

@@ -13,7 +13,7 @@ TINY_CLIP = {
 
 
 def test_registry_and_unknown_name():
-    assert list_text_encoders() == ["minilm", "open_clip"]
+    assert list_text_encoders() == ["minilm", "open_clip", "bridge:efficientnet_lite0"]
     with pytest.raises(BackendError, match="unknown text encoder"):
         create_text_encoder("word2vec")
 

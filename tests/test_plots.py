@@ -82,3 +82,26 @@ def test_phrase_drops_the_repeated_subject():
     assert phrase("A bird with a black cap on its head.") == "a black cap on its head"
     assert phrase("12: A car with chrome wheels.") == "chrome wheels"
     assert phrase("red crown") == "red crown"
+
+
+def test_explanation_spec_is_the_validated_subplot_figure():
+    """The app's plain-JSON explanation is exactly what the validated make_subplots figure was."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from lafg.explain import AtomContribution
+    from lafg.plots import explanation_bar_spec, phrase
+
+    shared = [AtomContribution(0, "red crown on a small head", 0.8, 0.7, 0.31)]
+    differing = [AtomContribution(1, "long yellow bill", 0.6, 0.4, 0.2), AtomContribution(2, "black wings", 0.1, 0.2, -0.1)]
+    old = make_subplots(rows=1, cols=2, subplot_titles=("shared attributes (contribution)", "differing attributes (query − result)"), horizontal_spacing=0.35)
+    old.add_trace(go.Bar(x=[c.contribution for c in shared], y=[phrase(c.label, 45) for c in shared], orientation="h",
+                         marker_color="#2f855a", hovertext=[c.label for c in shared], name="shared", showlegend=False), row=1, col=1)
+    old.add_trace(go.Bar(x=[c.contribution for c in differing], y=[phrase(c.label, 45) for c in differing], orientation="h",
+                         marker_color=["#2b6cb0", "#c53030"],
+                         hovertext=[f"{c.label}<br>query {c.query:.2f} · result {c.result:.2f}" for c in differing],
+                         name="differing", showlegend=False), row=1, col=2)
+    old.update_yaxes(autorange="reversed")
+    old.update_layout(title=dict(text="t", font=dict(size=14)), template="plotly_white", height=340, margin=dict(l=10, r=10, t=60, b=10))
+    new = go.Figure(explanation_bar_spec(shared, differing, "t"))  # validates: a wrong key would raise
+    assert new.to_plotly_json() == old.to_plotly_json()

@@ -10,6 +10,10 @@ of the seen classes. Its ``description`` says which, and the UI shows it.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +43,7 @@ class Gallery:
     class_text: dict = field(default_factory=dict)  # class name (casefold) -> prototype from its name
     lang_index: object = None  # lafg.index.EmbeddingIndex over ``lang`` (text queries)
     feats: object = field(repr=False, default=None)  # (n, D) backbone features (memory-mapped from the store)
+    thumbs: dict = field(repr=False, default_factory=dict)  # row -> its thumbnail file (filled as rows are shown)
 
     @property
     def atoms(self) -> np.ndarray:
@@ -99,13 +104,10 @@ def load_checkpoint(services, ckpt: str):
 
 def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descriptions: dict[str, list[str]], progress=None) -> Gallery:
     """Embed a data set's images, index them and prepare the attribute space (cached per checkpoint × set)."""
-    from lafg.app.datasets import load_dataset
-
     embedder = services.image_embedder()
     run = load_checkpoint(services, ckpt) if ckpt else None
-    image_set = load_dataset(dataset_dir)
-    paths = [str(p) for p, _ in image_set.items]
-    labels = np.array([c for _, c in image_set.items], dtype=np.int64)
+    image_set = image_list(services.work_dir, dataset_dir)
+    paths, labels = image_set.paths, image_set.labels
     key = (ckpt, str(Path(dataset_dir).resolve()), embedder.name, len(paths))
 
     def build() -> Gallery:
@@ -113,6 +115,10 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
 
         # Features, embeddings and indexes persist in the app's folder: a restart maps them back in seconds.
         store, tag, lang_tag = gallery_store(services.work_dir, embedder.name, dataset_dir, paths, ckpt, descriptions)
+        # What the attribute space also reads: the labels and seen split (which images fit the read-out) and
+        # the text encoder (the vocabulary); a change in any of them refits and re-indexes.
+        space_tag = _digest(lang_tag, hashlib.sha256(labels.tobytes()).hexdigest(), sorted(image_set.seen), image_set.classes,
+                            getattr(services.text_encoder(), "name", ""), SPACE_VERSION)
         feats, kept = store.arrays(["features", "kept"], lambda: embedder.embed(paths, 1, progress))
         if len(kept) == 0:
             raise InputError("the gallery is empty: no readable images in this data set")
@@ -141,25 +147,66 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
                 return embedder.embed(ps, 1, prog)
 
             emb = store.array(f"emb-{tag}", lambda: unit(feats))
-            language, space = pretrained_space(services, image_set, feats, kept, labels, descriptions)
+            language, space = pretrained_space(services, image_set, feats, kept, labels, descriptions,
+                                               store, space_tag)
         if progress:
             progress(0, 1, "building the search index")
-        lang = space.image(emb) if space.available else np.zeros((len(emb), 0), np.float32)
+        # The gallery in the attribute space is stored too (keyed like the space): a restart maps it back.
+        lang = store.array(f"lang-{space_tag}", lambda: space.image(emb)) if space.available else np.zeros((len(emb), 0), np.float32)
         class_text = {}
         if space.available and language is not None:  # class-name queries: prototypes from the names alone
             vectors = language.prototypes_for(list(image_set.classes), services.text_encoder(), "lafg", services.cache)
             class_text = {c.casefold(): vectors[i] for i, c in enumerate(image_set.classes)}
         return Gallery(
             key, kept_paths, kept_labels, list(image_set.classes), emb, store.index(f"emb-{tag}", emb), space, lang,
-            embed_paths, class_text, store.index(f"lang-{lang_tag}", lang) if space.available else None, feats,
+            embed_paths, class_text, store.index(f"lang-{space_tag}", lang) if space.available else None, feats,
+            gallery_thumbnails(services.work_dir, store, kept_paths, progress),
         )
 
     return services.cached_index(key, build)
 
 
-def pretrained_space(services, image_set, feats: np.ndarray, kept: np.ndarray, labels: np.ndarray, descriptions: dict):
+THUMBS_AT_BUILD = 20_000  # galleries up to this size get every thumbnail at build; larger ones as rows are shown
+
+
+def gallery_thumbnails(work_dir: Path, store, paths: list[str], progress=None) -> dict[int, str]:
+    """Row → thumbnail file for every gallery image, made once at build (a result list then costs no image
+    decoding) and listed in the gallery's store, so a restart reads the list instead of touching each image."""
+    from lafg.app.thumbnails import thumbnail
+
+    listing = store.folder / "thumbs.json"
+    try:
+        d = json.loads(listing.read_text(encoding="utf-8"))
+        if d.get("fingerprint") == store.fingerprint and d.get("paths") == paths:
+            return dict(enumerate(d["thumbs"]))
+    except (OSError, ValueError, AttributeError):
+        pass
+    if len(paths) > THUMBS_AT_BUILD:
+        return {}
+    out = {}
+    for i, p in enumerate(paths):
+        if progress and i % 500 == 0:
+            progress(i, len(paths), "making thumbnails")
+        try:
+            out[i] = thumbnail(p, Path(work_dir))
+        except (OSError, InputError):  # unreadable now: made (or refused) when the row is shown
+            continue
+    if len(out) == len(paths):
+        store.folder.mkdir(parents=True, exist_ok=True)
+        tmp = listing.with_name(f"thumbs.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps({"fingerprint": store.fingerprint, "paths": paths,
+                                   "thumbs": [out[i] for i in range(len(paths))]}), encoding="utf-8")
+        os.replace(tmp, listing)
+    return out
+
+
+def pretrained_space(services, image_set, feats: np.ndarray, kept: np.ndarray, labels: np.ndarray, descriptions: dict,
+                     store=None, space_tag: str = ""):
     """(language, attribute space) of the untrained backbone: the seen classes' vocabulary and a read-out
-    fitted on their frozen features; nothing when fewer than two seen classes have descriptions."""
+    fitted on their frozen features; nothing when fewer than two seen classes have descriptions.
+
+    With a ``store`` the fitted read-out is saved there as plain arrays under ``space_tag`` (which names
+    everything it depends on) and reloaded instead of refitted: a restart does not refit it."""
     from lafg.pipeline import pretrained_space as fit_space
     from lafg.pipeline import seen_descriptions, seen_language
 
@@ -171,7 +218,63 @@ def pretrained_space(services, image_set, feats: np.ndarray, kept: np.ndarray, l
     kept_labels = labels[kept]
     rows = np.array([seen_row.get(int(c), -1) for c in kept_labels])
     mask = rows >= 0
-    return language, fit_space(feats[mask], rows[mask], language)
+    fitted = None
+    if store is not None:
+        from lafg.readout import Readout
+
+        def fitted(fit):
+            names = [f"readout-{space_tag}-{part}" for part in ("weight", "bias", "info")]
+            return Readout.from_arrays(*store.arrays(names, lambda: fit().to_arrays()))
+
+    return language, fit_space(lambda: feats[mask], rows[mask], language, fitted)
+
+
+SPACE_VERSION = 1  # bump when the vocabulary or read-out recipe changes: stored read-outs are refitted
+
+
+def _digest(*parts) -> str:
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class ImageList:
+    """A data set's image list as a gallery needs it (paths as :func:`lafg.data.load_image_set` spells them)."""
+
+    paths: list[str]
+    labels: np.ndarray  # (n,) int64 class index
+    classes: list[str]
+    seen: list[int]
+
+
+def image_list(work_dir: str | Path, dataset_dir: str | Path) -> ImageList:
+    """The data set's image list; for the ``classes.csv``/``images.csv`` layout it is parsed once and kept as
+    JSON in the app's folder, keyed by both files' size and mtime (100k rows load in well under a second)."""
+    from lafg.app.datasets import load_dataset
+
+    folder = Path(dataset_dir)
+    csvs = [folder / "classes.csv", folder / "images.csv"]
+    try:
+        stats = [[os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in csvs]
+    except OSError:
+        stats = None
+    cache = Path(work_dir) / "galleries" / "lists" / f"{_digest(str(folder), str(folder.resolve()), stats)}.json"
+    if stats is not None and cache.is_file():
+        try:
+            d = json.loads(cache.read_text(encoding="utf-8"))
+            return ImageList(d["paths"], np.asarray(d["labels"], dtype=np.int64), d["classes"], d["seen"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # unreadable: parse the CSVs again
+    image_set = load_dataset(folder)
+    out = ImageList([str(p) for p, _ in image_set.items], np.array([c for _, c in image_set.items], dtype=np.int64),
+                    list(image_set.classes), [int(c) for c in image_set.seen])
+    if stats is not None and image_set.layout == "csv":
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps({"paths": out.paths, "labels": out.labels.tolist(), "classes": out.classes,
+                                   "seen": out.seen}), encoding="utf-8")
+        os.replace(tmp, cache)
+    return out
 
 
 @dataclass

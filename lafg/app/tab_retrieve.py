@@ -3,13 +3,16 @@ by image upload, gallery pick or text; results with scores; per result, the attr
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
 import gradio as gr
+from gradio.components.plot import PlotData
 
 from lafg.errors import InputError
-from lafg.plots import empty_figure, explanation_bar, phrase
+from lafg.plots import empty_figure, explanation_bar_spec, phrase
 
 from . import retrieval
 from .common import Session, file_path, progress_callback, user_errors, visual_descriptions
@@ -91,14 +94,21 @@ def build(svc: Services, state: gr.State) -> dict:
         s.gallery_key, s.query, s.hits = g.key, None, []
         explain = g.space.description if g.space.available else f"unavailable ({g.space.description})"
         info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · explanations read the {explain}."
-        shown = [(thumbnail(p, svc.work_dir), f"#{i} {g.classes[g.labels[i]]}") for i, p in enumerate(g.paths[:MAX_BROWSE])]
+        shown = [(thumb(g, i), f"#{i} {g.classes[g.labels[i]]}") for i in range(min(len(g), MAX_BROWSE))]
         return s, info, shown
 
     index_btn.click(build_index, [state, ckpt, gallery_ds], [state, index_info, browse], api_name="build_index")
 
+    def thumb(g, row: int) -> str:
+        # Remembered per gallery row (the gallery is rebuilt when its files change): a repeat costs no I/O.
+        out = g.thumbs.get(row)
+        if out is None or not os.path.exists(out):
+            out = g.thumbs[row] = thumbnail(g.paths[row], svc.work_dir)
+        return out
+
     def show_results(s: Session, g, hits):
         s.hits = hits
-        items = [(thumbnail(h.path, svc.work_dir), f"{h.score:.3f} · {h.label}") for h in hits]
+        items = [(thumb(g, h.row), f"{h.score:.3f} · {h.label}") for h in hits]
         if not hits:
             return s, items, "No results.", empty_figure("no results")
         md, fig = explain_one(s, g, 0)
@@ -113,7 +123,9 @@ def build(svc: Services, state: gr.State) -> dict:
         ex = retrieval.explain_hit(g, s.query, hit)
         if ex is None:
             return explanation_md(None, hit, g.space.description), empty_figure("no attribute space for this gallery")
-        return explanation_md(ex, hit, g.space.description), explanation_bar(ex.shared, ex.differing, title=f"Why “{hit.label}” matched")
+        # Plain Plotly JSON (same figure as lafg.plots.explanation_bar): no validated figure object per query.
+        spec = explanation_bar_spec(ex.shared, ex.differing, title=f"Why “{hit.label}” matched")
+        return explanation_md(ex, hit, g.space.description), PlotData(type="plotly", plot=json.dumps(spec))
 
     @user_errors
     def search_image(s: Session, path, request: gr.Request):

@@ -113,6 +113,9 @@ def launch(demo: gr.Blocks, **kwargs):
             (svc.work_dir / sub).mkdir(parents=True, exist_ok=True)
         sweep_uploads(svc.work_dir, svc.limits.visitor_days)  # disk space on a public Space is finite
         kwargs.setdefault("allowed_paths", [str(svc.work_dir / "thumbs"), str(svc.work_dir / "uploads")])
+        # The shared thumbnails are served in place (static): Gradio otherwise hashes and copies every result
+        # thumbnail into its cache on every query, which cost more CPU than the search itself.
+        gr.set_static_paths([str(svc.work_dir / "thumbs")])
         kwargs.setdefault("blocked_paths", [str(svc.work_dir / "jobs"), str(svc.work_dir / "cache")])
         demo.queue(max_size=svc.limits.queue_size, default_concurrency_limit=2)
         kwargs.setdefault("max_file_size", svc.limits.zip_bytes)  # any upload, refused by the web server itself

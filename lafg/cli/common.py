@@ -34,7 +34,12 @@ def add_run_arg(parser: argparse.ArgumentParser) -> None:
 
 def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("text encoder")
-    group.add_argument("--encoder", default="minilm", choices=["minilm", "open_clip"], help="frozen text encoder")
+    group.add_argument(
+        "--encoder",
+        default="minilm",
+        choices=["minilm", "open_clip", "bridge:efficientnet_lite0"],
+        help="frozen text encoder (bridge: MiniLM mapped into EfficientNet-Lite0's feature space, offline)",
+    )
     group.add_argument("--arch", default="ViT-B-32", help="open_clip architecture")
     group.add_argument("--pretrained", default=None, help="open_clip pretrained tag or local weights file")
 
@@ -44,7 +49,7 @@ def encoder_from_args(args: argparse.Namespace):
 
     if args.encoder == "open_clip":
         return create_text_encoder("open_clip", arch=args.arch, pretrained=args.pretrained)
-    return create_text_encoder("minilm")
+    return create_text_encoder(args.encoder)
 
 
 @contextmanager

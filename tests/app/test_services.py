@@ -89,3 +89,78 @@ def test_gallery_persists_and_a_restart_reloads_it_without_embedding(tmp_path):
     text = retrieval.search(again, retrieval.query_from_text(services(), again, "Blue Jay"))
     sims = retrieval.unit(again.lang) @ retrieval.unit(retrieval.query_from_text(services(), again, "Blue Jay").lang)
     assert [h.row for h in text] == np.argsort(-sims, kind="stable")[:12].tolist()  # the old full sort's answer
+
+
+def test_restart_reloads_the_stored_readout_and_explains_identically(tmp_path, monkeypatch):
+    """The pretrained read-out is fitted once and stored (plain arrays); a restart reloads it without refitting
+    and explains every result exactly as before; other descriptions or another seen split refit it."""
+    import lafg.readout
+    from lafg.app import retrieval
+    from lafg.app.datasets import DEMO_DIR, shared_descriptions
+
+    from .fakes import fake_services
+
+    fits = []
+    real_fit = lafg.readout.fit_readout
+
+    def counting_fit(*a, **k):
+        fits.append(1)
+        return real_fit(*a, **k)
+
+    monkeypatch.setattr(lafg.readout, "fit_readout", counting_fit)
+    monkeypatch.setattr("lafg.pipeline.fit_readout", counting_fit)
+    work = tmp_path / "work"
+    descriptions = shared_descriptions(DEMO_DIR)
+    first = retrieval.build_gallery(fake_services(work), None, DEMO_DIR, descriptions)
+    assert len(fits) == 1 and first.space.kind == "readout"
+    assert list((work / "galleries").rglob("readout-*-weight.npy"))
+    assert sorted(first.thumbs) == list(range(len(first))) and all(Path(t).is_file() for t in first.thumbs.values())
+    monkeypatch.setattr("lafg.app.thumbnails.thumbnail", lambda *a, **k: pytest.fail("thumbnail remade at restart"))
+    again = retrieval.build_gallery(fake_services(work), None, DEMO_DIR, descriptions)
+    assert len(fits) == 1  # reloaded, not refitted
+    assert again.thumbs == first.thumbs  # the stored list
+    monkeypatch.undo()
+    monkeypatch.setattr(lafg.readout, "fit_readout", counting_fit)
+    monkeypatch.setattr("lafg.pipeline.fit_readout", counting_fit)
+    assert again.space.description == first.space.description and "seen classes" in again.space.description
+    np.testing.assert_array_equal(again.space.image.weight, first.space.image.weight)
+    np.testing.assert_array_equal(np.asarray(again.lang), first.lang)
+    for row in (0, 7, 41):
+        qa, qb = retrieval.query_from_row(first, row), retrieval.query_from_row(again, row)
+        for ha, hb in zip(retrieval.search(first, qa), retrieval.search(again, qb), strict=True):
+            ea, eb = retrieval.explain_hit(first, qa, ha), retrieval.explain_hit(again, qb, hb)
+            assert (ha.row, ea.similarity, ea.shared, ea.differing) == (hb.row, eb.similarity, eb.shared, eb.differing)
+    # Stale: the read-out depends on the descriptions (vocabulary, targets): other ones refit it.
+    fewer = {k: v[:-1] for k, v in descriptions.items()}
+    retrieval.build_gallery(fake_services(work), None, DEMO_DIR, fewer)
+    assert len(fits) == 2
+    # ...and on which classes are seen: a copy of the set with another split refits too (same images).
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "images").symlink_to(DEMO_DIR / "images")
+    (other / "images.csv").write_text((DEMO_DIR / "images.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    rows = (DEMO_DIR / "classes.csv").read_text(encoding="utf-8").splitlines()
+    flipped = [rows[0]] + [r.rsplit(",", 1)[0] + "," + ("test" if r.endswith("train") else "train") for r in rows[1:]]
+    (other / "classes.csv").write_text("\n".join(flipped) + "\n", encoding="utf-8")
+    g = retrieval.build_gallery(fake_services(work), None, other, descriptions)
+    assert len(fits) == 3 and g.space.kind == "readout"
+
+
+def test_image_list_is_cached_until_the_csv_changes(tmp_path):
+    from lafg.app import retrieval
+    from lafg.app.datasets import DEMO_DIR
+
+    ds = tmp_path / "set"
+    ds.mkdir()
+    (ds / "images").symlink_to(DEMO_DIR / "images")
+    for name in ("classes.csv", "images.csv"):
+        (ds / name).write_text((DEMO_DIR / name).read_text(encoding="utf-8"), encoding="utf-8")
+    parsed = load_dataset(ds)
+    first = retrieval.image_list(tmp_path / "work", ds)
+    assert first.paths == [str(p) for p, _ in parsed.items] and first.seen == parsed.seen
+    assert first.labels.tolist() == [c for _, c in parsed.items] and first.classes == parsed.classes
+    assert len(list((tmp_path / "work" / "galleries" / "lists").glob("*.json"))) == 1
+    assert retrieval.image_list(tmp_path / "work", ds).paths == first.paths  # from the JSON
+    lines = (ds / "images.csv").read_text(encoding="utf-8").splitlines()
+    (ds / "images.csv").write_text("\n".join(lines[:-3]) + "\n", encoding="utf-8")  # three images fewer
+    assert len(retrieval.image_list(tmp_path / "work", ds).paths) == len(first.paths) - 3

@@ -18,3 +18,11 @@ def test_agreement_is_perfect_for_the_same_structure_and_not_for_a_shuffle():
     assert same == {"spearman": pytest.approx(1.0), "nn@5": 1.0}
     shuffled = agreement(visual[rng.permutation(30)], visual)
     assert abs(shuffled["spearman"]) < 0.3 and shuffled["nn@5"] < 0.5
+
+
+def test_zero_shot_is_nearest_class_vector_accuracy():
+    from benchmarks.structure import zero_shot
+
+    classes = np.array([[1.0, 0.0], [0.0, 2.0]])
+    feats = np.array([[3.0, 1.0], [1.0, 3.0], [2.0, 1.9], [0.1, 1.0]])
+    assert zero_shot(classes, feats, np.array([0, 1, 1, 1])) == 75.0  # the third image is nearer class 0
