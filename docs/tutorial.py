@@ -99,7 +99,8 @@ for atom in vocab.atoms[:4]:
 # ## 5. Linguistic prototypes
 # T_c = normalise(t_c + Σ_k softmax(t_c·a_k / τ_p) a_k): the template "a photo of a {class}" plus its K nearest
 # atoms. Atoms none of the class's own sentences fell into are **borrowed** from other classes. The same call
-# built them (`PrototypeConfig()`: the validated template, K and τ_p).
+# built them (`PrototypeConfig()`: the validated template, K and τ_p). The validated τ_p is small, so the weights
+# are sharp: the nearest atom dominates, which is what separates classes (τ_p = 1 left them near-uniform).
 
 # %%
 protos = lang.prototypes["lafg"]
