@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,8 @@ from lafg.encode import l2_normalise as unit
 from lafg.errors import InputError
 from lafg.explain import Explanation, explain_projected
 from lafg.readout import AttributeSpace, no_space
+from lafg.runs import atomic_write_text
+from lafg.vocabulary import VocabularyConfig
 
 PRETRAINED = "pretrained backbone (no training)"
 
@@ -102,13 +103,17 @@ def load_checkpoint(services, ckpt: str):
                     device=device_for(spec.get("mode", "head")))
 
 
-def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descriptions: dict[str, list[str]], progress=None) -> Gallery:
-    """Embed a data set's images, index them and prepare the attribute space (cached per checkpoint × set)."""
+def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descriptions: dict[str, list[str]], progress=None,
+                  visual_only: bool = VocabularyConfig.visual_only) -> Gallery:
+    """Embed a data set's images, index them and prepare the attribute space (cached per checkpoint × set).
+
+    ``visual_only`` is the visitor's vocabulary filter (the library default otherwise): the untrained backbone's
+    attribute space is built with it; a trained run's space is the one its checkpoint carries."""
     embedder = services.image_embedder()
     run = load_checkpoint(services, ckpt) if ckpt else None
     image_set = image_list(services.work_dir, dataset_dir)
     paths, labels = image_set.paths, image_set.labels
-    key = (ckpt, str(Path(dataset_dir).resolve()), embedder.name, len(paths))
+    key = (ckpt, str(Path(dataset_dir).resolve()), embedder.name, len(paths), bool(visual_only))
 
     def build() -> Gallery:
         from lafg.index import gallery_store
@@ -118,7 +123,7 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
         # What the attribute space also reads: the labels and seen split (which images fit the read-out) and
         # the text encoder (the vocabulary); a change in any of them refits and re-indexes.
         space_tag = _digest(lang_tag, hashlib.sha256(labels.tobytes()).hexdigest(), sorted(image_set.seen), image_set.classes,
-                            getattr(services.text_encoder(), "name", ""), SPACE_VERSION)
+                            getattr(services.text_encoder(), "name", ""), bool(visual_only), SPACE_VERSION)
         feats, kept = store.arrays(["features", "kept"], lambda: embedder.embed(paths, 1, progress))
         if len(kept) == 0:
             raise InputError("the gallery is empty: no readable images in this data set")
@@ -148,7 +153,7 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
 
             emb = store.array(f"emb-{tag}", lambda: unit(feats))
             language, space = pretrained_space(services, image_set, feats, kept, labels, descriptions,
-                                               store, space_tag)
+                                               store, space_tag, visual_only)
         if progress:
             progress(0, 1, "building the search index")
         # The gallery in the attribute space is stored too (keyed like the space): a restart maps it back.
@@ -193,15 +198,13 @@ def gallery_thumbnails(work_dir: Path, store, paths: list[str], progress=None) -
             continue
     if len(out) == len(paths):
         store.folder.mkdir(parents=True, exist_ok=True)
-        tmp = listing.with_name(f"thumbs.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps({"fingerprint": store.fingerprint, "paths": paths,
-                                   "thumbs": [out[i] for i in range(len(paths))]}), encoding="utf-8")
-        os.replace(tmp, listing)
+        atomic_write_text(listing, json.dumps({"fingerprint": store.fingerprint, "paths": paths,
+                                               "thumbs": [out[i] for i in range(len(paths))]}), fsync=False)
     return out
 
 
 def pretrained_space(services, image_set, feats: np.ndarray, kept: np.ndarray, labels: np.ndarray, descriptions: dict,
-                     store=None, space_tag: str = ""):
+                     store=None, space_tag: str = "", visual_only: bool = VocabularyConfig.visual_only):
     """(language, attribute space) of the untrained backbone: the seen classes' vocabulary and a read-out
     fitted on their frozen features; nothing when fewer than two seen classes have descriptions.
 
@@ -213,7 +216,8 @@ def pretrained_space(services, image_set, feats: np.ndarray, kept: np.ndarray, l
     seen_names = [image_set.classes[c] for c in sorted(image_set.seen)]
     if len(seen_descriptions(descriptions, seen_names)) < 2:
         return None, no_space("no descriptions for the seen classes of this gallery: no attribute vocabulary")
-    language = seen_language(seen_names, descriptions, services.text_encoder(), cache=services.cache)
+    vocab_cfg = VocabularyConfig(visual_only=visual_only)
+    language = seen_language(seen_names, descriptions, services.text_encoder(), vocab_cfg, cache=services.cache)
     seen_row = {c: i for i, c in enumerate(sorted(image_set.seen))}
     kept_labels = labels[kept]
     rows = np.array([seen_row.get(int(c), -1) for c in kept_labels])
@@ -270,10 +274,8 @@ def image_list(work_dir: str | Path, dataset_dir: str | Path) -> ImageList:
                     list(image_set.classes), [int(c) for c in image_set.seen])
     if stats is not None and image_set.layout == "csv":
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps({"paths": out.paths, "labels": out.labels.tolist(), "classes": out.classes,
-                                   "seen": out.seen}), encoding="utf-8")
-        os.replace(tmp, cache)
+        atomic_write_text(cache, json.dumps({"paths": out.paths, "labels": out.labels.tolist(), "classes": out.classes,
+                                             "seen": out.seen}), fsync=False)
     return out
 
 

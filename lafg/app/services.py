@@ -152,7 +152,7 @@ class Services:
         """A slot for one heavy call of one visitor (``limits.heavy_per_session`` at once per visitor)."""
         with self._lock:
             if self._busy.get(owner, 0) >= self.limits.heavy_per_session:
-                raise InputError("you already have a heavy task running (embedding, describing or indexing): wait for it to finish")
+                raise InputError("you already have a heavy task running (describing, building a vocabulary, embedding or indexing): wait for it to finish")
             self._busy[owner] = self._busy.get(owner, 0) + 1
         try:
             yield

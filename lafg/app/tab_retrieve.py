@@ -90,7 +90,8 @@ def build(svc: Services, state: gr.State) -> dict:
         descriptions = visual_descriptions(s, descriptions)  # explanations cite visual attributes only
         progress(0.02, desc="loading models")
         with svc.heavy(owner_of(s, request)):
-            g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress))
+            g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress),
+                                        visual_only=s.visual_only)
         s.gallery_key, s.query, s.hits = g.key, None, []
         explain = g.space.description if g.space.available else f"unavailable ({g.space.description})"
         info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · explanations read the {explain}."

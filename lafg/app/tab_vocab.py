@@ -11,6 +11,7 @@ from lafg.vocabulary import VocabularyConfig
 
 from .common import Session, note, progress_callback, user_errors
 from .services import Services, content_key
+from .uploads import owner_of
 
 NOTE = (
     "Every description sentence of every class is embedded by a text encoder (one point each on the map) and "
@@ -129,7 +130,7 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
         return fig, note
 
     @user_errors
-    def build_vocab(s: Session, n: float, proj: str, visual: bool = VocabularyConfig.visual_only, colour: str = "atom", progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
+    def build_vocab(s: Session, n: float, proj: str, visual: bool = VocabularyConfig.visual_only, colour: str = "atom", progress=gr.Progress(), request: gr.Request = None):  # noqa: B008 (the Gradio idiom)
         from lafg.language import encode_vocabulary
         from lafg.visual import filter_descriptions
 
@@ -144,7 +145,8 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
         filtered = filter_descriptions(current) if s.visual_only else None
         s.set_aside = filtered.set_aside if filtered else {}
         used = filtered.kept if filtered else current
-        s.vocab = encode_vocabulary(used, s.names, encoder, VocabularyConfig(n_atoms=int(n), visual_only=s.visual_only), svc.cache, progress_callback(progress))
+        with svc.heavy(owner_of(s, request)):  # encoding thousands of sentences: one heavy call per visitor at a time
+            s.vocab = encode_vocabulary(used, s.names, encoder, VocabularyConfig(n_atoms=int(n), visual_only=s.visual_only), svc.cache, progress_callback(progress))
         s.vocab_key = content_key(encoder.name, s.vocab.sentences)
         s.prototypes, s.highlight, s.projection = None, [], proj
         umap.get(s.vocab_key, svc_embeddings(s.vocab))  # start UMAP now, in the background
