@@ -40,6 +40,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_up(url: str, limit_s: float, poll_s: float = 0.5, since: float | None = None) -> None:
+    """Return once ``url`` answers; RuntimeError when it has not within ``limit_s`` of ``since`` (default: now)."""
+    t0 = time.perf_counter() if since is None else since
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if time.perf_counter() - t0 > limit_s:
+                raise RuntimeError(f"the app did not start in {limit_s:.0f} s") from None
+            time.sleep(poll_s)
+
+
 def time_to_interactive() -> dict:
     """Cold start of ``python app.py``: seconds until HTTP 200 and until the first tab is filled in."""
     port = free_port()
@@ -55,14 +68,7 @@ def time_to_interactive() -> dict:
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                break
-            except OSError:
-                if time.perf_counter() - t0 > 120:
-                    raise RuntimeError("app did not start in 120 s") from None
-                time.sleep(0.1)
+        wait_until_up(url, 120, poll_s=0.1, since=t0)
         server_s = time.perf_counter() - t0
         from playwright.sync_api import expect, sync_playwright
 

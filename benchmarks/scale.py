@@ -328,9 +328,8 @@ def serve(port: int, work: Path) -> None:
 def bench_visitors(n_visitors: int = 20, per_visitor: int = 6) -> dict:
     """Visitors are client threads here; the app runs in its own process (its own interpreter lock), as served."""
     import subprocess
-    import urllib.request
 
-    from app_speed import free_port, gallery_folder
+    from app_speed import free_port, gallery_folder, wait_until_up
     from gradio_client import Client
 
     tmp = Path(tempfile.mkdtemp(prefix="lafg-scale-"))
@@ -343,15 +342,7 @@ def bench_visitors(n_visitors: int = 20, per_visitor: int = 6) -> dict:
              "small brown bird with streaks", "Blue Jay"]
     timeout = {"timeout": 300}
     try:
-        t0 = time.perf_counter()
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if time.perf_counter() - t0 > 300:
-                    raise RuntimeError("the app did not start in 300 s") from None
-                time.sleep(0.5)
+        wait_until_up(url, 300)
         warm = Client(url, verbose=False, download_files=False, httpx_kwargs=timeout)
         t = time.perf_counter()
         info, _ = warm.predict("pretrained backbone (no training)", label, api_name="/build_index")

@@ -51,14 +51,6 @@ def demo_session() -> Session:
     return Session(names=list(desc), descriptions=desc)
 
 
-def visual_descriptions(s: Session, descriptions: dict[str, list[str]]) -> dict[str, list[str]]:
-    """``descriptions`` without the non-visual sentences when the session's visual filter is on (lafg.visual)."""
-    if not s.visual_only:
-        return descriptions
-    from lafg.visual import filter_descriptions
-
-    return filter_descriptions(descriptions).kept
-
 
 def user_errors(fn):
     """Turn library errors into a visible ``gr.Error`` with their one-line message; never show a trace."""

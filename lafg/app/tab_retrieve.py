@@ -15,7 +15,7 @@ from lafg.errors import InputError
 from lafg.plots import empty_figure, explanation_bar_spec, phrase
 
 from . import retrieval
-from .common import Session, file_path, progress_callback, user_errors, visual_descriptions
+from .common import Session, file_path, progress_callback, user_errors
 from .datasets import shared_descriptions
 from .limits import QUERIES_AT_ONCE
 from .services import Services
@@ -87,9 +87,9 @@ def build(svc: Services, state: gr.State) -> dict:
         folder = dataset_dir(svc, s, ds_label)
         descriptions = dict(shared_descriptions(folder))
         descriptions.update({k: v for k, v in s.descriptions.items() if v})
-        descriptions = visual_descriptions(s, descriptions)  # explanations cite visual attributes only
         progress(0.02, desc="loading models")
         with svc.heavy(owner_of(s, request)):
+            # the library filters the untrained space's vocabulary once, with the visitor's setting
             g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress),
                                         visual_only=s.visual_only)
         s.gallery_key, s.query, s.hits = g.key, None, []
