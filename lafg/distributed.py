@@ -9,11 +9,10 @@ Launched as ``torchrun --nproc_per_node N -m lafg train ...``: every rank runs t
 - **Loss**: the losses are batch-wise (pairwise cross-entropy, distribution alignment over the batch), so each
   rank's embeddings are gathered with a differentiable all-gather (``gather``) and every rank computes the loss
   of the whole global batch: the same number a single process computes.
-- **Gradients**: after ``backward`` the gradients are averaged over ranks in one flat all-reduce
-  (``average_gradients``): what ``DistributedDataParallel`` does, done by hand because the loss uses the
-  projectors outside the model's ``forward`` (DDP's unused-parameter bookkeeping would need
-  ``find_unused_parameters`` and a forward that touches them). With the all-gather's summed backward this gives
-  exactly the single-process gradient of the global batch.
+- **Gradients**: the model and its loss run as one module (``lafg.train.TrainStep``) wrapped in
+  ``DistributedDataParallel`` (``wrap``): its backward averages every trained parameter's gradient over ranks,
+  the loss's projectors included. With the all-gather's summed backward this gives exactly the single-process
+  gradient of the global batch. DDP also starts every rank from rank 0's parameters.
 - **Files**: rank 0 alone writes checkpoints, metrics and configs (``is_main``); every rank reads the same
   checkpoint on resume, so a resumed run continues identically.
 
@@ -111,31 +110,20 @@ def gather(z: torch.Tensor, ctx: DistContext | None = None) -> torch.Tensor:
     return all_gather_tensor_autograd(z.contiguous(), gather_dim=0, group=dist.group.WORLD)
 
 
-def average_gradients(optimizer: torch.optim.Optimizer, ctx: DistContext | None = None) -> None:
-    """Average the gradients of every optimised parameter over ranks (one flat all-reduce)."""
+def wrap(step: torch.nn.Module, ctx: DistContext | None = None) -> torch.nn.Module:
+    """``step`` in ``DistributedDataParallel`` under torchrun (itself in a single process).
+
+    Batch-norm statistics are frozen in training (nothing to broadcast); some parameters get no gradient in
+    some methods (e.g. the alignment projectors of ``aux``), hence ``find_unused_parameters``."""
     ctx = ctx or context()
     if not ctx.active:
-        return
-    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    if not params:
-        return
-    flat = torch.cat([p.grad.reshape(-1) for p in params])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= ctx.world
-    offset = 0
-    for p in params:
-        n = p.grad.numel()
-        p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
-        offset += n
+        return step
+    from torch.nn.parallel import DistributedDataParallel
 
-
-def broadcast_parameters(module: torch.nn.Module, ctx: DistContext | None = None) -> None:
-    """Rank 0's parameters and buffers on every rank (inits are seeded, this makes it certain)."""
-    ctx = ctx or context()
-    if not ctx.active:
-        return
-    for tensor in [*module.parameters(), *module.buffers()]:
-        dist.broadcast(tensor.data, src=0)
+    on_gpu = dist.get_backend() == "nccl"
+    return DistributedDataParallel(
+        step, device_ids=[ctx.local_rank] if on_gpu else None, broadcast_buffers=False, find_unused_parameters=True
+    )
 
 
 def barrier(ctx: DistContext | None = None) -> None:

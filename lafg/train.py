@@ -271,13 +271,13 @@ def train(
     if resume and (out / CHECKPOINT).exists():
         check_resume(read_checkpoint(out / CHECKPOINT)["config"], cfg.to_dict(), override)
         start_epoch = load_checkpoint(out / CHECKPOINT, model, objective, optimizer)
-    distributed.broadcast_parameters(model, ctx)
     if ctx.is_main:
         write_json(out / "train_config.json", cfg.to_dict())
     sampler = ClassBalancedSampler(labels, cfg.classes_per_batch, cfg.images_per_class, cfg.seed)
     distributed.check_batch(sampler.n_classes * sampler.m, sampler.m, ctx)
     progress, cancel = (progress if ctx.is_main else None), distributed.agreed(cancel, ctx)
-    loop = _Loop(cfg, model, objective, optimizer, inputs, labels, sampler, device, progress, cancel)
+    forward = distributed.wrap(TrainStep(model, objective, cfg.amp and device.startswith("cuda")), ctx)
+    loop = _Loop(cfg, model, forward, optimizer, inputs, labels, sampler, device, progress, cancel)
     history, status, epoch = [], "done", start_epoch
     for epoch in range(start_epoch, cfg.epochs):
         record = loop.run_epoch(epoch)
@@ -309,11 +309,26 @@ def _optimizer(cfg: TrainConfig, model: RetrievalModel, objective: Objective) ->
     return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
 
 
+class TrainStep(nn.Module):
+    """The model and its loss as one module, ``forward(x, labels) -> {term: loss}``: what
+    DistributedDataParallel wraps under torchrun, so every trained parameter (the projectors the alignment
+    loss reads, the one-hot classifier) is used inside its forward and has its gradient averaged."""
+
+    def __init__(self, model: RetrievalModel, objective: Objective, amp: bool = False):
+        super().__init__()
+        self.model, self.objective, self.amp = model, objective, amp
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+            z = distributed.gather(self.model(x))  # the global batch's embeddings on every rank
+        return self.objective(self.model, z.float(), labels)
+
+
 class _Loop:
     """One epoch of steps; returns the epoch's metrics line, or None when cancelled."""
 
-    def __init__(self, cfg, model, objective, optimizer, inputs, labels, sampler, device, progress, cancel):
-        self.cfg, self.model, self.objective, self.optimizer = cfg, model, objective, optimizer
+    def __init__(self, cfg, model, forward, optimizer, inputs, labels, sampler, device, progress, cancel):
+        self.cfg, self.model, self.forward, self.optimizer = cfg, model, forward, optimizer
         self.inputs, self.labels, self.sampler, self.device = inputs, torch.as_tensor(labels), sampler, device
         self.progress, self.cancel = progress, cancel
         self.total = len(sampler) * cfg.epochs
@@ -353,14 +368,10 @@ class _Loop:
         x = next(self.feed) if self.feed is not None else distributed.local_batch(self.inputs, idx, generator)
         x = x.to(self.device, non_blocking=True)
         y = self.labels[torch.as_tensor(idx)].to(self.device)
-        use_amp = self.cfg.amp and self.device.startswith("cuda")
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            z = distributed.gather(self.model(x))  # the global batch's embeddings on every rank
-        terms = self.objective(self.model, z.float(), y)
+        terms = self.forward(x, y)  # under torchrun: DistributedDataParallel, whose backward averages the gradients
         loss = sum(terms.values())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        distributed.average_gradients(self.optimizer)
         self.optimizer.step()
         self.model.update_mean_projectors()
         return {k: float(v.detach()) for k, v in terms.items()}
