@@ -17,6 +17,7 @@ from lafg.plots import empty_figure, explanation_bar_spec, phrase
 from . import retrieval
 from .common import Session, file_path, progress_callback, user_errors
 from .datasets import shared_descriptions
+from .gradio_speed import Gallery
 from .limits import QUERIES_AT_ONCE
 from .services import Services
 from .tab_train import dataset_choices, dataset_dir
@@ -61,12 +62,12 @@ def build(svc: Services, state: gr.State) -> dict:
                 query_preview = gr.Image(label="Query", height=120, interactive=False, scale=1)
             search_image_btn = gr.Button("Search with this image")
             with gr.Accordion("…or pick a query from the gallery", open=True):
-                browse = gr.Gallery(label="Click an image to search with it", columns=4, height=260, allow_preview=False, elem_id="browse")
+                browse = Gallery(label="Click an image to search with it", columns=4, height=260, allow_preview=False, elem_id="browse")
                 with gr.Row():
                     pick_row = gr.Number(label="Gallery image number", precision=0, value=0)
                     pick_btn = gr.Button("Search with this gallery image")
         with gr.Column(scale=3):
-            results = gr.Gallery(label="Results (click one to see why it matched)", columns=4, height=360, allow_preview=False, elem_id="results")
+            results = Gallery(label="Results (click one to see why it matched)", columns=4, height=360, allow_preview=False, elem_id="results")
             result_rank = gr.Number(label="Explain result number (or click a result; Enter to apply)", precision=0, value=0)
     explain_md = gr.Markdown(elem_id="explain-md")
     explain_plot = gr.Plot(value=empty_figure("select a result to see the shared and differing attributes"), label="Why this result", elem_id="explain-plot")

@@ -9,9 +9,10 @@ import gradio as gr
 
 from lafg.plots import BackgroundUmap
 
-from . import guide, tab_describe, tab_protos, tab_retrieve, tab_session, tab_train, tab_vocab
+from . import gradio_speed, guide, tab_describe, tab_protos, tab_retrieve, tab_session, tab_train, tab_vocab
 from .common import Session, demo_session, note
 from .limits import limit_threads
+from .refusals import quiet_input_refusals
 from .services import Services, default_services
 from .uploads import owner_of, sweep_uploads
 
@@ -95,6 +96,7 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
             return (s, s.owner, f"<small>{note}</small>", *train["attach"](s, job_id, request)[1:])
 
         demo.load(on_load, [state, job_store, owner_store], [state, owner_store, status, job_store, *train["outputs"]], api_name="on_load", api_visibility="private")
+    quiet_input_refusals(demo)  # a value Gradio refuses (outside a dropdown's choices...) logs one line
     demo.services = svc  # for tests and the launcher
     demo.umap = umap  # the background UMAP projections (tests wait on their threads, not on a clock)
     return demo
@@ -116,6 +118,7 @@ def launch(demo: gr.Blocks, **kwargs):
         # The shared thumbnails are served in place (static): Gradio otherwise hashes and copies every result
         # thumbnail into its cache on every query, which cost more CPU than the search itself.
         gr.set_static_paths([str(svc.work_dir / "thumbs")])
+        gradio_speed.install()  # and checked against them without resolving the roots again per file
         kwargs.setdefault("blocked_paths", [str(svc.work_dir / "jobs"), str(svc.work_dir / "cache")])
         demo.queue(max_size=svc.limits.queue_size, default_concurrency_limit=2)
         kwargs.setdefault("max_file_size", svc.limits.zip_bytes)  # any upload, refused by the web server itself

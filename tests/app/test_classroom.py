@@ -130,3 +130,36 @@ def test_user_errors_leave_no_traceback_in_the_server_log(client, capfd, tmp_pat
         call(client, "load_bundle", handle_file(str(bad)))
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err
+
+
+def test_values_gradio_itself_refuses_cost_one_log_line(app, client, capfd, caplog):
+    """A hostile client's value outside a dropdown's choices, or a payload of the wrong shape, is refused with
+    Gradio's message and logged in one line: no traceback per request in a public Space's log."""
+    import logging
+
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO, logger="lafg.app"):
+        with pytest.raises(AppError, match="not in the list of choices"):  # a server variable the operator never allowed
+            call(client, "generate_descriptions", "bundled", "", "", "PATH", "", "Describe a {class_name} in {n} lines", 2)
+        with pytest.raises(AppError, match="not in the list of choices"):
+            call(client, "set_projection", {"not": "a choice"})
+        # raw HTTP (gradio_client would upload the file): a server file the client never uploaded, too few inputs
+        image = str(Path(__file__).resolve().parents[2] / "assets" / "demo" / "images" / "010.Red_winged_Blackbird" / "0000.jpg")
+        answer = _raw_call(app[0], "search_image", [{"path": image, "meta": {"_type": "gradio.FileData"}}])
+        assert "event: error" in answer and "invalid input (InvalidPathError)" in answer and "not uploaded by a user" in answer
+        answer = _raw_call(app[0], "set_projection", [])
+        assert "event: error" in answer and "invalid input (ValueError)" in answer
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    refused = [r.getMessage() for r in caplog.records if "input refused" in r.getMessage()]
+    assert len(refused) == 4 and all("\n" not in m for m in refused), refused
+
+
+def _raw_call(url: str, api: str, data: list) -> str:
+    import urllib.request
+
+    req = urllib.request.Request(f"{url}gradio_api/call/{api}", data=json.dumps({"data": data}).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        event = json.loads(resp.read())["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/{api}/{event}", timeout=60) as resp:
+        return resp.read().decode()
