@@ -19,9 +19,9 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
+from lafg.atomic import atomic_path
 from lafg.backbones import create_backbone
 from lafg.cache import default_cache_dir
-from lafg.runs import atomic_path
 from lafg.train import DEFAULT_TOP_STAGES
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -41,6 +41,7 @@ from benchmarks.activations import (
     read_set,
     register_folder,
 )
+from lafg.atomic import atomic_write_text
 from lafg.backbones import create_backbone
 from lafg.cache import ArrayCache
 from lafg.encode import create_text_encoder
@@ -48,7 +49,6 @@ from lafg.evaluate import evaluate_embeddings, evaluate_model
 from lafg.methods import LanguageSide, get_method, list_methods
 from lafg.pipeline import build_language_side  # the one pipeline: seen-class descriptions only
 from lafg.prototypes import PrototypeConfig
-from lafg.runs import atomic_write_text
 from lafg.train import DEFAULT_VIEWS, CachedInputs, TrainConfig, train
 from lafg.vocabulary import VocabularyConfig
 

@@ -33,9 +33,9 @@ from benchmarks.ladder import (
     split_data,
 )
 from benchmarks.structure import class_means
+from lafg.atomic import atomic_write_text
 from lafg.evaluate import bird_group, car_make, group_validation_split
 from lafg.methods import LanguageSide
-from lafg.runs import atomic_write_text
 
 GROUPS = {"cars196": car_make, "cub100": bird_group}
 

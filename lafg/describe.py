@@ -455,8 +455,8 @@ def load_descriptions_json(path: str | Path, *, show_as: str | None = None, max_
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """UTF-8 JSON (non-ASCII kept as is) through the one atomic writer, :func:`lafg.runs.atomic_write_bytes`."""
-    from lafg.runs import atomic_write_bytes
+    """UTF-8 JSON (non-ASCII kept as is) through the one atomic writer, :func:`lafg.atomic.atomic_write_bytes`."""
+    from lafg.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from lafg.atomic import atomic_path
 from lafg.errors import InputError
 from lafg.prototypes import PrototypeConfig, Prototypes
-from lafg.runs import atomic_path
 from lafg.vocabulary import Atom, Vocabulary, VocabularyConfig
 
 BUNDLE_FORMAT = "lafg-run-bundle"

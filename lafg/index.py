@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import os
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from lafg.atomic import atomic_path, atomic_write_text
 from lafg.errors import InputError
 
 FORMAT = "lafg-index-v2"
@@ -159,12 +159,10 @@ class EmbeddingIndex:
     def save(self, path: str | Path) -> None:
         """Write the faiss index to ``path`` and a JSON sidecar ``path + '.json'`` (no pickle), atomically."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{_tmp_tag()}.tmp")
-        faiss.write_index(self.index, str(tmp))
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            faiss.write_index(self.index, str(tmp))
         meta = {"format": FORMAT, "dim": self.dim, "count": len(self), "metric": "cosine", "spec": asdict(self.spec)}
-        _write_text(_sidecar(path), json.dumps(meta, indent=2))
+        atomic_write_text(_sidecar(path), json.dumps(meta, indent=2))
 
     @classmethod
     def load(cls, path: str | Path, mmap: bool = True) -> EmbeddingIndex:
@@ -199,19 +197,8 @@ def _code_bytes(spec: IndexSpec, dim: int) -> int:
     }.get(spec.kind, 4 * dim)
 
 
-def _tmp_tag() -> str:
-    """Unique per process and thread: two sessions building the same gallery never share a temporary file."""
-    return f"{os.getpid()}-{threading.get_ident()}"
-
-
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".{_tmp_tag()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def build_index(
@@ -364,7 +351,7 @@ class FeatureStore:
             return False
 
     def _mark(self, name: str, **extra) -> None:
-        _write_text(self._meta_path(name), json.dumps({"fingerprint": self.fingerprint, **extra}))
+        atomic_write_text(self._meta_path(name), json.dumps({"fingerprint": self.fingerprint, **extra}))
 
     def arrays(self, names: Sequence[str], compute: Callable[[], Sequence[np.ndarray]]) -> tuple[np.ndarray, ...]:
         """The stored arrays ``names`` (read-only, memory-mapped); ``compute()`` gives all of them (in that order)
@@ -375,9 +362,8 @@ class FeatureStore:
         values = tuple(np.asarray(v) for v in compute())
         self.folder.mkdir(parents=True, exist_ok=True)
         for name, path, value in zip(names, paths, values, strict=True):
-            tmp = path.with_name(f"{path.stem}.{_tmp_tag()}.tmp.npy")
-            np.save(tmp, value, allow_pickle=False)
-            os.replace(tmp, path)
+            with atomic_path(path, suffix=".npy") as tmp:  # np.save appends .npy to any other name
+                np.save(tmp, value, allow_pickle=False)
             self._mark(name, shape=list(value.shape))
         return values
 
@@ -462,10 +448,9 @@ def write_shard(folder: str | Path, i: int, n: int, feats: np.ndarray, meta: dic
     folder.mkdir(parents=True, exist_ok=True)
     meta_path = folder / SHARD_META.format(i=i, n=n)
     npy = meta_path.with_suffix(".npy")
-    tmp = npy.with_name(f"{npy.stem}.{_tmp_tag()}.tmp.npy")
-    np.save(tmp, np.asarray(feats, dtype=np.float32), allow_pickle=False)
-    os.replace(tmp, npy)
-    _write_text(meta_path, json.dumps({**meta, "shard": [i, n], "count": len(feats)}))
+    with atomic_path(npy, suffix=".npy") as tmp:
+        np.save(tmp, np.asarray(feats, dtype=np.float32), allow_pickle=False)
+    atomic_write_text(meta_path, json.dumps({**meta, "shard": [i, n], "count": len(feats)}))
     return npy
 
 
@@ -497,17 +482,16 @@ def merge_shards(folder: str | Path, out_name: str = "features") -> tuple[np.nda
         raise InputError(f"{folder}: shards have different feature sizes {sorted(dims)}")
     total = sum(len(a) for a in arrays)
     out = folder / f"{out_name}.npy"
-    tmp = out.with_name(f"{out_name}.{_tmp_tag()}.tmp.npy")
-    merged = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, dims.pop() if dims else 0))
-    row = 0
-    for a in arrays:
-        merged[row : row + len(a)] = a
-        row += len(a)
-    merged.flush()
-    del merged
-    os.replace(tmp, out)
+    with atomic_path(out, suffix=".npy") as tmp:
+        merged = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, dims.pop() if dims else 0))
+        row = 0
+        for a in arrays:
+            merged[row : row + len(a)] = a
+            row += len(a)
+        merged.flush()
+        del merged
     meta = {k: v for k, v in records[0].items() if k not in ("shard", "count", "paths", "labels")}
     meta.update(paths=[p for r in records for p in r.get("paths", [])], labels=[c for r in records for c in r.get("labels", [])])
     meta["count"] = total
-    _write_text(folder / f"{out_name}.json", json.dumps(meta))
+    atomic_write_text(folder / f"{out_name}.json", json.dumps(meta))
     return np.load(out, mmap_mode="r"), meta

@@ -237,7 +237,7 @@ class JobRegistry:
             return
         self._last_save[st.id] = now
         path = self.job_dir(st.id) / "status.json"
-        from lafg.runs import atomic_write_text
+        from lafg.atomic import atomic_write_text
 
         atomic_write_text(path, json.dumps(asdict(st), ensure_ascii=False), fsync=False)  # rewritten twice a second
 

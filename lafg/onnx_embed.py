@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from lafg.atomic import atomic_path
 from lafg.errors import BackendError, InputError
-from lafg.runs import atomic_path
 
 log = logging.getLogger(__name__)
 

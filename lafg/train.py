@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from lafg import distributed
+from lafg.atomic import atomic_write_bytes
 from lafg.errors import InputError
 from lafg.loader import prefetch
 from lafg.losses import NormalizedSoftmaxLoss, PairwiseCrossEntropyLoss
@@ -48,7 +49,7 @@ from lafg.losses.readings import create_reading, get_reading, list_readings
 from lafg.methods import get_method
 from lafg.model import ModelConfig, RetrievalModel
 from lafg.runlock import acquire_run_lock, check_resume
-from lafg.runs import atomic_write_bytes, write_json
+from lafg.runs import write_json
 from lafg.sampler import ClassBalancedSampler
 
 MODES = ("head", "partial", "full")
@@ -412,7 +413,7 @@ def save_checkpoint(
 
 
 def write_checkpoint(path: Path, state: dict) -> None:
-    """``torch.save`` through :func:`lafg.runs.atomic_write_bytes`: a kill never leaves half a file."""
+    """``torch.save`` through :func:`lafg.atomic.atomic_write_bytes`: a kill never leaves half a file."""
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())

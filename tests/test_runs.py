@@ -4,9 +4,6 @@ import pytest
 from lafg.errors import InputError
 from lafg.prototypes import PrototypeConfig, build_prototypes
 from lafg.runs import (
-    atomic_path,
-    atomic_write_bytes,
-    atomic_write_text,
     load_prototypes,
     load_vocabulary,
     read_json,
@@ -39,27 +36,6 @@ def test_vocabulary_and_prototypes_round_trip(tmp_path):
     assert p2.names == protos.names and p2.config == protos.config
     assert np.array_equal(p2.vectors, protos.vectors) and np.array_equal(p2.top_atoms, protos.top_atoms)
     assert p2.own_and_borrowed("Ñandú") == protos.own_and_borrowed("Ñandú")
-
-
-def test_atomic_write_leaves_no_temp_files_and_replaces(tmp_path):
-    target = tmp_path / "x.json"
-    atomic_write_bytes(target, b"1")
-    atomic_write_bytes(target, b"22")
-    assert target.read_bytes() == b"22" and [p.name for p in tmp_path.iterdir()] == ["x.json"]
-
-
-def test_atomic_path_keeps_the_old_file_when_the_writer_fails_and_names_temps_uniquely(tmp_path):
-    target = tmp_path / "x.npy"
-    atomic_write_text(target, "old")
-    with pytest.raises(RuntimeError), atomic_path(target, suffix=".tmp.npy") as tmp:
-        tmp.write_text("half")
-        raise RuntimeError("killed half-way")
-    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.npy"]
-    with atomic_path(target) as a, atomic_path(target) as b:  # two writers of one file at once
-        assert a != b and a.parent == b.parent == tmp_path and a.name.startswith(".x.npy.")
-        a.write_text("a")
-        b.write_text("b")
-    assert target.read_text() == "a" and [p.name for p in tmp_path.iterdir()] == ["x.npy"]
 
 
 def test_missing_and_corrupt_files_are_input_errors(tmp_path):

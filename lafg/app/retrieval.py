@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lafg.atomic import atomic_write_text
 from lafg.encode import l2_normalise as unit
 from lafg.errors import InputError
 from lafg.explain import Explanation, explain_projected
 from lafg.readout import AttributeSpace, no_space
-from lafg.runs import atomic_write_text
 from lafg.vocabulary import VocabularyConfig
 
 PRETRAINED = "pretrained backbone (no training)"

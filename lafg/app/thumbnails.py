@@ -7,7 +7,7 @@ import io
 import os
 from pathlib import Path
 
-from lafg.runs import atomic_write_bytes
+from lafg.atomic import atomic_write_bytes
 
 
 def thumbnail(path: str | Path, folder: Path, side: int = 224) -> str:
