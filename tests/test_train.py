@@ -85,7 +85,7 @@ def test_killed_while_writing_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     def dies(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("lafg.runs.os.replace", dies)
+    monkeypatch.setattr("lafg.atomic.os.replace", dies)
     with pytest.raises(KeyboardInterrupt):
         _run(_cfg(epochs=2), tmp_path, resume=True)
     assert (tmp_path / CHECKPOINT).read_bytes() == good
