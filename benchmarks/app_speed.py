@@ -128,19 +128,28 @@ def gallery_folder(tmp: Path) -> tuple[Path, str]:
     return tmp, "demo × 63"
 
 
-def query_latency(n_queries: int = 10) -> dict:
-    from gradio_client import Client, handle_file
-
-    from lafg.app import build_demo, default_services, launch
+def gallery_services(work: Path):
+    """``(services, gallery label)``: the real app services with the :func:`gallery_folder` set registered and
+    its gallery features synthetic (:class:`SyntheticGalleryEmbedder`)."""
+    from lafg.app import default_services
     from lafg.app.datasets import load_dataset
 
-    tmp = Path(tempfile.mkdtemp(prefix="lafg-bench-"))
-    folder, label = gallery_folder(tmp / "set")
-    svc = default_services(tmp / "work")
+    folder, label = gallery_folder(work / "set")
+    svc = default_services(work / "work")
     paths = {str(p) for p, _ in load_dataset(folder).items}
     real_factory = svc.image_embedder_factory
     svc.image_embedder_factory = lambda: SyntheticGalleryEmbedder(real_factory(), paths)
     svc.datasets[label] = folder
+    return svc, label
+
+
+def query_latency(n_queries: int = 10) -> dict:
+    from gradio_client import Client, handle_file
+
+    from lafg.app import build_demo, launch
+
+    tmp = Path(tempfile.mkdtemp(prefix="lafg-bench-"))
+    svc, label = gallery_services(tmp)
     demo = build_demo(svc)
     port = free_port()
     launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)

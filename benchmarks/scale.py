@@ -311,17 +311,11 @@ def bench_restart(n: int = 100_000) -> dict:
 
 def serve(port: int, work: Path) -> None:
     """The app on ``port`` with the cub100 gallery (synthetic gallery features), in its own process."""
-    from app_speed import SyntheticGalleryEmbedder, gallery_folder
+    from app_speed import gallery_services
 
-    from lafg.app import build_demo, default_services, launch
-    from lafg.app.datasets import load_dataset
+    from lafg.app import build_demo, launch
 
-    folder, label = gallery_folder(work / "set")
-    svc = default_services(work / "work")
-    paths = {str(p) for p, _ in load_dataset(folder).items}
-    real = svc.image_embedder_factory
-    svc.image_embedder_factory = lambda: SyntheticGalleryEmbedder(real(), paths)
-    svc.datasets[label] = folder
+    svc, _ = gallery_services(work)
     launch(build_demo(svc), server_name="127.0.0.1", server_port=port, quiet=True)
 
 

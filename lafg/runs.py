@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from lafg.atomic import atomic_path, atomic_write_bytes, atomic_write_text  # noqa: F401 (also imported from here)
+from lafg.atomic import atomic_write_bytes
 from lafg.errors import InputError
 from lafg.prototypes import PrototypeConfig, Prototypes
 from lafg.vocabulary import Atom, Vocabulary, VocabularyConfig

@@ -58,27 +58,23 @@ def install() -> None:
     gradio_utils.is_static_file = is_static_file
 
 
-def _plain_image_path(item: Any) -> bool:
+def _described(item: Any) -> GalleryImage | None:
+    """Gradio's payload for a (file path, caption) item; None for anything Gradio must describe itself."""
     if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
-        return False
-    path = item[0]
-    mime = client_utils.get_mimetype(path) or ""
-    return not (path.lower().endswith(".svg") or client_utils.is_http_url_like(path) or "video" in mime)
+        return None
+    path, caption = item
+    mime = client_utils.get_mimetype(path)
+    if path.lower().endswith(".svg") or client_utils.is_http_url_like(path) or "video" in (mime or ""):
+        return None
+    return GalleryImage(image=ImageData(path=path, url=None, orig_name=Path(path).name, mime_type=mime), caption=caption)
 
 
 def _postprocess_paths(self: gr.Gallery, value):
     """``gr.Gallery.postprocess`` for (file path, caption) items, without its thread pool; else Gradio's own."""
-    if not value or isinstance(value, str) or not all(_plain_image_path(item) for item in value):
+    described = [_described(item) for item in value] if value and not isinstance(value, str) else [None]
+    if any(d is None for d in described):
         return gr.Gallery.postprocess(self, value)
-    return GalleryData(
-        root=[
-            GalleryImage(
-                image=ImageData(path=path, url=None, orig_name=Path(path).name, mime_type=client_utils.get_mimetype(path)),
-                caption=caption,
-            )
-            for path, caption in value
-        ]
-    )
+    return GalleryData(root=described)
 
 
 def Gallery(**kwargs) -> gr.Gallery:  # noqa: N802 (used where gr.Gallery would be)

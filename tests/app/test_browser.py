@@ -118,12 +118,16 @@ def walk(url: str, shots: Path, train_timeout_s: float = 120.0) -> dict:
     return timings
 
 
-@pytest.mark.browser
-@pytest.mark.timeout(300)
-def test_whole_flow_in_chromium(app):
+def skip_without_chromium() -> None:
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium chromium-driver)")
     pytest.importorskip("playwright")
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_whole_flow_in_chromium(app):
+    skip_without_chromium()
     timings = walk(app[0], SHOTS)
     assert timings["page_interactive_s"] < 20
     for name in ("1-categories-descriptions", "2-attribute-vocabulary", "3-prototypes", "4-train", "5-retrieve-explain"):

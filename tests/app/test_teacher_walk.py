@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.test_browser import ARGS, CHROMIUM, SHOTS, open_tab
+from tests.app.test_browser import ARGS, CHROMIUM, SHOTS, open_tab, skip_without_chromium
 
 STEPS = ("teacher-1-published", "teacher-2-vocabulary", "teacher-3-prototypes", "teacher-4-bundle-reloaded")
 
@@ -105,9 +105,7 @@ def walk(url: str, shots: Path, preset: str = "pets37") -> dict:
 @pytest.mark.browser
 @pytest.mark.timeout(300)
 def test_teacher_walk_in_chromium(app):
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"{CHROMIUM} not installed")
-    pytest.importorskip("playwright")
+    skip_without_chromium()
     walk(app[0], SHOTS)
     for name in STEPS:
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000
