@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 OUT = ROOT / "benchmarks" / "results"
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = Path(os.environ.get("LAFG_SHARED_DATA", ROOT.parent / "shared" / "data"))  # worktrees: set it
 DIM, TEXT_DIM, N_QUERIES = 512, 128, 100
 
 
@@ -53,14 +53,22 @@ def cpu() -> float:
 def mixture(n: int, d: int, points_seed: int, centres: int = 4096, spread: float = 0.6) -> np.ndarray:
     """Unit-norm float32 rows from Gaussian clusters with fixed centres (seed 0) and isotropic noise as large as
     half the distance between centres (built in chunks: 1M × 512 is 2 GB)."""
+    out = np.empty((n, d), dtype=np.float32)
+    start = 0
+    for block in mixture_chunks(n, d, points_seed, centres, spread):
+        out[start : start + len(block)] = block
+        start += len(block)
+    return out
+
+
+def mixture_chunks(n: int, d: int, points_seed: int, centres: int = 4096, spread: float = 0.6, chunk: int = 100_000):
+    """:func:`mixture`'s rows, ``chunk`` at a time (the same rows for the same arguments): 10M never in RAM."""
     c = np.random.default_rng(0).standard_normal((centres, d)).astype(np.float32) / np.sqrt(d)
     rng = np.random.default_rng(points_seed)
-    out = np.empty((n, d), dtype=np.float32)
-    for start in range(0, n, 100_000):
-        m = min(100_000, n - start)
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
         block = c[rng.integers(0, centres, m)] + spread * rng.standard_normal((m, d), dtype=np.float32) / np.sqrt(d)
-        out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
-    return out
+        yield block / np.linalg.norm(block, axis=1, keepdims=True)
 
 
 def latency(fn, queries) -> dict:
@@ -111,6 +119,115 @@ def bench_index(sizes: list[int], hnsw_max: int) -> list[dict]:
         del x, truth
         gc.collect()
     return rows
+
+
+def bench_compressed(sizes: list[int], scratch: Path, threads: int = 2) -> list[dict]:
+    """``ivf-pq-rerank`` past RAM: per size, the mixture written chunk by chunk as fp16 unit rows under
+    ``scratch`` (never whole in RAM), the exact top 10 of held-out queries computed on the float32 rows while
+    writing, the index built by ``auto`` under a budget of 100 bytes per vector, then measured in a fresh
+    process (:func:`measure_compressed`): resident memory of the loaded index, recall@10, one-thread latency."""
+    import subprocess
+
+    import faiss
+
+    from lafg.index import IndexSpec, build_index
+
+    rows = []
+    for n in sizes:
+        folder = scratch / f"mixture-{n}"
+        folder.mkdir(parents=True, exist_ok=True)
+        vec_path, index_path = folder / "index.faiss.vectors.npy", folder / "index.faiss"
+        t0, w0 = cpu(), time.perf_counter()
+        if not (folder / "truth.npy").is_file():
+            write_mixture(n, vec_path, folder / "truth.npy")
+        write = {"cpu_s": round(cpu() - t0, 1), "wall_s": round(time.perf_counter() - w0, 1)}
+        print({"n": n, "written": write}, flush=True)
+        faiss.omp_set_num_threads(threads)
+        t0, w0 = cpu(), time.perf_counter()
+        vectors = np.load(vec_path, mmap_mode="r", allow_pickle=False)
+        index = build_index(vectors, phase_printer(), spec=IndexSpec("auto", max_ram=100 * n))
+        index.save(index_path)
+        build = {"cpu_s": round(cpu() - t0, 1), "wall_s": round(time.perf_counter() - w0, 1)}
+        info = index.info()
+        del index, vectors
+        gc.collect()
+        out = subprocess.run([sys.executable, __file__, "--measure-compressed", str(folder)], capture_output=True,
+                             text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        measured = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append({"n": n, "kind": info["kind"], "factory": info["factory"], "nprobe": info["nprobe"],
+                     "rerank": info["rerank"], "max_ram": info["max_ram"], "calibrated_recall@10": info["calibrated_recall@10"],
+                     "write": write, "build": build, "threads_build": threads, "vectors_file_bytes": vec_path.stat().st_size,
+                     "load_average": round(os.getloadavg()[0], 1), **measured})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def phase_printer():
+    """A build progress callback printing each new phase with the time (a long build shows where it is)."""
+    last = [""]
+
+    def progress(done: int, total: int, message: str) -> None:
+        if message != last[0]:
+            last[0] = message
+            print(time.strftime("%H:%M:%S"), message, flush=True)
+
+    return progress
+
+
+def write_mixture(n: int, vec_path: Path, truth_path: Path, k: int = 10) -> None:
+    """The mixture's ``n`` rows as fp16 unit rows in ``vec_path`` (an .npy written through a memory map) and the
+    exact top ``k`` of the held-out queries against the float32 rows (chunk-wise merge) in ``truth_path``."""
+    queries = mixture(N_QUERIES, DIM, points_seed=2)
+    out = np.lib.format.open_memmap(vec_path, mode="w+", dtype=np.float16, shape=(n, DIM))
+    best_s = np.full((N_QUERIES, 0), -np.inf, dtype=np.float32)
+    best_i = np.zeros((N_QUERIES, 0), dtype=np.int64)
+    start = 0
+    for block in mixture_chunks(n, DIM, points_seed=1):
+        out[start : start + len(block)] = block
+        s = np.concatenate([best_s, queries @ block.T], axis=1)
+        i = np.concatenate([best_i, np.broadcast_to(np.arange(start, start + len(block)), (N_QUERIES, len(block)))], axis=1)
+        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        best_s, best_i = np.take_along_axis(s, part, axis=1), np.take_along_axis(i, part, axis=1)
+        start += len(block)
+    out.flush()
+    del out
+    order = np.argsort(-best_s, axis=1, kind="stable")
+    np.save(truth_path, np.take_along_axis(best_i, order, axis=1), allow_pickle=False)
+
+
+def _rss() -> dict:
+    """This process's resident memory split as the kernel reports it: anonymous (heap: what faiss reads in)
+    and file-backed (pages of memory-mapped files, reclaimable: the OS drops them under pressure)."""
+    status = Path("/proc/self/status").read_text()
+    return {key: int(line.split()[1]) * 1024 for line in status.splitlines() for key in ("RssAnon", "RssFile")
+            if line.startswith(key + ":")}
+
+
+def measure_compressed(folder: Path) -> dict:
+    """In a fresh process: RSS before/after loading the index, recall@10 and one-thread latency on the held-out
+    queries (first pass: the vectors file as the page cache has it; second pass: warm), RSS after."""
+    import faiss
+
+    from lafg.index import EmbeddingIndex, recall_at_k
+
+    faiss.omp_set_num_threads(1)
+    queries = mixture(N_QUERIES, DIM, points_seed=2)
+    truth = np.load(folder / "truth.npy", allow_pickle=False)
+    gc.collect()
+    before = _rss()
+    index = EmbeddingIndex.load(folder / "index.faiss")
+    loaded = _rss()
+    n = len(index)
+    first = latency(lambda q: index.search(q[None], 10), queries)
+    found = index.search(queries, 10)[1]
+    warm = latency(lambda q: index.search(q[None], 10), queries)
+    after = _rss()
+    return {
+        "resident_anon_bytes_per_vector": round((loaded["RssAnon"] - before["RssAnon"]) / n, 1),
+        "resident_file_bytes_per_vector_after_queries": round((after["RssFile"] - before["RssFile"]) / n, 2),
+        "faiss_estimate_bytes_per_vector": round(index.nbytes / n, 1),
+        "recall@10": round(recall_at_k(found, truth), 4), "query_first_pass": first, "query_warm": warm,
+    }
 
 
 def bench_text(x: np.ndarray, proj: np.ndarray, queries: np.ndarray, n: int) -> dict:
@@ -426,6 +543,18 @@ def markdown(r: dict) -> str:
                 lines.append(
                     f"| {row['n']:,} | {row['kind']} | {row['factory']} | {row['nprobe_or_ef']} | {row['build_cpu_s']} |"
                     f" {row['bytes_per_vector']} | {row['recall@10']} | {row['image_query']['median_ms']} | {row['image_query']['p95_ms']} |")
+    if "compressed" in r:
+        lines += ["\n## Galleries past RAM: ivf-pq-rerank (synthetic mixture, d 512, fp16 vectors on disk; one query on one thread)\n",
+                  "| n | factory | nprobe | rerank | build CPU s (wall, threads) | resident B/vector (RSS anon; faiss estimate) |"
+                  " page cache touched B/vector | recall@10 | query p50 ms | p95 ms | warm p50 ms | warm p95 ms | vectors on disk |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for row in r["compressed"]:
+            lines.append(
+                f"| {row['n']:,} | {row['factory']} | {row['nprobe']} | {row['rerank']} | {row['build']['cpu_s']} "
+                f"({row['build']['wall_s']}, {row['threads_build']}) | {row['resident_anon_bytes_per_vector']}; "
+                f"{row['faiss_estimate_bytes_per_vector']} | {row['resident_file_bytes_per_vector_after_queries']} | "
+                f"{row['recall@10']} | {row['query_first_pass']['median_ms']} | {row['query_first_pass']['p95_ms']} | "
+                f"{row['query_warm']['median_ms']} | {row['query_warm']['p95_ms']} | {row['vectors_file_bytes'] / 2**30:.2f} GiB |")
     if "real" in r:
         lines += ["\n## Recall@10 against exact search on real frozen features (EfficientNet-Lite0, 1280-d)\n",
                   "| set | n | kind | factory | nprobe/ef | recall@10 |", "|---|---|---|---|---|---|"]
@@ -459,10 +588,16 @@ def main() -> None:
     p.add_argument("--hnsw-max", type=int, default=100_000, help="largest gallery an HNSW graph is built for")
     p.add_argument("--restart-images", type=int, default=100_000)
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--compressed-sizes", default="1000000", help="gallery sizes of the compressed section")
+    p.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "lafg-scale",
+                   help="where the compressed section writes its fp16 vectors (10M × 512 is ~10 GB); not removed")
     p.add_argument("--serve", nargs=2, metavar=("PORT", "WORK"), help=argparse.SUPPRESS)  # bench_visitors' server
+    p.add_argument("--measure-compressed", type=Path, help=argparse.SUPPRESS)  # bench_compressed's fresh process
     args = p.parse_args()
     if args.serve:
         return serve(int(args.serve[0]), Path(args.serve[1]))
+    if args.measure_compressed:
+        return print(json.dumps(measure_compressed(args.measure_compressed)))
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from lafg.threads import set_threads
 
@@ -478,6 +613,7 @@ def main() -> None:
         "embed": bench_embed, "real": bench_real,
         "index": lambda: bench_index([int(s) for s in args.sizes.split(",")], args.hnsw_max),
         "restart": lambda: bench_restart(args.restart_images), "visitors": bench_visitors,
+        "compressed": lambda: bench_compressed([int(v) for v in args.compressed_sizes.split(",")], args.scratch),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.sections.split(","):

@@ -4,8 +4,16 @@ pickle and reloaded memory-mapped.
 An index is described by a small :class:`IndexSpec` (``kind`` + a few knobs) turned into a faiss factory
 string. ``kind="auto"`` picks by gallery size: exact ``flat`` below :data:`AUTO_FLAT_MAX` rows (a query costs
 ~16 ms at 100k × 512 on one thread), ``ivf-sq8`` up to :data:`AUTO_SQ8_MAX` (8-bit codes: 4× smaller than
-float32, inverted lists so a query visits a few percent of the rows), ``ivf-pq`` past that (PQ codes, 16–32×
-smaller). Approximate indexes are trained on a random sample and *calibrated*: the smallest ``nprobe`` /
+float32, inverted lists so a query visits a few percent of the rows), ``ivf-pq-rerank`` past that. With a
+``max_ram`` budget ``auto`` takes the first of flat (up to :data:`AUTO_FLAT_MAX` rows), ivf-sq8 and ivf-pq-rerank
+whose resident bytes (:func:`resident_bytes`) fit, and refuses when none does.
+
+``ivf-pq-rerank`` is the kind for galleries past RAM (the clip-retrieval / autofaiss recipe): an OPQ rotation,
+inverted lists and 8-bit PQ codes (at most ~100 bytes per vector with the ids) find a few hundred candidates,
+which are re-scored exactly against the fp16 vectors in a memory-mapped ``.npy`` next to the index, so RAM
+holds codes and centroids only and the recall is that of the candidate list, not of the codes. ``ivf-pq``
+(4-bit codes, no re-ranking) stays for comparison: its codes alone find a third of the true top 10 on the
+scale benchmark's hard mixture. Approximate indexes are trained on a random sample and *calibrated*: the smallest ``nprobe`` /
 ``efSearch`` whose recall@10 against exact search on sample queries reaches ``target_recall`` is stored with the
 index. Every index keeps integer ids (``IndexIDMap2`` around the factory index).
 
@@ -20,7 +28,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import faiss
@@ -32,11 +40,22 @@ from lafg.errors import InputError
 FORMAT = "lafg-index-v2"
 OLD_FORMATS = ("lafg-index-v1",)
 ADD_CHUNK = 16384  # vectors per add() call, so progress moves on large sets
-KINDS = ("auto", "flat", "flat-fp16", "hnsw", "ivf-sq8", "ivf-pq")
+RERANK = "ivf-pq-rerank"
+KINDS = ("auto", "flat", "flat-fp16", "hnsw", "ivf-sq8", "ivf-pq", RERANK)
 AUTO_FLAT_MAX = 100_000  # exact search stays under ~20 ms per query up to here
-AUTO_SQ8_MAX = 4_000_000  # 8-bit codes: 4 GB at 4M × 1024-d; past that PQ codes
+AUTO_SQ8_MAX = 4_000_000  # 8-bit codes: 4 GB at 4M × 1024-d; past that compressed codes + re-ranking
 TRAIN_SAMPLE = 40  # training points per inverted list (faiss warns under 39)
+PQ_TRAIN = 65_536  # training points for the OPQ rotation and the PQ codebooks (faiss's own cap for OPQ)
 CALIBRATION_QUERIES = 200
+OPQ_ITERATIONS = 10  # faiss's default 50 (+40 k-means rounds at the start) costs minutes per build on 2 cores;
+# the rotation's objective flattens within ~10 rounds
+RERANK_NLIST_MAX = 2048  # every added vector is compared with every list centre: 2048 keeps a 10M build to ~2e13
+# flops, and the query's longer lists cost less than the re-ranking reads
+RERANK_CODE_MAX = 88  # PQ bytes per vector of ivf-pq-rerank: with the 8-byte id ≤ 96 bytes resident
+RERANK_MIN_ROWS = 1000  # below this an exact search is cheaper than any compressed one
+RERANK_GRID = (50, 100, 200, 400, 800, 1600, 3200)  # candidates re-scored per query, calibrated on this grid
+ID_BYTES = 8  # an int64 id per vector in faiss's inverted lists / id maps
+IDMAP2_BYTES = 48  # IndexIDMap2's id array and reverse hash map (libstdc++ node + bucket), measured ~48 B/entry
 Progress = Callable[[int, int, str], None]
 
 
@@ -44,32 +63,41 @@ Progress = Callable[[int, int, str], None]
 class IndexSpec:
     """What index to build; ``auto`` resolves from the number of rows (see the module docstring)."""
 
-    kind: str = "auto"  # auto | flat | flat-fp16 | hnsw | ivf-sq8 | ivf-pq
+    kind: str = "auto"  # auto | flat | flat-fp16 | hnsw | ivf-sq8 | ivf-pq | ivf-pq-rerank
     nlist: int = 0  # inverted lists for ivf-* (0: about √n, a power of two)
-    pq_bytes: int = 0  # bytes per vector for ivf-pq: 2 sub-vectors of 4 bits per byte (0: d/4, at least 4)
+    pq_bytes: int = 0  # PQ bytes per vector: ivf-pq 2 × 4-bit sub-vectors per byte (0: d/4, at least 4);
+    # ivf-pq-rerank one 8-bit sub-vector per byte (0: the largest divisor of d up to RERANK_CODE_MAX)
     hnsw_m: int = 32  # graph degree for hnsw
     target_recall: float = 0.95  # calibrate nprobe / efSearch to reach this recall@10 on sample queries
     nprobe: int = 0  # lists visited per query (0: calibrated)
     ef_search: int = 0  # hnsw search breadth (0: calibrated)
     seed: int = 0  # training sample and calibration queries
+    rerank: int = 0  # ivf-pq-rerank: candidates re-scored exactly per query (0: calibrated)
+    max_ram: int = 0  # bytes the loaded index may keep resident (0: no budget); see resident_bytes()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise InputError(f"unknown index kind {self.kind!r}; choose one of: {', '.join(KINDS)}")
         if not 0.0 < self.target_recall <= 1.0:
             raise InputError(f"target_recall must be in (0, 1], got {self.target_recall}")
+        if self.max_ram < 0 or self.rerank < 0:
+            raise InputError("max_ram and rerank must be positive (0: none / calibrated)")
 
     def resolve(self, n: int, dim: int) -> IndexSpec:
-        """A copy with ``kind`` and the sizes fixed for ``n`` rows of dimension ``dim``."""
-        kind = self.kind
-        if kind == "auto":
-            kind = "flat" if n <= AUTO_FLAT_MAX else ("ivf-sq8" if n <= AUTO_SQ8_MAX else "ivf-pq")
-        nlist = self.nlist or _default_nlist(n)
-        pq = self.pq_bytes or max(4, dim // 4)
+        """A copy with ``kind`` and the sizes fixed for ``n`` rows of dimension ``dim``; refuses a ``max_ram``
+        budget the kind (or, for ``auto``, every kind) cannot meet."""
+        kind = self.kind if self.kind != "auto" else _auto_kind(n, dim, self.max_ram)
+        pq = self.pq_bytes or (_rerank_bytes(dim) if kind == RERANK else max(4, dim // 4))
         if kind == "ivf-pq":
             while pq > 1 and dim % (2 * pq):  # PQ needs the dimension to split evenly into 2·pq sub-vectors
                 pq -= 1
-        return IndexSpec(kind, nlist, pq, self.hnsw_m, self.target_recall, self.nprobe, self.ef_search, self.seed)
+        if kind == RERANK and dim % pq:
+            raise InputError(f"{RERANK}: pq_bytes {pq} must divide the dimension {dim}")
+        nlist = self.nlist or (min(RERANK_NLIST_MAX, _default_nlist(n)) if kind == RERANK else _default_nlist(n))
+        out = replace(self, kind=kind, nlist=nlist, pq_bytes=pq)
+        if self.max_ram and resident_bytes(out, n, dim) > self.max_ram:
+            raise InputError(_over_budget(out, n, dim))
+        return out
 
     def factory(self, dim: int) -> str:
         """The faiss ``index_factory`` string of a resolved spec."""
@@ -80,7 +108,70 @@ class IndexSpec:
             "ivf-sq8": f"IVF{self.nlist},SQ8",
             # 4-bit fast-scan codes (SIMD lookups; trains in seconds where 8-bit polysemous PQ takes minutes)
             "ivf-pq": f"IVF{self.nlist},PQ{2 * self.pq_bytes}x4fsr",
+            # OPQ rotates so each 8-bit sub-quantiser gets a fair share of the variance; np: no polysemous training
+            RERANK: f"OPQ{self.pq_bytes},IVF{self.nlist},PQ{self.pq_bytes}np",
         }[self.kind]
+
+
+def resident_bytes(spec: IndexSpec, n: int, dim: int) -> int:
+    """Bytes a loaded index of a resolved ``spec`` keeps in RAM for ``n`` rows of dimension ``dim``: codes, ids
+    and the quantisers' centroids. ``ivf-pq-rerank``'s fp16 vectors are on disk (memory-mapped, read per query),
+    so they do not count; the other kinds' codes are memory-mapped too but every query reads them all (flat) or
+    a fixed share, so they count in full."""
+    per_row = {
+        "flat": 4 * dim + IDMAP2_BYTES, "flat-fp16": 2 * dim + IDMAP2_BYTES,
+        "hnsw": 4 * dim + 8 * spec.hnsw_m + IDMAP2_BYTES,
+        "ivf-sq8": dim + ID_BYTES + IDMAP2_BYTES, "ivf-pq": spec.pq_bytes + ID_BYTES + IDMAP2_BYTES,
+        RERANK: spec.pq_bytes + ID_BYTES,
+    }[spec.kind]
+    fixed = 4 * dim * spec.nlist if spec.kind.startswith("ivf") else 0  # coarse centroids
+    if spec.kind == RERANK:
+        fixed += 4 * dim * dim + 4 * 256 * dim  # OPQ rotation, PQ codebooks
+    return int(n * per_row + fixed)
+
+
+def _auto_kind(n: int, dim: int, max_ram: int) -> str:
+    """Without a budget: by size. With one: the first of flat (small galleries), ivf-sq8, ivf-pq-rerank that fits."""
+    if not max_ram:
+        return "flat" if n <= AUTO_FLAT_MAX else ("ivf-sq8" if n <= AUTO_SQ8_MAX else RERANK)
+    for kind in ("flat", "ivf-sq8", RERANK):
+        if kind == "flat" and n > AUTO_FLAT_MAX:
+            continue
+        spec = IndexSpec(kind).resolve(n, dim)
+        if resident_bytes(spec, n, dim) <= max_ram:
+            return kind
+    return RERANK  # fits nothing: resolve() refuses with the smallest kind's size
+
+
+def _over_budget(spec: IndexSpec, n: int, dim: int) -> str:
+    need = resident_bytes(spec, n, dim)
+    smallest = resident_bytes(IndexSpec(RERANK).resolve(n, dim), n, dim)
+    hint = (f"the smallest kind, {RERANK}, needs {_mb(smallest)}: raise the budget or index fewer rows"
+            if smallest > spec.max_ram else f"{RERANK} needs {_mb(smallest)} (fp16 vectors on disk)")
+    return (f"a {spec.kind} index of {n:,} × {dim} keeps {_mb(need)} in RAM, over the budget of "
+            f"{_mb(spec.max_ram)}; {hint}")
+
+
+def _mb(b: int) -> str:
+    return f"{b / 2**20:,.1f} MiB"
+
+
+def parse_bytes(text: str | int) -> int:
+    """``"512M"``, ``"2G"``, ``"1.5GB"``, ``"800000"`` → bytes (binary units); a clear error otherwise."""
+    t = str(text).strip().upper().removesuffix("B").removesuffix("I")
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
+    try:
+        value = float(t[:-1] if scale > 1 else t)
+    except ValueError:
+        raise InputError(f"a memory size is a number with an optional K/M/G unit (e.g. 2G), got {text!r}") from None
+    if value <= 0:
+        raise InputError(f"a memory budget must be positive, got {text!r}")
+    return int(value * scale)
+
+
+def _rerank_bytes(dim: int) -> int:
+    """PQ bytes of ivf-pq-rerank: the largest divisor of ``dim`` up to RERANK_CODE_MAX (one 8-bit code each)."""
+    return max(m for m in range(1, min(dim, RERANK_CODE_MAX) + 1) if dim % m == 0)
 
 
 def _default_nlist(n: int) -> int:
@@ -112,14 +203,19 @@ class EmbeddingIndex:
         self.dim = int(dim)
         self.spec = spec or IndexSpec("flat")
         self.index = _index if _index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        self.recall: float | None = None  # recall@10 the calibration measured (approximate kinds)
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
     @property
     def nbytes(self) -> int:
-        """Approximate memory of the stored codes (what a memory cap should count)."""
-        return len(self) * _code_bytes(self.spec, self.dim) + 8 * len(self)
+        """Approximate memory of the stored codes, ids and centroids (what a memory cap should count)."""
+        return resident_bytes(self.spec, len(self), self.dim)
+
+    def vector(self, row: int) -> np.ndarray:
+        """The stored vector of gallery row ``row`` (as the index holds it), shape ``(dim,)``."""
+        return self.index.reconstruct(int(row))
 
     def add(self, emb: np.ndarray, ids: np.ndarray | None = None) -> None:
         """Add rows of ``emb`` (normalised here) under ``ids`` (default: continuing 0, 1, 2, ...)."""
@@ -139,8 +235,10 @@ class EmbeddingIndex:
         scores, ids = self.index.search(x, int(k))
         return scores, ids
 
-    def set_search_params(self, nprobe: int = 0, ef_search: int = 0) -> None:
+    def set_search_params(self, nprobe: int = 0, ef_search: int = 0, rerank: int = 0) -> None:
         """Search breadth of an approximate index (ignored by exact ones)."""
+        if rerank and self.spec.kind == RERANK:
+            self.spec.rerank = int(rerank)
         params = faiss.ParameterSpace()
         if nprobe and self.spec.kind.startswith("ivf"):
             params.set_index_parameter(self.index, "nprobe", int(nprobe))
@@ -153,7 +251,9 @@ class EmbeddingIndex:
         """What ``lafg index info`` prints: kind, factory string, size, search parameters."""
         return {
             "kind": self.spec.kind, "factory": self.spec.factory(self.dim), "dim": self.dim, "count": len(self),
-            "nprobe": self.spec.nprobe, "ef_search": self.spec.ef_search, "bytes_per_vector": _code_bytes(self.spec, self.dim),
+            "nprobe": self.spec.nprobe, "ef_search": self.spec.ef_search, "rerank": self.spec.rerank,
+            "bytes_per_vector": _code_bytes(self.spec, self.dim),
+            "resident_bytes": self.nbytes, "max_ram": self.spec.max_ram, "calibrated_recall@10": self.recall,
         }
 
     def save(self, path: str | Path) -> None:
@@ -161,7 +261,11 @@ class EmbeddingIndex:
         path = Path(path)
         with atomic_path(path) as tmp:
             faiss.write_index(self.index, str(tmp))
-        meta = {"format": FORMAT, "dim": self.dim, "count": len(self), "metric": "cosine", "spec": asdict(self.spec)}
+        self._write_sidecar(path)
+
+    def _write_sidecar(self, path: Path, **extra) -> None:
+        meta = {"format": FORMAT, "dim": self.dim, "count": len(self), "metric": "cosine", "spec": asdict(self.spec),
+                "calibrated_recall@10": self.recall, "resident_bytes": self.nbytes, **extra}
         atomic_write_text(_sidecar(path), json.dumps(meta, indent=2))
 
     @classmethod
@@ -177,6 +281,8 @@ class EmbeddingIndex:
         meta = json.loads(_sidecar(path).read_text(encoding="utf-8"))
         if meta.get("format") not in (FORMAT, *OLD_FORMATS):
             raise InputError(f"{path} is not a {FORMAT} index")
+        if meta.get("spec", {}).get("kind") == RERANK:
+            return RerankIndex.load_rerank(path, meta)
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
         try:
             index = faiss.read_index(str(path), flags)
@@ -187,13 +293,105 @@ class EmbeddingIndex:
         spec = IndexSpec(**meta["spec"]) if "spec" in meta else IndexSpec("flat")
         out = cls(meta["dim"], _index=index, spec=spec)
         out.set_search_params(spec.nprobe, spec.ef_search)
+        out.recall = meta.get("calibrated_recall@10")
         return out
+
+
+class RerankIndex(EmbeddingIndex):
+    """``ivf-pq-rerank``: compressed codes in RAM propose ``spec.rerank`` candidates per query, which are re-scored
+    exactly against fp16 unit vectors memory-mapped from disk (``<index>.vectors.npy``), best first.
+
+    The faiss index holds row numbers; ``ids`` (None: the row numbers themselves) maps rows to the caller's ids.
+    Until :meth:`save`, ``vectors`` may be an in-memory array; after save or load it is the memory map.
+    """
+
+    def __init__(self, dim: int, _index: faiss.Index, spec: IndexSpec, vectors: np.ndarray, ids: np.ndarray | None = None):
+        super().__init__(dim, _index, spec)
+        self.vectors, self.ids = vectors, ids
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def add(self, emb: np.ndarray, ids: np.ndarray | None = None) -> None:
+        raise InputError(f"an {RERANK} index is built whole (build_index), not added to")
+
+    def vector(self, row: int) -> np.ndarray:
+        return np.asarray(self.vectors[int(row)], dtype=np.float32)
+
+    def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        x = unit_rows(q, self.dim)
+        if k < 1:
+            raise InputError(f"k must be at least 1, got {k}")
+        k = int(k)
+        _, cand = self.index.search(x, max(k, self.spec.rerank or RERANK_GRID[2]))
+        scores = np.full((len(x), k), -np.finfo(np.float32).max, dtype=np.float32)  # faiss's "no result"
+        found = np.full((len(x), k), -1, dtype=np.int64)
+        for r, (query, rows) in enumerate(zip(x, cand, strict=True)):
+            rows = np.unique(rows[rows >= 0])  # sorted: the memory-mapped reads go forward through the file
+            exact = np.asarray(self.vectors[rows], dtype=np.float32) @ query
+            top = np.lexsort((rows, -exact))[:k]  # best first, ties by row
+            scores[r, : len(top)], found[r, : len(top)] = exact[top], rows[top]
+        if self.ids is not None:
+            found = np.where(found >= 0, np.asarray(self.ids)[np.maximum(found, 0)], -1)
+        return scores, found
+
+    def save(self, path: str | Path) -> None:
+        """The faiss index (codes), the fp16 vectors (``.vectors.npy``, unless they already are that file), the
+        ids (``.ids.npy``, when not the row numbers) and the sidecar; then ``vectors`` is the memory map."""
+        path = Path(path)
+        vec_path, ids_path = _vectors_path(path), path.with_name(path.name + ".ids.npy")
+        with atomic_path(path) as tmp:
+            faiss.write_index(self.index, str(tmp))
+        if not (isinstance(self.vectors, np.memmap) and Path(self.vectors.filename).resolve() == vec_path.resolve()):
+            _write_npy_chunked(vec_path, self.vectors, np.float16)
+        if self.ids is not None:
+            _write_npy_chunked(ids_path, self.ids, np.int64)
+        elif ids_path.exists():
+            ids_path.unlink()
+        self._write_sidecar(path, vectors=vec_path.name, ids=ids_path.name if self.ids is not None else None)
+        self.vectors = np.load(vec_path, mmap_mode="r", allow_pickle=False)
+        self.ids = np.load(ids_path, mmap_mode="r", allow_pickle=False) if self.ids is not None else None
+
+    @classmethod
+    def load_rerank(cls, path: Path, meta: dict) -> RerankIndex:
+        """Codes read into RAM (what the budget counts); vectors and ids memory-mapped, checked against the sidecar."""
+        index = faiss.read_index(str(path))
+        vec_path = path.with_name(meta.get("vectors") or _vectors_path(path).name)
+        if Path(vec_path.name).name != vec_path.name or not vec_path.is_file():
+            raise InputError(f"{path}: its vectors file {vec_path.name} is missing")
+        try:
+            vectors = np.load(vec_path, mmap_mode="r", allow_pickle=False)
+            ids = np.load(path.with_name(meta["ids"]), mmap_mode="r", allow_pickle=False) if meta.get("ids") else None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: unreadable vectors/ids file ({exc})") from None
+        n, dim = int(meta["count"]), int(meta["dim"])
+        if (index.d != dim or index.ntotal != n or vectors.shape != (n, dim) or vectors.dtype != np.float16
+                or (ids is not None and ids.shape != (n,))):
+            raise InputError(f"{path} does not match its sidecar or its vectors file (dim/count/dtype differ)")
+        out = cls(dim, index, IndexSpec(**meta["spec"]), vectors, ids)
+        out.set_search_params(out.spec.nprobe, 0, out.spec.rerank)
+        out.recall = meta.get("calibrated_recall@10")
+        return out
+
+
+def _vectors_path(path: Path) -> Path:
+    return path.with_name(path.name + ".vectors.npy")
+
+
+def _write_npy_chunked(path: Path, values: np.ndarray, dtype, chunk: int = ADD_CHUNK * 4) -> None:
+    """``values`` as a ``dtype`` .npy at ``path``, written atomically through a memory map, chunk by chunk."""
+    with atomic_path(path, suffix=".npy") as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=values.shape)
+        for start in range(0, len(values), chunk):
+            out[start : start + chunk] = values[start : start + chunk]
+        out.flush()
+        del out
 
 
 def _code_bytes(spec: IndexSpec, dim: int) -> int:
     return {
         "flat": 4 * dim, "flat-fp16": 2 * dim, "hnsw": 4 * dim + 8 * spec.hnsw_m, "ivf-sq8": dim,
-        "ivf-pq": spec.pq_bytes,
+        "ivf-pq": spec.pq_bytes, RERANK: spec.pq_bytes,
     }.get(spec.kind, 4 * dim)
 
 
@@ -206,38 +404,97 @@ def build_index(
     progress: Progress | None = None,
     ids: np.ndarray | None = None,
     spec: IndexSpec | str | None = None,
+    vectors_path: str | Path | None = None,
 ) -> EmbeddingIndex:
     """An :class:`EmbeddingIndex` over the rows of ``emb`` (ids = row numbers unless given).
 
     ``spec``: an :class:`IndexSpec`, a kind name, or None for ``auto``. Approximate kinds are trained on a random
     sample of the rows and calibrated to ``spec.target_recall`` unless ``nprobe`` / ``ef_search`` are given.
+    ``emb`` may be memory-mapped: it is read in chunks, never converted whole. ``vectors_path`` (``ivf-pq-rerank``
+    only): write the fp16 vectors there while building (the file :meth:`RerankIndex.save` will use: pass
+    ``<index path>.vectors.npy``) instead of holding them in RAM until save; a float16 memory map of unit rows
+    given as ``emb`` is used as the vectors file as it is.
     """
-    emb = np.asarray(emb, dtype=np.float32)
+    if not isinstance(emb, np.ndarray):
+        emb = np.asarray(emb, dtype=np.float32)
     if emb.ndim != 2:
         raise InputError(f"embeddings must be 2-D, got shape {emb.shape}")
     n, dim = emb.shape
     spec = IndexSpec(spec) if isinstance(spec, str) else (spec or IndexSpec())
     spec = spec.resolve(n, dim)
+    rng = np.random.default_rng(spec.seed)
+    if spec.kind == RERANK:
+        return _build_rerank(emb, ids, spec, rng, progress, vectors_path)
     ids = np.arange(n) if ids is None else np.asarray(ids, dtype=np.int64)
     inner = faiss.index_factory(dim, spec.factory(dim), faiss.METRIC_INNER_PRODUCT)
     if spec.kind == "hnsw":
         inner.hnsw.efConstruction = 40  # faiss's default; a build of 1M rows still takes many CPU-minutes
     index = EmbeddingIndex(dim, faiss.IndexIDMap2(inner), spec)
-    rng = np.random.default_rng(spec.seed)
     if not inner.is_trained:
         if n == 0:
             raise InputError(f"an {spec.kind} index needs vectors to train on")
-        sample = np.sort(rng.choice(n, size=min(n, max(TRAIN_SAMPLE * spec.nlist, 10_000)), replace=False))
-        if progress:
-            progress(0, n, f"training {spec.factory(dim)} on {len(sample)} vectors")
-        inner.train(unit_rows(emb[sample]))
+        _train(inner, emb, max(TRAIN_SAMPLE * spec.nlist, 10_000), rng, progress, spec.factory(dim))
     for start in range(0, n, ADD_CHUNK):
         index.add(emb[start : start + ADD_CHUNK], ids[start : start + ADD_CHUNK])
         if progress:
             progress(min(start + ADD_CHUNK, n), n, "indexing embeddings")
     if spec.kind in ("ivf-sq8", "ivf-pq", "hnsw") and n:
-        calibrate(index, emb, ids, rng)
+        index.recall = calibrate(index, emb, ids, rng)
     return index
+
+
+def _train(inner: faiss.Index, emb: np.ndarray, size: int, rng: np.random.Generator, progress: Progress | None, name: str) -> None:
+    """Train ``inner`` on a random sample of ``size`` rows (sorted: a memory map reads them front to back)."""
+    sample = np.sort(rng.choice(len(emb), size=min(len(emb), size), replace=False))
+    if progress:
+        progress(0, len(emb), f"training {name} on {len(sample)} vectors")
+    inner.train(unit_rows(emb[sample]))
+
+
+def _build_rerank(emb, ids, spec: IndexSpec, rng, progress: Progress | None, vectors_path) -> RerankIndex:
+    """OPQ + IVF + PQ codes over row numbers, the fp16 unit vectors beside them, calibrated (nprobe, rerank)."""
+    n, dim = emb.shape
+    if n < RERANK_MIN_ROWS:
+        raise InputError(f"{RERANK} needs at least {RERANK_MIN_ROWS} rows to train its codes (got {n}): use flat")
+    vectors = _fp16_vectors(emb, vectors_path)
+    inner = faiss.index_factory(dim, spec.factory(dim), faiss.METRIC_INNER_PRODUCT)
+    opq = faiss.downcast_VectorTransform(faiss.downcast_index(inner).chain.at(0))
+    opq.niter, opq.niter_pq_0 = OPQ_ITERATIONS, OPQ_ITERATIONS
+    _train(inner, vectors, max(TRAIN_SAMPLE * spec.nlist, PQ_TRAIN), rng, progress, spec.factory(dim))
+    for start in range(0, n, ADD_CHUNK):
+        block = np.asarray(vectors[start : start + ADD_CHUNK], dtype=np.float32)
+        inner.add_with_ids(block, np.arange(start, start + len(block), dtype=np.int64))
+        if progress:
+            progress(min(start + ADD_CHUNK, n), n, "encoding embeddings")
+    keep_ids = None if ids is None else np.asarray(ids, dtype=np.int64).reshape(-1)
+    if keep_ids is not None and len(keep_ids) != n:
+        raise InputError(f"{n} vectors but {len(keep_ids)} ids")
+    index = RerankIndex(dim, inner, spec, vectors, keep_ids)
+    index.recall = calibrate(index, vectors, np.arange(n) if keep_ids is None else keep_ids, rng)
+    return index
+
+
+def _fp16_vectors(emb: np.ndarray, vectors_path) -> np.ndarray:
+    """Unit rows of ``emb`` as float16: ``emb`` itself when it already is a float16 memory map of unit rows,
+    else written chunk by chunk to ``vectors_path`` (memory-mapped) or kept in RAM when no path is given."""
+    if isinstance(emb, np.memmap) and emb.dtype == np.float16:
+        probe = np.asarray(emb[:: max(1, len(emb) // 1000)], dtype=np.float32)
+        norms = np.linalg.norm(probe, axis=1)
+        if np.abs(norms - 1).max() > 1e-2:
+            raise InputError("a float16 vectors file must hold unit rows (L2-normalise before writing it)")
+        return emb
+    n, dim = emb.shape
+    if vectors_path is None:
+        out = np.empty((n, dim), dtype=np.float16)
+    else:
+        Path(vectors_path).parent.mkdir(parents=True, exist_ok=True)
+        out = np.lib.format.open_memmap(Path(vectors_path), mode="w+", dtype=np.float16, shape=(n, dim))
+    for start in range(0, n, ADD_CHUNK):
+        out[start : start + ADD_CHUNK] = unit_rows(emb[start : start + ADD_CHUNK], dim)
+    if isinstance(out, np.memmap):
+        out.flush()
+        out = np.load(Path(vectors_path), mmap_mode="r", allow_pickle=False)
+    return out
 
 
 def calibrate(index: EmbeddingIndex, emb: np.ndarray, ids: np.ndarray, rng: np.random.Generator, k: int = 10) -> float:
@@ -245,9 +502,15 @@ def calibrate(index: EmbeddingIndex, emb: np.ndarray, ids: np.ndarray, rng: np.r
     queries (against exact search; each query's own row is left out of both lists, so it is not a free hit);
     keeps a breadth given in the spec. Returns the recall reached."""
     spec = index.spec
-    rows = rng.choice(len(emb), size=min(CALIBRATION_QUERIES, len(emb)), replace=False)
-    queries, own = emb[rows], np.asarray(ids)[rows]
+    rows = np.sort(rng.choice(len(emb), size=min(CALIBRATION_QUERIES, len(emb)), replace=False))
+    queries, own = unit_rows(emb[rows]), np.asarray(ids)[rows]
     truth = _without(exact_topk(emb, queries, k + 1, ids), own, k)
+
+    def recall_now() -> float:
+        return recall_at_k(_without(index.search(queries, k + 1)[1], own, k), truth)
+
+    if spec.kind == RERANK:
+        return _calibrate_rerank(index, recall_now)
     if spec.kind == "hnsw":
         grid = [spec.ef_search] if spec.ef_search else [16, 32, 64, 128, 256, 512, 1024]
         name = "ef_search"
@@ -259,9 +522,33 @@ def calibrate(index: EmbeddingIndex, emb: np.ndarray, ids: np.ndarray, rng: np.r
     recall = 0.0
     for value in grid:
         index.set_search_params(**{name: value})
-        previous, recall = recall, recall_at_k(_without(index.search(queries, k + 1)[1], own, k), truth)
+        previous, recall = recall, recall_now()
         if recall >= spec.target_recall or (value >= 16 and recall - previous < 0.002):  # reached, or codes cap it
             break
+    return recall
+
+
+def _calibrate_rerank(index: RerankIndex, recall_now: Callable[[], float]) -> float:
+    """Two knobs: first the lists visited (nprobe) with the widest candidate list, then the fewest candidates
+    that keep the recall reached (given values are kept)."""
+    spec = index.spec
+    fixed_rerank, widest = spec.rerank, spec.rerank or RERANK_GRID[-1]
+    index.set_search_params(rerank=widest)
+    probes = [spec.nprobe] if spec.nprobe else [p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256) if p < spec.nlist] + [spec.nlist]
+    recall = 0.0
+    for nprobe in probes:
+        index.set_search_params(nprobe=nprobe)
+        previous, recall = recall, recall_now()
+        if recall >= spec.target_recall or (nprobe >= 16 and recall - previous < 0.002):
+            break
+    if fixed_rerank:
+        return recall
+    goal = min(spec.target_recall, recall - 0.002)  # the widest list's recall, less noise, when short of target
+    for rerank in RERANK_GRID:
+        index.set_search_params(rerank=rerank)
+        reached = recall_now()
+        if reached >= goal:
+            return reached
     return recall
 
 
