@@ -1,10 +1,11 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lafg.errors import InputError
-from lafg.index import EmbeddingIndex, build_index
+from lafg.index import EmbeddingIndex, build_index, unit_rows
 
 
 def test_search_returns_cosine_best_first():
@@ -91,13 +92,14 @@ def test_auto_spec_by_size():
     assert IndexSpec().resolve(AUTO_FLAT_MAX, 512).kind == "flat"
     big = IndexSpec().resolve(1_000_000, 512)
     assert big.kind == "ivf-sq8" and big.nlist == 1024 and big.factory(512) == "IVF1024,SQ8"
-    huge = IndexSpec().resolve(10_000_000, 512)
-    assert huge.kind == "ivf-pq" and huge.factory(512) == "IVF4096,PQ256x4fsr"
+    huge = IndexSpec().resolve(10_000_000, 512)  # past RAM: compressed codes, re-ranked from disk
+    assert huge.kind == "ivf-pq-rerank" and huge.factory(512) == "OPQ64,IVF2048,PQ64np"
+    assert IndexSpec("ivf-pq").resolve(10_000_000, 512).factory(512) == "IVF4096,PQ256x4fsr"
     with pytest.raises(InputError, match="unknown index kind"):
         IndexSpec("lsh")
 
 
-@pytest.mark.parametrize("kind", ["flat", "flat-fp16", "hnsw", "ivf-sq8", "ivf-pq"])
+@pytest.mark.parametrize("kind", ["flat", "flat-fp16", "hnsw", "ivf-sq8", "ivf-pq", "ivf-pq-rerank"])
 def test_every_kind_searches_reloads_memory_mapped_and_keeps_ids(kind, tmp_path):
     x = _mixture(3000)
     ids = np.arange(3000) * 7 + 5
@@ -167,3 +169,94 @@ def test_gallery_store_tags_follow_files_and_checkpoints(tmp_path):
     assert files_fingerprint([str(img)]) != fp
     ckpt.write_bytes(b"22")
     assert gallery_store(tmp_path, "m", tmp_path, [str(img)], str(ckpt))[1] != t1
+
+
+# ------------------------------------------------------------------------ ivf-pq-rerank and memory budgets
+from lafg.index import RERANK, RerankIndex, parse_bytes, resident_bytes  # noqa: E402
+
+
+def test_rerank_finds_what_its_codes_alone_miss_within_100_bytes_per_vector():
+    both = _mixture(4100, d=64, seed=1)
+    x, q = both[:4000], both[4000:]  # held-out queries from the same clusters
+    truth = exact_topk(x, q, 10)
+    index = build_index(x, spec=IndexSpec(RERANK, pq_bytes=8, target_recall=0.95))  # 8 dims per byte, as at d 512
+    assert isinstance(index, RerankIndex) and index.spec.factory(64) == "OPQ8,IVF64,PQ8np"
+    assert recall_at_k(index.search(q, 10)[1], truth) >= 0.93
+    assert index.recall >= 0.93  # what calibration measured on gallery rows, kept for the sidecar
+    codes_only = recall_at_k(index.index.search(unit_rows(q), 10)[1], truth)  # the same codes, no re-ranking
+    assert codes_only < 0.7
+    n = len(index)
+    assert (index.nbytes - resident_bytes(index.spec, 0, 64)) / n == 8 + 8  # codes + ids; the vectors are not in RAM
+    scores, ids = index.search(q[:3], 5)  # exact cosines (of the fp16 rows), best first
+    exact = np.einsum("qd,qkd->qk", unit_rows(q[:3]), unit_rows(x[ids.ravel()]).reshape(3, 5, 64))
+    np.testing.assert_allclose(scores, exact, atol=2e-3)
+    assert (np.diff(scores, axis=1) <= 0).all()
+
+
+def test_rerank_round_trip_reads_the_memory_mapped_fp16_vectors(tmp_path):
+    x = _mixture(3000, d=32)
+    ids = np.arange(3000) * 3 + 1
+    index = build_index(x, ids=ids, spec=IndexSpec(RERANK, max_ram=10**6))
+    path = tmp_path / "g.faiss"
+    index.save(path)
+    meta = json.loads((tmp_path / "g.faiss.json").read_text())
+    assert meta["spec"]["max_ram"] == 10**6 and meta["calibrated_recall@10"] == index.recall > 0.9
+    assert meta["vectors"] == "g.faiss.vectors.npy" and meta["ids"] == "g.faiss.ids.npy"
+    loaded = EmbeddingIndex.load(path)
+    assert isinstance(loaded.vectors, np.memmap) and loaded.vectors.dtype == np.float16
+    assert Path(loaded.vectors.filename) == tmp_path / "g.faiss.vectors.npy"
+    q = x[:20] + 0.05
+    np.testing.assert_array_equal(loaded.search(q, 10)[1], index.search(q, 10)[1])
+    assert loaded.info() == index.info() and loaded.vector(7).dtype == np.float32
+    np.testing.assert_allclose(loaded.vector(7), unit_rows(x[7])[0], atol=1e-3)
+    # The exact scores come from the file: turn row 123 towards the query on disk and it wins after a reload.
+    loaded.set_search_params(nprobe=loaded.spec.nlist, rerank=400)
+    target = loaded.search(q[:1], 100)[1][0]
+    row = int(np.flatnonzero(ids == target[90])[0])  # a candidate ranked far down
+    on_disk = np.load(tmp_path / "g.faiss.vectors.npy", mmap_mode="r+")
+    on_disk[row] = unit_rows(q[:1])[0].astype(np.float16)
+    on_disk.flush()
+    del on_disk
+    reloaded = EmbeddingIndex.load(path)
+    reloaded.set_search_params(nprobe=loaded.spec.nlist, rerank=400)
+    scores, found = reloaded.search(q[:1], 3)
+    assert found[0, 0] == ids[row] and scores[0, 0] == pytest.approx(1.0, abs=2e-3)
+    (tmp_path / "g.faiss.vectors.npy").unlink()
+    with pytest.raises(InputError, match="vectors file"):
+        EmbeddingIndex.load(path)
+
+
+def test_rerank_builds_from_an_fp16_file_without_copying_it(tmp_path):
+    x = unit_rows(_mixture(2000, d=16)).astype(np.float16)
+    path = tmp_path / "i.faiss.vectors.npy"
+    np.save(path, x)
+    index = build_index(np.load(path, mmap_mode="r"), spec=RERANK)
+    before = path.stat().st_mtime_ns
+    index.save(tmp_path / "i.faiss")
+    assert path.stat().st_mtime_ns == before and not (tmp_path / "i.faiss.ids.npy").exists()
+    assert EmbeddingIndex.load(tmp_path / "i.faiss").search(x[5].astype(np.float32), 1)[1][0, 0] == 5
+    np.save(tmp_path / "raw.npy", 3 * x)  # not unit rows: refused (the scores would not be cosines)
+    with pytest.raises(InputError, match="unit rows"):
+        build_index(np.load(tmp_path / "raw.npy", mmap_mode="r"), spec=RERANK)
+    with pytest.raises(InputError, match="at least 1000 rows"):
+        build_index(x[:500].astype(np.float32), spec=RERANK)
+    with pytest.raises(InputError, match="built whole"):
+        index.add(x[:1])
+
+
+def test_budget_picks_the_first_kind_that_fits_and_refuses_clearly():
+    n, d = 1_000_000, 512
+    assert IndexSpec(max_ram=parse_bytes("4G")).resolve(n, d).kind == "ivf-sq8"  # past flat's 100k rows
+    assert IndexSpec(max_ram=parse_bytes("100M")).resolve(n, d).kind == RERANK
+    assert IndexSpec(max_ram=parse_bytes("1G")).resolve(50_000, d).kind == "flat"
+    assert IndexSpec(max_ram=parse_bytes("40M")).resolve(50_000, d).kind == "ivf-sq8"
+    spec = IndexSpec(max_ram=parse_bytes("100M")).resolve(n, d)
+    assert resident_bytes(spec, n, d) == n * (64 + 8) + 4 * d * (1024 + d + 256) <= 100 * 2**20
+    with pytest.raises(InputError, match=r"ivf-pq-rerank, needs 72\.\d MiB: raise the budget"):
+        IndexSpec(max_ram=parse_bytes("50M")).resolve(n, d)
+    with pytest.raises(InputError, match=r"a ivf-sq8 index of 1,000,000 × 512 keeps .* over the budget.*ivf-pq-rerank needs"):
+        IndexSpec("ivf-sq8", max_ram=parse_bytes("100M")).resolve(n, d)
+    assert parse_bytes("1.5GB") == int(1.5 * 2**30) and parse_bytes("800k") == 800 * 1024 and parse_bytes(4096) == 4096
+    for bad in ("lots", "-1G", "0"):
+        with pytest.raises(InputError, match="memory"):
+            parse_bytes(bad)

@@ -6,9 +6,21 @@
     lafg index search --index galleries/cub/index.faiss --row 42
     lafg index info --index galleries/cub/index.faiss
 
-Kinds: auto (by size: flat up to 100k rows, ivf-sq8 up to 4M, ivf-pq past), flat, flat-fp16, hnsw, ivf-sq8,
-ivf-pq. Approximate kinds are calibrated to --target-recall (recall@10 against exact search on sample rows).
-The index is memory-mapped on load.
+Which kind (resident bytes per vector of d-dim features, e.g. d = 512; measured in benchmarks/results/scale.md):
+  flat           exact; 4·d B/vector (~2 KB). Up to ~100k rows: a query scans everything (~25 ms at 100k).
+  flat-fp16      exact to ~1e-3; 2·d B/vector. Same speed class as flat, half the memory.
+  ivf-sq8        approximate (recall@10 ≥ 0.95 calibrated); d B/vector (~0.5 KB). 100k to a few million rows
+                 while the codes fit in RAM; sub-millisecond queries.
+  ivf-pq-rerank  approximate (recall@10 ≥ 0.95 calibrated); ≤ 100 B/vector in RAM (OPQ + IVF + 8-bit PQ codes
+                 and ids); the fp16 vectors (2·d B/vector) stay on disk, memory-mapped, and re-score a few
+                 hundred candidates per query. Pick it when ivf-sq8 would not fit your RAM (millions of rows),
+                 with the index folder on a local SSD (each query reads its candidates' rows).
+  hnsw           approximate graph, 4·d + 256 B/vector; fast but slow to build (tens of CPU-minutes at 1M).
+  ivf-pq         4-bit codes without re-ranking (d/4 B/vector): low recall (0.3–0.9), kept for comparison.
+  auto           flat up to 100k rows, ivf-sq8 up to 4M, ivf-pq-rerank past; with --max-ram the first of
+                 flat / ivf-sq8 / ivf-pq-rerank that fits the budget, and a clear refusal when none does.
+Approximate kinds are calibrated to --target-recall (recall@10 against exact search on sample rows); the
+sidecar (<index>.json) records the search parameters, the budget and the recall measured.
 """
 
 from __future__ import annotations
@@ -28,9 +40,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="index a features folder (lafg embed) or an .npy matrix")
     b.add_argument("--features", required=True, type=Path, help="lafg embed --out folder, or a float32 .npy (n, d)")
     b.add_argument("--out", type=Path, help="index file (default: <folder>/index.faiss)")
-    b.add_argument("--kind", default="auto", help="auto | flat | flat-fp16 | hnsw | ivf-sq8 | ivf-pq")
+    b.add_argument("--kind", default="auto", help="auto | flat | flat-fp16 | hnsw | ivf-sq8 | ivf-pq-rerank | ivf-pq "
+                                                   "(see above for when to pick which)")
+    b.add_argument("--max-ram", default="", help="RAM the loaded index may keep, e.g. 2G or 800M (auto picks a kind "
+                                                 "that fits; a kind that cannot is refused)")
     b.add_argument("--target-recall", type=float, default=0.95, help="recall@10 the search breadth is calibrated to")
     b.add_argument("--nprobe", type=int, default=0, help="fix the lists visited per query (ivf-*) instead")
+    b.add_argument("--rerank", type=int, default=0, help="fix the candidates re-scored per query (ivf-pq-rerank)")
     add_threads_arg(b)
     b.set_defaults(func=build)
     s = sub.add_parser("search", help="nearest gallery images of an image (or of a gallery row)")
@@ -73,17 +89,21 @@ def _features(path: Path):
 
 def build(args: argparse.Namespace) -> int:
     from lafg.cli.common import tqdm_progress
-    from lafg.index import IndexSpec, build_index
+    from lafg.index import RERANK, IndexSpec, build_index, parse_bytes
     from lafg.threads import set_threads
 
     set_threads(args.threads)
+    spec = IndexSpec(args.kind, target_recall=args.target_recall, nprobe=args.nprobe, rerank=args.rerank,
+                     max_ram=parse_bytes(args.max_ram) if args.max_ram else 0)
     matrix, meta, folder = _features(args.features)
     if matrix.ndim != 2 or len(matrix) == 0:
         raise InputError(f"expected a non-empty (n, d) matrix, got shape {matrix.shape}")
-    spec = IndexSpec(args.kind, target_recall=args.target_recall, nprobe=args.nprobe)
-    with tqdm_progress("index") as progress:
-        index = build_index(matrix, progress, spec=spec)
     out = args.out or folder / "index.faiss"
+    resolved = spec.resolve(*matrix.shape)  # refuses an unmeetable budget before any work
+    # The compressed kind writes its fp16 vectors beside the index while building (never all in RAM).
+    vectors = out.with_name(out.name + ".vectors.npy") if resolved.kind == RERANK else None
+    with tqdm_progress("index") as progress:
+        index = build_index(matrix, progress, spec=spec, vectors_path=vectors)
     index.save(out)
     if meta:  # what search needs to name results and embed query images
         (out.with_name(out.name + ".gallery.json")).write_text(json.dumps(meta), encoding="utf-8")
@@ -102,7 +122,7 @@ def search(args: argparse.Namespace) -> int:
     if args.row is not None:
         if not 0 <= args.row < len(index):
             raise InputError(f"--row must be in 0..{len(index) - 1}")
-        query = index.index.reconstruct(int(args.row))[None]
+        query = index.vector(int(args.row))[None]
     else:
         query = _embed_image(args.image, meta)
     scores, ids = index.search(query, args.k)

@@ -47,3 +47,18 @@ def test_missing_shard_and_bad_input_are_one_line_errors(tmp_path, capsys):
     np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32))
     assert main(["index", "build", "--features", str(tmp_path / "v.npy"), "--kind", "ivf-sq8"]) == 0
     assert json.loads(capsys.readouterr().out)["kind"] == "ivf-sq8"
+
+
+def test_budget_picks_the_compressed_kind_and_refuses_what_cannot_fit(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "v.npy", rng.normal(size=(1500, 16)).astype(np.float32))
+    out = tmp_path / "idx" / "i.faiss"
+    assert main(["index", "build", "--features", str(tmp_path / "v.npy"), "--max-ram", "100K", "--out", str(out)]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert built["kind"] == "ivf-pq-rerank" and built["max_ram"] == 100 * 1024 and built["resident_bytes"] <= 100 * 1024
+    assert (tmp_path / "idx" / "i.faiss.vectors.npy").is_file() and built["calibrated_recall@10"] >= 0.9
+    assert main(["index", "search", "--index", str(out), "--row", "3", "-k", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["id"] == 3
+    assert main(["index", "build", "--features", str(tmp_path / "v.npy"), "--max-ram", "10K", "--out", str(out)]) == 2
+    assert "the smallest kind, ivf-pq-rerank, needs" in capsys.readouterr().err
+    assert main(["index", "build", "--features", str(tmp_path / "v.npy"), "--max-ram", "lots"]) == 2
