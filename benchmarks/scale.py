@@ -121,11 +121,12 @@ def bench_index(sizes: list[int], hnsw_max: int) -> list[dict]:
     return rows
 
 
-def bench_compressed(sizes: list[int], scratch: Path, threads: int = 2) -> list[dict]:
+def bench_compressed(sizes: list[int], scratch: Path, threads: int = 2, reuse: bool = False) -> list[dict]:
     """``ivf-pq-rerank`` past RAM: per size, the mixture written chunk by chunk as fp16 unit rows under
     ``scratch`` (never whole in RAM), the exact top 10 of held-out queries computed on the float32 rows while
     writing, the index built by ``auto`` under a budget of 100 bytes per vector, then measured in a fresh
-    process (:func:`measure_compressed`): resident memory of the loaded index, recall@10, one-thread latency."""
+    process (:func:`measure_compressed`): resident memory of the loaded index, recall@10, one-thread latency.
+    ``reuse``: measure an index a previous run built under ``scratch`` again (its build figures are kept)."""
     import subprocess
 
     import faiss
@@ -137,22 +138,29 @@ def bench_compressed(sizes: list[int], scratch: Path, threads: int = 2) -> list[
         folder = scratch / f"mixture-{n}"
         folder.mkdir(parents=True, exist_ok=True)
         vec_path, index_path = folder / "index.faiss.vectors.npy", folder / "index.faiss"
-        t0, w0 = cpu(), time.perf_counter()
-        if not (folder / "truth.npy").is_file():
-            write_mixture(n, vec_path, folder / "truth.npy")
-        write = {"cpu_s": round(cpu() - t0, 1), "wall_s": round(time.perf_counter() - w0, 1)}
-        print({"n": n, "written": write}, flush=True)
-        faiss.omp_set_num_threads(threads)
-        t0, w0 = cpu(), time.perf_counter()
-        vectors = np.load(vec_path, mmap_mode="r", allow_pickle=False)
-        index = build_index(vectors, phase_printer(), spec=IndexSpec("auto", max_ram=100 * n))
-        index.save(index_path)
-        build = {"cpu_s": round(cpu() - t0, 1), "wall_s": round(time.perf_counter() - w0, 1)}
-        info = index.info()
-        del index, vectors
-        gc.collect()
+        record = folder / "build.json"  # what the build measured, so --reuse-index can measure again without it
+        if reuse and record.is_file() and index_path.is_file():
+            write, build, info = (json.loads(record.read_text())[k] for k in ("write", "build", "info"))
+        else:
+            t0, w0 = cpu(), time.perf_counter()
+            if not (folder / "truth.npy").is_file():
+                write_mixture(n, vec_path, folder / "truth.npy")
+            write = {"cpu_s": round(cpu() - t0, 1), "wall_s": round(time.perf_counter() - w0, 1)}
+            print({"n": n, "written": write}, flush=True)
+            faiss.omp_set_num_threads(threads)
+            t0, w0 = cpu(), time.perf_counter()
+            vectors = np.load(vec_path, mmap_mode="r", allow_pickle=False)
+            index = build_index(vectors, phase_printer(), spec=IndexSpec("auto", max_ram=100 * n))
+            index.save(index_path)
+            build = {"cpu_s": round(cpu() - t0, 1), "wall_s": round(time.perf_counter() - w0, 1)}
+            info = index.info()
+            del index, vectors
+            gc.collect()
+            record.write_text(json.dumps({"write": write, "build": build, "info": info}))
         out = subprocess.run([sys.executable, __file__, "--measure-compressed", str(folder)], capture_output=True,
-                             text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                             text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if out.returncode:
+            raise RuntimeError(f"measuring {folder} failed: {out.stderr[-3000:]}")
         measured = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append({"n": n, "kind": info["kind"], "factory": info["factory"], "nprobe": info["nprobe"],
                      "rerank": info["rerank"], "max_ram": info["max_ram"], "calibrated_recall@10": info["calibrated_recall@10"],
@@ -292,7 +300,7 @@ def bench_real() -> list[dict]:
         rng = np.random.default_rng(12345)  # queries: other rows than the calibration sample (seed 0)
         queries = feats[rng.choice(len(feats), 300, replace=False)]
         truth = exact_topk(feats, queries, 10)
-        for kind in ("flat", "flat-fp16", "ivf-sq8", "ivf-pq", "hnsw"):
+        for kind in ("flat", "flat-fp16", "ivf-sq8", "ivf-pq", "hnsw", "ivf-pq-rerank"):
             index = build_index(feats, spec=IndexSpec(kind))
             rows.append({
                 "set": name, "n": len(feats), "d": feats.shape[1], "kind": kind, "factory": index.info()["factory"],
@@ -357,50 +365,135 @@ def bench_embed(n_images: int = 64, threads: int = 1) -> dict:
     return out
 
 
-def bench_restart(n: int = 100_000) -> dict:
-    from app_speed import SyntheticGalleryEmbedder
+def bench_int8(n_calibration: int = 150, threads: int = 1) -> dict:
+    """ONNX Runtime int8 (static, calibrated on ``n_calibration`` seen-class images of each set) against fp32 ONNX
+    Runtime, side by side in this process: images per CPU-second extracting every unseen image of cub100 and
+    cars196 (decode included; the two engines alternate which goes first), bare forwards on one preloaded batch,
+    and unseen Recall@1 of the pretrained features (leave-one-out, cosine). int8 passes when R@1 stays within
+    0.3 of fp32 on both sets."""
+    import torch
 
-    from lafg.app import retrieval
-    from lafg.app.datasets import load_dataset, shared_descriptions
-    from lafg.app.services import default_services
+    from lafg.backbones import create_backbone
+    from lafg.data import load_image_set
+    from lafg.evaluate import evaluate_embeddings
+    from lafg.features import extract_features
+    from lafg.onnx_embed import int8_backbone, onnx_backbone
 
-    tmp = Path(tempfile.mkdtemp(prefix="lafg-scale-"))
+    torch.set_num_threads(threads)
+    backbone = create_backbone("efficientnet_lite0")
+    tf = backbone.eval_transform()
+    sets, calibration = {}, []
+    for name in ("cub100", "cars196"):
+        image_set = load_image_set(SHARED / name)
+        seen_paths = image_set.split("seen")[0]
+        rng = np.random.default_rng(0)
+        calibration += [seen_paths[i] for i in sorted(rng.choice(len(seen_paths), n_calibration, replace=False))]
+        sets[name] = image_set.split("unseen")[:2]
+    t0 = cpu()
+    fp32 = onnx_backbone(backbone, n_threads=threads)
+    int8 = int8_backbone(backbone, calibration, tf, n_threads=threads)
+    out = {"threads": threads, "calibration_images": len(calibration), "quantise_cpu_s": round(cpu() - t0, 1),
+           "recipe": "static QDQ, per-channel int8 weights, uint8 activations, MinMax ranges", "sets": {}}
+    cpu_s = {"fp32": 0.0, "int8": 0.0}
+    images = 0
+    for turn, (name, (paths, labels)) in enumerate(sets.items()):
+        feats = {}
+        for engine in (("fp32", "int8") if turn % 2 == 0 else ("int8", "fp32")):
+            module = fp32 if engine == "fp32" else int8
+            t = cpu()
+            feats[engine] = extract_features(backbone, paths, tf, 32, num_workers=0, engine=module)
+            cpu_s[engine] += cpu() - t
+        images += len(paths)
+        r1 = {e: round(evaluate_embeddings(f, labels)["R@1"], 2) for e, f in feats.items()}
+        a, b = (feats[e] / np.linalg.norm(feats[e], axis=1, keepdims=True) for e in ("fp32", "int8"))
+        out["sets"][name] = {"unseen_images": len(paths), "R@1_fp32": r1["fp32"], "R@1_int8": r1["int8"],
+                             "delta_R@1": round(r1["int8"] - r1["fp32"], 2),
+                             "mean_cosine_int8_vs_fp32": round(float(np.mean(np.sum(a * b, axis=1))), 4)}
+        print(name, out["sets"][name], flush=True)
+    out["extract_fp32_img_per_cpu_s"] = round(images / cpu_s["fp32"], 2)
+    out["extract_int8_img_per_cpu_s"] = round(images / cpu_s["int8"], 2)
+    paths = sets["cub100"][0][:32]
+    from PIL import Image
+
+    batch = torch.stack([tf(Image.open(p).convert("RGB")) for p in paths])
+    bare = {"fp32": [], "int8": []}
+    for _ in range(3):  # interleaved repetitions, best of each
+        for engine, module in (("fp32", fp32), ("int8", int8)):
+            t = cpu()
+            module(batch)
+            bare[engine].append(cpu() - t)
+    out["bare_fp32_img_per_cpu_s"] = round(len(batch) / min(bare["fp32"]), 2)
+    out["bare_int8_img_per_cpu_s"] = round(len(batch) / min(bare["int8"]), 2)
+    out["int8_speedup_extract"] = round(out["extract_int8_img_per_cpu_s"] / out["extract_fp32_img_per_cpu_s"], 2)
+    out["int8_speedup_bare"] = round(out["bare_int8_img_per_cpu_s"] / out["bare_fp32_img_per_cpu_s"], 2)
+    out["passes"] = all(abs(v["delta_R@1"]) <= 0.3 for v in out["sets"].values())
+    out["load_average"] = round(os.getloadavg()[0], 1)
+    print(out, flush=True)
+    return out
+
+
+def linked_set(tmp: Path, n: int, name: str = "set") -> Path:
+    """A data set of ``n`` distinct image files under ``tmp/name`` (hard links to one JPEG, cub100's classes)."""
+    import shutil
+
     source = next((SHARED / "cub100" / "images").rglob("*.jpg"), None) or next((ROOT / "assets" / "demo" / "images").rglob("*.jpg"))
     classes = (SHARED / "cub100" / "classes.csv").read_text(encoding="utf-8").splitlines()
-    set_dir = tmp / "set"
+    set_dir = tmp / name
     (set_dir / "images").mkdir(parents=True)
     (set_dir / "classes.csv").write_text("\n".join(classes) + "\n", encoding="utf-8")
     ids = [line.split(",")[0] for line in classes[1:]]
     lines = ["path,class_id,split"]
-    import shutil
-
-    copies = [tmp / f"source{k}.jpg" for k in range(n // 50_000 + 1)]  # a file takes at most ~65k links
+    copies = [tmp / f"{name}-source{k}.jpg" for k in range(n // 50_000 + 1)]  # a file takes at most ~65k links
     for copy in copies:
         shutil.copyfile(source, copy)
     for i in range(n):
         path = set_dir / "images" / f"{i // 1000:03d}" / f"{i}.jpg"
         path.parent.mkdir(exist_ok=True)
-        os.link(copies[i // 50_000], path)  # 100k distinct files, one JPEG's bytes
+        os.link(copies[i // 50_000], path)  # n distinct files, one JPEG's bytes
         lines.append(f"images/{i // 1000:03d}/{i}.jpg,{ids[i % len(ids)]},train")
     (set_dir / "images.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    descriptions = shared_descriptions(SHARED / "cub100") or {}
+    return set_dir
+
+
+def cub_descriptions() -> dict[str, list[str]]:
+    """The shared GPT-4 descriptions of the CUB classes (read from ``SHARED``, which worktrees set)."""
+    path = SHARED / "descriptors" / "cub200_gpt4_adaptclipzs.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def synthetic_services(work: Path, set_dir: Path, calls: list, **options):
+    """App services whose embedder gives the set's files synthetic features (counting the images embedded)."""
+    from app_speed import SyntheticGalleryEmbedder
+
+    from lafg.app.datasets import load_dataset
+    from lafg.app.services import default_services
+
+    svc = default_services(work)
+    for key, value in options.items():
+        setattr(svc, key, value)
+    paths = {str(p) for p, _ in load_dataset(set_dir).items}
+    real = svc.image_embedder_factory
+
+    class Counting(SyntheticGalleryEmbedder):
+        def embed(self, p, views=1, progress=None):
+            calls.append(len(p))
+            return super().embed(p, views, progress)
+
+    svc.image_embedder_factory = lambda: Counting(real(), paths)
+    svc.text_encoder()  # loaded before timing: a restart loads it once either way
+    return svc
+
+
+def bench_restart(n: int = 100_000) -> dict:
+    import shutil
+
+    from lafg.app import retrieval
+
+    tmp = Path(tempfile.mkdtemp(prefix="lafg-scale-"))
+    set_dir = linked_set(tmp, n)
+    descriptions = cub_descriptions()
     calls = []
-
-    def services():
-        svc = default_services(tmp / "work")
-        paths = {str(p) for p, _ in load_dataset(set_dir).items}
-        real = svc.image_embedder_factory
-
-        class Counting(SyntheticGalleryEmbedder):
-            def embed(self, p, views=1, progress=None):
-                calls.append(len(p))
-                return super().embed(p, views, progress)
-
-        svc.image_embedder_factory = lambda: Counting(real(), paths)
-        svc.text_encoder()  # loaded before timing: a restart loads it once either way
-        return svc
-
-    first = services()
+    first = synthetic_services(tmp / "work", set_dir, calls)
     t = time.perf_counter()
     g = retrieval.build_gallery(first, None, set_dir, descriptions)
     cold = time.perf_counter() - t
@@ -408,7 +501,7 @@ def bench_restart(n: int = 100_000) -> dict:
     del first, g
     gc.collect()
     calls.clear()
-    again = services()
+    again = synthetic_services(tmp / "work", set_dir, calls)
     t = time.perf_counter()
     g = retrieval.build_gallery(again, None, set_dir, descriptions)
     warm = time.perf_counter() - t
@@ -424,6 +517,79 @@ def bench_restart(n: int = 100_000) -> dict:
     print(out, flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+APP_MEMORY_POLICIES = {"by size alone (before)": 0, "2 KB per image (now the default)": 2048}
+
+
+def bench_app_memory(n: int = 100_000) -> dict:
+    """Resident bytes per gallery image of the app's loaded gallery (features, indexes, paths, read-outs), for the
+    index policies above: each built in one process, then reloaded and queried in a fresh one (a restart), whose
+    RSS growth over the load and 20 queries with explanations is divided by the images."""
+    import shutil
+    import subprocess
+
+    tmp = Path(tempfile.mkdtemp(prefix="lafg-mem-"))
+    linked_set(tmp, n)
+    linked_set(tmp, 500, "warm")
+    out = {"images": n}
+    try:
+        for label, budget in APP_MEMORY_POLICIES.items():
+            for step in ("build", "measure"):
+                run = subprocess.run([sys.executable, __file__, "--app-memory", str(tmp), str(budget), step],
+                                     capture_output=True, text=True)
+                if run.returncode:
+                    raise RuntimeError(f"{label} {step} failed: {run.stderr[-3000:]}")
+            out[label] = json.loads(run.stdout.strip().splitlines()[-1])
+            print(label, out[label], flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out["load_average"] = round(os.getloadavg()[0], 1)
+    return out
+
+
+def measure_app_memory(tmp: Path, budget: int, step: str) -> dict:
+    """``build``: build the gallery (first time, or new indexes for this policy). ``measure``: in this fresh
+    process, RSS before / after reloading it and after 10 text and 10 image queries with explanations."""
+    from lafg.app import retrieval
+
+    descriptions = cub_descriptions()
+    svc = synthetic_services(tmp / "work", tmp / "set", [], index_bytes_per_image=budget)
+    if step == "build":
+        for name in ("warm", "set"):
+            retrieval.build_gallery(svc, None, tmp / name, descriptions)
+        return {}
+    rng = np.random.default_rng(0)
+    texts = ["red crown, black wings", "long yellow bill", "white belly and blue back", "small brown bird", "Blue Jay"]
+
+    def queries(g):
+        for k in range(10):
+            for query in (retrieval.query_from_text(svc, g, texts[k % len(texts)]), retrieval.query_from_row(g, int(rng.integers(len(g))))):
+                for hit in retrieval.search(g, query, 12):
+                    retrieval.explain_hit(g, query, hit)
+
+    # A 500-image gallery first: libraries, models and the vocabulary are loaded, so what follows is per image.
+    queries(retrieval.build_gallery(svc, None, tmp / "warm", descriptions))
+    gc.collect()
+    before = _rss()
+    g = retrieval.build_gallery(svc, None, tmp / "set", descriptions)
+    loaded = _rss()
+    queries(g)
+    after = _rss()
+    n = len(g)
+    paths = sum(sys.getsizeof(p) + 8 for p in g.paths)
+    return {
+        "index": g.index.info()["factory"], "lang_index": g.lang_index.info()["factory"] if g.lang_index else None,
+        "emb_dim": int(g.emb.shape[1]), "lang_dim": int(g.lang.shape[1]),
+        "anon_per_image_loaded": round((loaded["RssAnon"] - before["RssAnon"]) / n),
+        "file_per_image_loaded": round((loaded["RssFile"] - before["RssFile"]) / n),
+        "anon_per_image_after_queries": round((after["RssAnon"] - before["RssAnon"]) / n),
+        "file_per_image_after_queries": round((after["RssFile"] - before["RssFile"]) / n),
+        "resident_per_image_after_queries": round((after["RssAnon"] + after["RssFile"] - before["RssAnon"] - before["RssFile"]) / n),
+        "estimate_index_per_image": round(g.index.nbytes / n), "estimate_lang_index_per_image": round(g.lang_index.nbytes / n) if g.lang_index else 0,
+        "estimate_paths_per_image": round(paths / n), "labels_per_image": g.labels.itemsize,
+        "thumbnail_entries": len(g.thumbs),
+    }
 
 
 def serve(port: int, work: Path) -> None:
@@ -570,6 +736,29 @@ def markdown(r: dict) -> str:
         lines.append(f"\nONNX Runtime vs torch fp32: **{e['onnx_speedup_extract']}×** (extract, decode included), "
                      f"**{e['onnx_speedup_bare']}×** (bare forward); bf16 {e['bf16_speedup_bare']}× (bare). Max |diff| ONNX "
                      f"{e['onnx_max_abs_diff']:.1e}, bf16 {e['bf16_max_abs_diff']:.1e}. Threads: {e['threads']}.")
+    if "int8" in r:
+        e = r["int8"]
+        lines += ["\n## Embedding in int8 (ONNX Runtime, static quantisation) vs fp32 ONNX Runtime, same run\n",
+                  f"Recipe: {e['recipe']}; calibrated on {e['calibration_images']} seen-class images (half per set); "
+                  f"threads {e['threads']}; load average {e['load_average']}.\n",
+                  "| set | unseen images | R@1 fp32 | R@1 int8 | Δ R@1 | mean cosine int8 vs fp32 |", "|---|---|---|---|---|---|"]
+        lines += [f"| {name} | {v['unseen_images']} | {v['R@1_fp32']} | {v['R@1_int8']} | {v['delta_R@1']} | "
+                  f"{v['mean_cosine_int8_vs_fp32']} |" for name, v in e["sets"].items()]
+        lines += ["", "| path | fp32 images / CPU-s | int8 images / CPU-s | int8 / fp32 |", "|---|---|---|---|",
+                  f"| extract (decode included, every unseen image) | {e['extract_fp32_img_per_cpu_s']} | "
+                  f"{e['extract_int8_img_per_cpu_s']} | **{e['int8_speedup_extract']}×** |",
+                  f"| bare forward (32 preloaded images) | {e['bare_fp32_img_per_cpu_s']} | {e['bare_int8_img_per_cpu_s']} | "
+                  f"**{e['int8_speedup_bare']}×** |",
+                  f"\nVerdict: {'passes' if e['passes'] else 'does not pass'} the 0.3-point R@1 bound on both sets"
+                  f"{'' if e['passes'] else ': fp32 stays the default, int8 stays opt-in'}."]
+    if "app_memory" in r:
+        m = r["app_memory"]
+        policies = [k for k in m if isinstance(m[k], dict)]
+        lines += [f"\n## App memory per gallery image ({m['images']:,} images, synthetic features; fresh process: reload + "
+                  f"10 text and 10 image queries with explanations; load average {m.get('load_average')})\n",
+                  "| measure | " + " | ".join(policies) + " |", "|---|" + "---|" * len(policies)]
+        for key in m[policies[0]]:
+            lines.append(f"| {key} | " + " | ".join(str(m[p].get(key)) for p in policies) + " |")
     for key, title in (("restart", "App restart with a 100k-image gallery"), ("visitors", "Concurrent visitors (gradio_client, loopback)")):
         if key in r:
             lines += [f"\n## {title}\n", "| measure | value |", "|---|---|"]
@@ -591,9 +780,14 @@ def main() -> None:
     p.add_argument("--compressed-sizes", default="1000000", help="gallery sizes of the compressed section")
     p.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "lafg-scale",
                    help="where the compressed section writes its fp16 vectors (10M × 512 is ~10 GB); not removed")
+    p.add_argument("--reuse-index", action="store_true", help="compressed: measure the index built under --scratch again")
     p.add_argument("--serve", nargs=2, metavar=("PORT", "WORK"), help=argparse.SUPPRESS)  # bench_visitors' server
     p.add_argument("--measure-compressed", type=Path, help=argparse.SUPPRESS)  # bench_compressed's fresh process
+    p.add_argument("--app-memory", nargs=3, help=argparse.SUPPRESS)  # bench_app_memory's processes
     args = p.parse_args()
+    if args.app_memory:
+        tmp, budget, step = args.app_memory
+        return print(json.dumps(measure_app_memory(Path(tmp), int(budget), step)))
     if args.serve:
         return serve(int(args.serve[0]), Path(args.serve[1]))
     if args.measure_compressed:
@@ -613,7 +807,9 @@ def main() -> None:
         "embed": bench_embed, "real": bench_real,
         "index": lambda: bench_index([int(s) for s in args.sizes.split(",")], args.hnsw_max),
         "restart": lambda: bench_restart(args.restart_images), "visitors": bench_visitors,
-        "compressed": lambda: bench_compressed([int(v) for v in args.compressed_sizes.split(",")], args.scratch),
+        "int8": bench_int8, "app_memory": lambda: bench_app_memory(args.restart_images),
+        "compressed": lambda: bench_compressed([int(v) for v in args.compressed_sizes.split(",")], args.scratch,
+                                                 reuse=args.reuse_index),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.sections.split(","):

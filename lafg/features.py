@@ -189,7 +189,7 @@ def extract_features(
     num_workers: int = 2,
     seed: int = 0,
     return_kept: bool = False,
-    engine: str = "auto",
+    engine: str | object = "auto",
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Pooled features, float32 ``(n_kept * views, D)``, view-major (rows ``v * n_kept + i``).
 
@@ -197,10 +197,13 @@ def extract_features(
     Unreadable images are skipped with a warning: pass ``return_kept=True`` to also get the kept image indices
     (``(features, kept)``), which is what keeps labels aligned. ``model_id`` (default ``backbone.name``) is the
     cache's name for the weights: give a fine-tuned backbone its own id, or no cache. ``engine``: ``auto`` runs
-    a frozen CPU backbone on ONNX Runtime when it exports cleanly (:mod:`lafg.onnx_embed`), ``torch`` never does.
+    a frozen CPU backbone on ONNX Runtime when it exports cleanly (:mod:`lafg.onnx_embed`), ``torch`` never does;
+    an :class:`lafg.onnx_embed.OnnxBackbone` (e.g. int8) runs as given, cached under its own name.
     """
     if views > 1 and augment is None:
         augment = backbone.train_transform()
+    if model_id is None and not isinstance(engine, str):  # e.g. an int8 module: its features are its own
+        model_id = engine.name
     model_id = model_id or getattr(backbone, "name", None) or type(backbone).__name__
     was_training = backbone.training
     backbone.eval()

@@ -663,14 +663,34 @@ class FeatureStore:
     ) -> EmbeddingIndex:
         """The stored index ``name`` over ``vectors`` (memory-mapped), built and saved when missing/stale."""
         path = self.folder / f"{name}.faiss"
-        if self._valid(f"{name}-index") and path.is_file():
+        spec = IndexSpec(spec) if isinstance(spec, str) else (spec or IndexSpec())
+        asked = asdict(spec)  # a different request (kind, budget...) rebuilds, even for the same vectors
+        if self._valid(f"{name}-index") and path.is_file() and self._extra(f"{name}-index").get("spec", asdict(IndexSpec())) == asked:
             index = EmbeddingIndex.load(path)
             if len(index) == len(vectors):
                 return index
-        index = build_index(vectors, progress, spec=spec)
+        vectors_path = _vectors_path(path) if spec.resolve(*vectors.shape).kind == RERANK else None
+        index = build_index(vectors, progress, spec=spec, vectors_path=vectors_path)
         index.save(path)
-        self._mark(f"{name}-index", count=len(index))
+        self._mark(f"{name}-index", count=len(index), spec=asked)
         return index
+
+    def _extra(self, name: str) -> dict:
+        try:
+            return json.loads(self._meta_path(name).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+
+GALLERY_INDEX_FLOOR = 64 * 2**20  # an app gallery's index may always take this much (small galleries stay exact)
+
+
+def gallery_index_spec(n: int, bytes_per_image: int, cap: int) -> IndexSpec:
+    """The app's index request for a gallery of ``n`` rows: ``auto`` under a RAM budget of ``bytes_per_image``
+    per row, at least :data:`GALLERY_INDEX_FLOOR` and at most ``cap`` (0 per image: ``auto`` by size alone)."""
+    if not bytes_per_image:
+        return IndexSpec()
+    return IndexSpec(max_ram=int(min(cap, max(GALLERY_INDEX_FLOOR, bytes_per_image * n))))
 
 
 def memory_bytes(obj) -> int:

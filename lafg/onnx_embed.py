@@ -7,7 +7,12 @@ an export whose features differ by more than :data:`TOLERANCE` is recorded as fa
 
 ``runtime_for(backbone)`` is what :mod:`lafg.features` calls: the ONNX module when ``engine`` is ``auto`` (the
 default; ``LAFG_ONNX=0`` turns it off) or ``onnx``, the backbone runs on the CPU in eval mode and the export
-works; the backbone itself otherwise.
+works; the backbone itself otherwise; an :class:`OnnxBackbone` given as ``engine`` runs as it is.
+
+int8 (opt-in, not a default: see ``benchmarks/scale.py`` section ``int8`` for whether it keeps the features'
+recall): :func:`int8_backbone` quantises the fp32 export statically (QDQ, per-channel int8 weights, uint8
+activations whose ranges are calibrated on a few hundred images the caller chooses, e.g. seen-class ones), cached
+under the weights' key and a digest of the calibration images.
 """
 
 from __future__ import annotations
@@ -50,14 +55,14 @@ class OnnxBackbone:
     ``InferenceSession.run`` is thread-safe, so concurrent callers need no lock.
     """
 
-    def __init__(self, path: Path, name: str, feature_dim: int, n_threads: int):
+    def __init__(self, path: Path, name: str, feature_dim: int, n_threads: int, precision: str = "fp32"):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(n_threads)
         opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.path, self.name, self.feature_dim = path, name, int(feature_dim)
+        self.path, self.name, self.feature_dim, self.precision = path, name, int(feature_dim), precision
         self.training = False
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -142,8 +147,11 @@ def _read_meta(path: Path) -> dict | None:
         return None
 
 
-def runtime_for(backbone: nn.Module, engine: str = "auto") -> nn.Module | OnnxBackbone:
-    """What should run ``backbone``'s frozen forward: its ONNX module on CPU when possible, else itself."""
+def runtime_for(backbone: nn.Module, engine: str | OnnxBackbone = "auto") -> nn.Module | OnnxBackbone:
+    """What should run ``backbone``'s frozen forward: its ONNX module on CPU when possible, else itself (an
+    :class:`OnnxBackbone` given as ``engine``, e.g. from :func:`int8_backbone`, runs as given)."""
+    if isinstance(engine, OnnxBackbone):
+        return engine
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     if engine == "auto" and os.environ.get("LAFG_ONNX", "1").strip() in ("0", "false", "no"):
@@ -162,3 +170,86 @@ def runtime_for(backbone: nn.Module, engine: str = "auto") -> nn.Module | OnnxBa
     if module is None and engine == "onnx":
         raise BackendError(f"{backbone.name} does not export to ONNX cleanly (see the log); use engine torch")
     return module or backbone
+
+
+# ------------------------------------------------------------------------------------------------ int8
+INT8_RECIPE = "qdq-perchannel-s8w-u8a-minmax-v1"  # part of the cache key: change it when the recipe changes
+
+
+def calibration_key(paths) -> str:
+    """Digest of the calibration images (path, size, mtime) and the recipe: names a cached int8 model."""
+    h = hashlib.sha256(INT8_RECIPE.encode())
+    for p in sorted(str(p) for p in paths):
+        st = os.stat(p)
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def int8_backbone(backbone: nn.Module, calibration_paths, transform=None, cache_dir: str | Path | None = None,
+                  n_threads: int | None = None, batch_size: int = 32) -> OnnxBackbone:
+    """A static int8 ONNX Runtime module of ``backbone`` calibrated on ``calibration_paths`` (images; a few
+    hundred of the seen classes), built once and cached. Raises :class:`BackendError` when the fp32 export
+    failed or quantisation does."""
+    from lafg.cache import default_cache_dir
+    from lafg.threads import threads
+
+    fp32 = onnx_backbone(backbone, cache_dir, n_threads)
+    if fp32 is None:
+        raise BackendError(f"{getattr(backbone, 'name', 'backbone')} has no clean fp32 ONNX export to quantise")
+    paths = [Path(p) for p in calibration_paths]
+    if len(paths) < 16:
+        raise InputError(f"int8 calibration needs at least 16 images, got {len(paths)}")
+    folder = Path(cache_dir) if cache_dir else default_cache_dir() / "onnx"
+    out = folder / f"{fp32.path.stem}-int8-{calibration_key(paths)}.onnx"
+    if not out.is_file():
+        _quantise(fp32.path, out, _calibration_batches(paths, transform or backbone.eval_transform(), batch_size))
+    return OnnxBackbone(out, f"{fp32.name}[int8]", fp32.feature_dim, n_threads or threads(), precision="int8")
+
+
+def _calibration_batches(paths: list[Path], transform, batch_size: int):
+    """Preprocessed float32 batches ``{"images": (B, 3, H, W)}`` of the calibration images (unreadable skipped)."""
+    from PIL import Image
+
+    batch = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                batch.append(transform(im.convert("RGB")).numpy())
+        except OSError:
+            continue
+        if len(batch) == batch_size:
+            yield {"images": np.stack(batch).astype(np.float32)}
+            batch = []
+    if batch:
+        yield {"images": np.stack(batch).astype(np.float32)}
+
+
+def _quantise(fp32_path: Path, out: Path, batches) -> None:
+    """Static QDQ quantisation (per-channel int8 weights, uint8 activations, min/max ranges) to ``out``."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(batches)
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    with atomic_path(out, suffix=".tmp.onnx") as tmp:
+        pre = tmp.with_name(tmp.name + ".pre.onnx")
+        try:
+            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+            quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax)
+        except Exception as exc:  # an op the quantiser cannot handle
+            raise BackendError(f"int8 quantisation failed: {exc}") from exc
+        finally:
+            pre.unlink(missing_ok=True)

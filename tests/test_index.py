@@ -260,3 +260,21 @@ def test_budget_picks_the_first_kind_that_fits_and_refuses_clearly():
     for bad in ("lots", "-1G", "0"):
         with pytest.raises(InputError, match="memory"):
             parse_bytes(bad)
+
+
+def test_store_rebuilds_an_index_when_the_request_changes_and_the_app_budget_scales(tmp_path):
+    from lafg.index import GALLERY_INDEX_FLOOR, gallery_index_spec
+
+    store = FeatureStore(tmp_path / "g", "v1")
+    x = _mixture(1500)
+    flat = store.index("emb", x)
+    assert flat.spec.kind == "flat" and store.index("emb", x).spec.kind == "flat"  # reused
+    compressed = store.index("emb", x, IndexSpec(RERANK))  # a new request: rebuilt, vectors beside it
+    assert isinstance(compressed, RerankIndex) and (tmp_path / "g" / "emb.faiss.vectors.npy").is_file()
+    assert isinstance(FeatureStore(tmp_path / "g", "v1").index("emb", x, IndexSpec(RERANK)), RerankIndex)
+    assert gallery_index_spec(5_000, 0, 2**40) == IndexSpec()  # no budget: by size alone
+    assert gallery_index_spec(5_000, 2048, 2**40).max_ram == GALLERY_INDEX_FLOOR  # small galleries stay exact
+    assert gallery_index_spec(5_000, 2048, 2**40).resolve(5_000, 1280).kind == "flat"
+    big = gallery_index_spec(100_000, 2048, 2**40)
+    assert big.max_ram == 2048 * 100_000 and big.resolve(100_000, 1280).kind == "ivf-sq8"
+    assert gallery_index_spec(10**7, 2048, 2**31).resolve(10**7, 1280).kind == RERANK  # the cache's cap binds

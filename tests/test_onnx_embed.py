@@ -59,3 +59,29 @@ def test_backbone_that_does_not_export_falls_back_to_torch(tmp_path):
     assert runtime_for(bad) is bad
     with pytest.raises(BackendError, match="does not export"):
         runtime_for(bad, "onnx")
+
+
+def test_int8_is_opt_in_close_to_fp32_cached_per_calibration_set_and_cached_apart(lite0, tmp_path):
+    from lafg.app.datasets import DEMO_DIR
+    from lafg.cache import ArrayCache
+    from lafg.errors import InputError
+    from lafg.onnx_embed import int8_backbone
+
+    paths = sorted((DEMO_DIR / "images").rglob("*.jpg"))
+    calibration, queries = paths[:24], paths[-6:]
+    int8 = int8_backbone(lite0, calibration, cache_dir=tmp_path, n_threads=1)
+    assert int8.precision == "int8" and int8.name.endswith("[int8]") and "int8" in int8.path.name
+    assert isinstance(runtime_for(lite0), OnnxBackbone) and runtime_for(lite0).precision == "fp32"  # not a default
+    fp32 = extract_features(lite0, queries, lite0.eval_transform(), 4, num_workers=0, engine="onnx")
+    q8 = extract_features(lite0, queries, lite0.eval_transform(), 4, num_workers=0, engine=int8)
+    cos = np.sum(fp32 * q8, axis=1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(q8, axis=1)
+    assert q8.shape == fp32.shape and cos.min() > 0.95 and not np.allclose(q8, fp32, atol=1e-3)
+    stamp = int8.path.stat().st_mtime_ns
+    assert int8_backbone(lite0, calibration, cache_dir=tmp_path, n_threads=1).path.stat().st_mtime_ns == stamp
+    assert int8_backbone(lite0, paths[24:48], cache_dir=tmp_path, n_threads=1).path != int8.path
+    cache = ArrayCache(tmp_path / "feats")  # int8 features are cached under their own name, apart from fp32 ones
+    extract_features(lite0, queries[:2], lite0.eval_transform(), 2, cache=cache, num_workers=0, engine=int8)
+    again = extract_features(lite0, queries[:2], lite0.eval_transform(), 2, cache=cache, num_workers=0, engine="onnx")
+    np.testing.assert_allclose(again, fp32[:2], atol=1e-5)
+    with pytest.raises(InputError, match="at least 16"):
+        int8_backbone(lite0, paths[:3], cache_dir=tmp_path)

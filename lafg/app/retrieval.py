@@ -162,9 +162,16 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
         if space.available and language is not None:  # class-name queries: prototypes from the names alone
             vectors = language.prototypes_for(list(image_set.classes), services.text_encoder(), "lafg", services.cache)
             class_text = {c.casefold(): vectors[i] for i, c in enumerate(image_set.classes)}
+        from lafg.index import gallery_index_spec
+
+        from .services import GALLERY_MEMORY
+
+        budget = getattr(services, "index_bytes_per_image", 0)  # per image; both indexes share the cache's cap
+        spec = gallery_index_spec(len(emb), budget, GALLERY_MEMORY // 2)
+        lang_spec = gallery_index_spec(len(lang), budget, GALLERY_MEMORY // 2)
         return Gallery(
-            key, kept_paths, kept_labels, list(image_set.classes), emb, store.index(f"emb-{tag}", emb), space, lang,
-            embed_paths, class_text, store.index(f"lang-{space_tag}", lang) if space.available else None, feats,
+            key, kept_paths, kept_labels, list(image_set.classes), emb, store.index(f"emb-{tag}", emb, spec), space, lang,
+            embed_paths, class_text, store.index(f"lang-{space_tag}", lang, lang_spec) if space.available else None, feats,
             gallery_thumbnails(services.work_dir, store, kept_paths, progress),
         )
 

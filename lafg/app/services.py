@@ -29,6 +29,9 @@ from .limits import Limits
 from .uploads import safe_upload_dir
 
 GALLERY_MEMORY = int(os.environ.get("LAFG_GALLERY_MEMORY_MB", "4096")) * 2**20  # cached galleries' RAM cap
+# RAM an index may keep per gallery image (lafg.index.gallery_index_spec): 2 KB keeps exact search for small
+# galleries and makes a 100k × 1280-d gallery's index ivf-sq8 (~1.3 KB per image) instead of flat (~5 KB)
+INDEX_BYTES_PER_IMAGE = int(os.environ.get("LAFG_INDEX_BYTES_PER_IMAGE", "2048"))
 NOT_ALLOWED = "folder not found or not allowed"  # one message for missing and outside paths (reveals nothing)
 
 
@@ -56,6 +59,7 @@ class Services:
     llm_endpoints: list[str] = field(default_factory=list)  # --llm-endpoint: the only endpoints allowed (empty: any)
     llm_models: list[str] | None = None  # --llm-model: transformers models visitors may load (None: any Hub id)
     limits: Limits = field(default_factory=Limits)
+    index_bytes_per_image: int = INDEX_BYTES_PER_IMAGE  # gallery index RAM budget per image (0: by size alone)
     _busy: dict[str, int] = field(default_factory=dict, repr=False)
     _models: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
