@@ -166,9 +166,11 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
 
         from .services import GALLERY_MEMORY
 
-        budget = getattr(services, "index_bytes_per_image", 0)  # per image; both indexes share the cache's cap
+        # RAM per image for the retrieval index, half that for the attribute-space one (its rows duplicate ``lang``,
+        # which explanations read from the memory map anyway); both within the cached galleries' cap.
+        budget = getattr(services, "index_bytes_per_image", 0)
         spec = gallery_index_spec(len(emb), budget, GALLERY_MEMORY // 2)
-        lang_spec = gallery_index_spec(len(lang), budget, GALLERY_MEMORY // 2)
+        lang_spec = gallery_index_spec(len(lang), budget // 2, GALLERY_MEMORY // 2)
         return Gallery(
             key, kept_paths, kept_labels, list(image_set.classes), emb, store.index(f"emb-{tag}", emb, spec), space, lang,
             embed_paths, class_text, store.index(f"lang-{space_tag}", lang, lang_spec) if space.available else None, feats,

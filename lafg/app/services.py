@@ -29,8 +29,9 @@ from .limits import Limits
 from .uploads import safe_upload_dir
 
 GALLERY_MEMORY = int(os.environ.get("LAFG_GALLERY_MEMORY_MB", "4096")) * 2**20  # cached galleries' RAM cap
-# RAM an index may keep per gallery image (lafg.index.gallery_index_spec): 2 KB keeps exact search for small
-# galleries and makes a 100k × 1280-d gallery's index ivf-sq8 (~1.3 KB per image) instead of flat (~5 KB)
+# RAM the retrieval index may keep per gallery image, half that the attribute-space one (lafg.index.
+# gallery_index_spec): small galleries stay exact; a 100k × 1280-d gallery's indexes become ivf-sq8 (~1.3 KB +
+# ~0.4 KB per image) instead of flat (~5.1 KB + ~1.6 KB)
 INDEX_BYTES_PER_IMAGE = int(os.environ.get("LAFG_INDEX_BYTES_PER_IMAGE", "2048"))
 NOT_ALLOWED = "folder not found or not allowed"  # one message for missing and outside paths (reveals nothing)
 
