@@ -15,7 +15,8 @@ holds codes and centroids only and the recall is that of the candidate list, not
 (4-bit codes, no re-ranking) stays for comparison: its codes alone find a third of the true top 10 on the
 scale benchmark's hard mixture. Approximate indexes are trained on a random sample and *calibrated*: the smallest ``nprobe`` /
 ``efSearch`` whose recall@10 against exact search on sample queries reaches ``target_recall`` is stored with the
-index. Every index keeps integer ids (``IndexIDMap2`` around the factory index).
+index. Every index keeps integer ids (``IndexIDMap2`` around the factory index; ``ivf-pq-rerank`` stores row
+numbers in its lists and the ids in a memory-mapped ``.ids.npy``, sparing the id map's ~48 bytes per vector).
 
 :class:`FeatureStore` keeps a gallery's feature matrix and its indexes in one folder, keyed by a fingerprint of
 the image files, so a restarted process reloads them in seconds instead of re-embedding.
@@ -55,7 +56,7 @@ RERANK_CODE_MAX = 88  # PQ bytes per vector of ivf-pq-rerank: with the 8-byte id
 RERANK_MIN_ROWS = 1000  # below this an exact search is cheaper than any compressed one
 RERANK_GRID = (50, 100, 200, 400, 800, 1600, 3200)  # candidates re-scored per query, calibrated on this grid
 ID_BYTES = 8  # an int64 id per vector in faiss's inverted lists / id maps
-IDMAP2_BYTES = 48  # IndexIDMap2's id array and reverse hash map (libstdc++ node + bucket), measured ~48 B/entry
+IDMAP2_BYTES = 48  # IndexIDMap2's id array (8 B) and reverse hash map (libstdc++ node, bucket, malloc): an estimate
 Progress = Callable[[int, int, str], None]
 
 
@@ -86,7 +87,7 @@ class IndexSpec:
     def resolve(self, n: int, dim: int) -> IndexSpec:
         """A copy with ``kind`` and the sizes fixed for ``n`` rows of dimension ``dim``; refuses a ``max_ram``
         budget the kind (or, for ``auto``, every kind) cannot meet."""
-        kind = self.kind if self.kind != "auto" else _auto_kind(n, dim, self.max_ram)
+        kind = self.kind if self.kind != "auto" else _auto_kind(self, n, dim)
         pq = self.pq_bytes or (_rerank_bytes(dim) if kind == RERANK else max(4, dim // 4))
         if kind == "ivf-pq":
             while pq > 1 and dim % (2 * pq):  # PQ needs the dimension to split evenly into 2·pq sub-vectors
@@ -130,15 +131,16 @@ def resident_bytes(spec: IndexSpec, n: int, dim: int) -> int:
     return int(n * per_row + fixed)
 
 
-def _auto_kind(n: int, dim: int, max_ram: int) -> str:
-    """Without a budget: by size. With one: the first of flat (small galleries), ivf-sq8, ivf-pq-rerank that fits."""
-    if not max_ram:
+def _auto_kind(spec: IndexSpec, n: int, dim: int) -> str:
+    """Without a budget: by size. With one: the first of flat (small galleries), ivf-sq8, ivf-pq-rerank that fits
+    (sized with the spec's own knobs)."""
+    if not spec.max_ram:
         return "flat" if n <= AUTO_FLAT_MAX else ("ivf-sq8" if n <= AUTO_SQ8_MAX else RERANK)
     for kind in ("flat", "ivf-sq8", RERANK):
         if kind == "flat" and n > AUTO_FLAT_MAX:
             continue
-        spec = IndexSpec(kind).resolve(n, dim)
-        if resident_bytes(spec, n, dim) <= max_ram:
+        candidate = replace(spec, kind=kind, max_ram=0).resolve(n, dim)
+        if resident_bytes(candidate, n, dim) <= spec.max_ram:
             return kind
     return RERANK  # fits nothing: resolve() refuses with the smallest kind's size
 
