@@ -722,6 +722,9 @@ def markdown(r: dict) -> str:
                   " warm CPU p50 ms | warm CPU p95 ms | vectors on disk |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in r["compressed"]:
+            if "skipped" in row:
+                lines.append(f"| {row['n']:,} | not measured: {row['skipped']} |" + " |" * 13)
+                continue
             lines.append(
                 f"| {row['n']:,} | {row['factory']} | {row['nprobe']} | {row['rerank']} | {row['build']['cpu_s']} "
                 f"({row['build']['wall_s']}, {row['threads_build']}) | {row['resident_anon_bytes_per_vector']}; "
