@@ -108,7 +108,7 @@ def test_search_results_export_with_explanations(client):
     demo = json.loads((Path(__file__).resolve().parents[2] / "assets" / "demo" / "descriptions.json").read_text(encoding="utf-8"))
     call(client, "set_names", "\n".join(demo), None, None)
     models = call(client, "list_models")[0]["choices"]
-    call(client, "build_index", models[0][0], "demo (10 CUB birds, embedded)")
+    call(client, "build_index", models[0][0], "demo (20 CUB birds, embedded)")
     call(client, "search_text", "red crown, black wings")
     files, _ = call(client, "export_results")
     by_name = {p.name: p for p in paths(files)}
