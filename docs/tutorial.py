@@ -2,7 +2,7 @@
 # %% [markdown]
 # # LaFG Explorer tutorial: the library API end to end
 #
-# This walks the method on the **embedded demo** (10 CUB bird species, 80 images, shipped in `assets/demo/`),
+# This walks the method on the **embedded demo** (20 CUB bird species, 120 images, shipped in `assets/demo/`),
 # offline and on a CPU, in well under a minute:
 #
 # **class names → descriptions → visual filter → attribute vocabulary → linguistic prototypes → a short training →
@@ -27,7 +27,7 @@ T0 = time.perf_counter()
 # %% [markdown]
 # ## 1. Class names
 # Any list of names works (`lafg.categories.parse_categories` cleans, de-duplicates and checks them). The demo's
-# names are CUB species; half of them are *seen* (used for training), the other half *unseen* (retrieval is
+# names are CUB species; 14 of them are *seen* (used for training), the other 6 *unseen* (retrieval is
 # measured on them).
 
 # %%
@@ -76,7 +76,7 @@ print(non_visual_reason("A bird that is known for its high-pitched musical song.
 # Every sentence is embedded by a frozen text encoder (MiniLM, shipped offline) and k-means groups them into N
 # **attribute atoms** shared across classes. `lafg.pipeline.seen_language` builds it the way training does: from
 # the *seen* classes' descriptions only (unseen ones cannot reach the model), with the library's validated
-# defaults (`VocabularyConfig()`: N = 128, visual filter on). N = 128 is meant for full data sets; the 5 seen
+# defaults (`VocabularyConfig()`: N = 128, visual filter on). N = 128 is meant for full data sets; the 14 seen
 # demo classes have far fewer sentences, so N is clamped and the language side says so in its notes.
 
 # %%
@@ -118,8 +118,8 @@ for atom, weight in protos.chosen_atoms(seen_names[0]):
 # L = L_aux + β·L_ali, which pulls each class's images towards its prototype, and a checkpoint that describes its
 # own run. Every setting is the library's validated default (`RunConfig()`, `TrainConfig()`: lr, reading, β, τ,
 # batch shape) and so is the schedule (`DEFAULT_EPOCHS["head"]`, as `lafg train` and the app use): on cached
-# features of 40 images the full 60 epochs take seconds, so the tutorial needs no shortcut. `load_run` rebuilds
-# the run from the checkpoint alone. Then Recall@K on the unseen classes, beside the untrained backbone. (80 images are far too few to
+# features of 84 images the full 60 epochs take seconds, so the tutorial needs no shortcut. `load_run` rebuilds
+# the run from the checkpoint alone. Then Recall@K on the unseen classes, beside the untrained backbone. (120 images are far too few to
 # separate methods: see the README's results for the real comparison.)
 
 # %%
@@ -151,7 +151,7 @@ print(f"unseen R@1: untrained backbone {before['R@1']:.1f} → trained head {aft
 # both the query and the result (shared) and those that differ, read in `run.attribute_space()`: a space built
 # only from parts that were trained or fitted. The default (relational) reading never trains the projectors P_v
 # / P_t, so the space is a ridge read-out fitted on the trained embeddings of the seen classes; a `meankl` run
-# would read its trained projectors instead. The space says which it is. The atoms come from the 5 seen
+# would read its trained projectors instead. The space says which it is. The atoms come from the 14 seen
 # classes' sentences alone, so an unseen bird is described by the seen-class attributes nearest to it, which can
 # read oddly (a pelican through a blackbird's sentences): on a real data set 100+ classes stand behind the atoms.
 

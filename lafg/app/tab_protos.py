@@ -34,21 +34,29 @@ def quote(sentences: list[str], n: int = 2) -> str:
     return "; ".join(f"“{short(x, 90)}”" for x in sentences[:n]) + more
 
 
+def atom_label(v, a: int, said: list[str] | None = None) -> str:
+    """What an atom stands for *for this class*: its own sentence in the atom when it has one, else the atom's
+    label (the sentence nearest the centroid, often another class's words)."""
+    return said[0] if said else v.atoms[a].label
+
+
 def own_borrowed_lines(p, name: str) -> list[str]:
-    """The chosen atoms, own first (with the class's sentence that puts each there), then borrowed (with the
-    classes that described them instead)."""
+    """The chosen atoms, own first (the class's own sentence that puts each there), then borrowed (with the
+    classes whose sentences are in it instead)."""
     v = p.vocabulary
     said = class_sentences_by_atom(v, name)
     own, borrowed = p.own_and_borrowed(name)
     weight = dict(p.chosen_atoms(name))
-    lines = [f"**Own** ({len(own)}: {name}'s own sentences fall in these atoms)"]
-    lines += [f"- atom {a} ({weight[a]:.2f}): *{phrase(v.atoms[a].label, 70)}* — {quote(said[a], 1)}" for a in own] or ["- none"]
-    lines.append(f"**Borrowed** ({len(borrowed)}: no sentence of {name} is in them)")
+    lines = [f"**Own** ({len(own)}: {name}'s own sentences fall in these atoms)", ""]
+    for a in own:
+        label = "" if v.atoms[a].label in said[a] else f" · atom label *{phrase(v.atoms[a].label, 60)}*"
+        lines.append(f"- atom {a} (weight {weight[a]:.2f}): {quote(said[a], 1)}{label}")
+    lines += [] if own else ["- none"]
+    lines += ["", f"**Borrowed** ({len(borrowed)}: no sentence of {name} is in them)", ""]
     for a in borrowed:
         others = [v.class_names[k] for k in v.atoms[a].classes][:3]
-        lines.append(f"- atom {a} ({weight[a]:.2f}): *{phrase(v.atoms[a].label, 70)}* — described by {', '.join(others) or 'no class'}")
-    if not borrowed:
-        lines.append("- none")
+        lines.append(f"- atom {a} (weight {weight[a]:.2f}): *{phrase(v.atoms[a].label, 70)}* — described by {', '.join(others) or 'no class'}")
+    lines += [] if borrowed else ["- none"]
     return lines
 
 
@@ -58,7 +66,8 @@ def class_figure(s: Session, name: str | None):
         return empty_figure("build the prototypes, then pick a class"), ""
     chosen = p.chosen_atoms(name)
     own, _borrowed = p.own_and_borrowed(name)
-    labels = [f"{a}: {p.vocabulary.atoms[a].label}" for a, _ in chosen]
+    said = class_sentences_by_atom(p.vocabulary, name)
+    labels = [f"{a}: {atom_label(p.vocabulary, a, said.get(a))}" for a, _ in chosen]
     fig = atom_weights_bar(labels, [w for _, w in chosen], [a in own for a, _ in chosen], title=f"{name}: atoms added to “{p.config.fill(name)}”")
     head = (f"**{name}** uses {len(chosen)} atoms ({p.variant} prototypes): {len(own)} from its own descriptions, "
             f"{len(chosen) - len(own)} borrowed from other classes.")
@@ -69,10 +78,10 @@ def evidence_md(cmp) -> str:
     """Compare's text: each separating atom with the attributed class's own sentences, then the shared ones."""
     lines = ["**Separating attributes** (described by one class only, in its own words)"]
     for side, rows in ((cmp.a, cmp.only_a), (cmp.b, cmp.only_b)):
-        lines.append(f"*Only {side}:*")
-        lines += [f"- atom {r.atom}: *{phrase(r.label, 70)}* — {side}: {quote(r.sentences[side])} "
+        lines += ["", f"*Only {side}:*", ""]
+        lines += [f"- atom {r.atom}: {quote(r.sentences[side])} "
                   f"(prototype cosines {r.score_a:+.2f} / {r.score_b:+.2f})" for r in rows[:N_SEPARATING]] or ["- none"]
-    lines += ["", "**Shared attributes** (both classes' sentences fall in these atoms)"]
+    lines += ["", "**Shared attributes** (both classes' sentences fall in these atoms)", ""]
     lines += [f"- atom {r.atom}: *{phrase(r.label, 70)}* — {cmp.a}: {quote(r.sentences[cmp.a], 1)}; {cmp.b}: {quote(r.sentences[cmp.b], 1)}"
               for r in cmp.shared[:N_SHARED]] or ["- none"]
     if cmp.without_sentences:
@@ -154,7 +163,7 @@ def build(svc: Services, state: gr.State, vocab_tab: dict | None = None) -> dict
             raise InputError("pick two different classes to compare")
         cmp = compare_on_evidence(p, a, b)
         rows = cmp.only_a[:N_SEPARATING] + cmp.only_b[:N_SEPARATING] + cmp.shared[:N_SHARED]
-        fig = compare_bar([f"{r.atom}: {r.label}" for r in rows], [r.score_a for r in rows], [r.score_b for r in rows], a, b, title=f"{a} vs {b}: atoms each one describes")
+        fig = compare_bar([f"{r.atom}: {next(iter(r.sentences.values()))[0]}" for r in rows], [r.score_a for r in rows], [r.score_b for r in rows], a, b, title=f"{a} vs {b}: atoms each one describes")
         return fig, evidence_md(cmp)
 
     compare_btn.click(compare, [state, cls_a, cls_b], [compare_plot, compare_md], api_name="compare_classes")
