@@ -70,7 +70,7 @@ def test_names_and_descriptions(client, tmp_path):
     bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(AppError, match="not a descriptions JSON"):
         call(client, "import_descriptions", handle_file(str(bad)))
-    assert "Mallard" in call(client, "show_descriptions", "Mallard")
+    assert DEMO_NAMES["Mallard"][0] in call(client, "show_descriptions", "Mallard")
     assert "20 classes" in call(client, "save_descriptions", "Mallard", "green head\nyellow bill")
     assert call(client, "show_descriptions", "Mallard") == "green head\nyellow bill"
     out = call(client, "export_descriptions")  # a visible gr.File update: {"value": path, "visible": True, ...}
@@ -85,7 +85,7 @@ def test_sessions_are_isolated(app):
 
     a, b = Client(app[0], verbose=False), Client(app[0], verbose=False)
     call(a, "set_names", "Only One", None, None)
-    assert "Blue Jay" in call(b, "show_descriptions", "Blue Jay")  # b still has the demo
+    assert DEMO_NAMES["Blue Jay"][0] in call(b, "show_descriptions", "Blue Jay")  # b still has the demo
     with pytest.raises(AppError, match="not in the list of choices"):  # a's class list no longer has it
         call(a, "save_descriptions", "Blue Jay", "x")
 
