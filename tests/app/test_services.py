@@ -1,3 +1,4 @@
+import importlib.util
 import zipfile
 from pathlib import Path
 
@@ -21,6 +22,11 @@ def test_demo_assets_are_small_and_complete():
     assert set(desc) == set(ds.classes) and all(len(v) >= 6 for v in desc.values())
     readme = (DEMO / "README.md").read_text(encoding="utf-8")
     assert "Wah" in readme and "written for this project" in readme and "Apache-2.0" in readme
+    # the shipped text is the project's own (scripts/demo_text.py), no copied description set
+    spec = importlib.util.spec_from_file_location("demo_text", DEMO.parents[1] / "scripts" / "demo_text.py")
+    own = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(own)
+    assert desc == {c: own.DESCRIPTIONS[c] for c in ds.classes}
     assert "demo (20 CUB birds, embedded)" in available_datasets()
 
 
