@@ -25,8 +25,9 @@ from .thumbnails import thumbnail
 from .uploads import IMAGE_EXTS, check_image, owner_of
 
 MAX_BROWSE = 240  # gallery images shown for picking a query
-# The search box's examples, with the demo class each finds (tests/app/test_text_example.py checks it on the demo)
-TEXT_EXAMPLE = ("red shoulder patches on a black bird", "Red winged Blackbird")
+# The search box's examples, with the demo class each finds (tests/app/test_text_example.py checks it on the demo;
+# both found their class first before and after the read-out onto the classes' own descriptions)
+TEXT_EXAMPLE = ("a tiny bird with a long needle-like bill", "Ruby throated Hummingbird")
 NAME_EXAMPLE = "Blue Jay"
 
 
