@@ -480,6 +480,8 @@ VERDICT_PAIRS = [
     ("grounded", "lafg"),
     ("grounded", "permuted-grounded"),
     ("grounded", "permuted"),
+    ("grounded", "aux"),
+    ("permuted-grounded", "aux"),
     ("lafg@bridge", "permuted@bridge"),
     ("lafg@bridge", "permuted"),
     ("lafg@bridge", "lafg"),
