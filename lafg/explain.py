@@ -56,6 +56,7 @@ class Explanation:
     agreement: tuple[int, int] = (0, 0)  # calibrated: (atoms likely for both, atoms likely for either)
     note: str = ""  # calibrated: why nothing is cited, when nothing is
     described: bool = False  # the result class's own sentences were available to quote (support)
+    query_kind: str = "image"  # "text": ``query`` holds the cosine of the query text with each atom, not a chance
 
     def to_dict(self) -> dict:
         return {
@@ -66,6 +67,7 @@ class Explanation:
             "agreement": list(self.agreement),
             "note": self.note,
             "described": self.described,
+            "query_kind": self.query_kind,
             "shared": [{**c.__dict__, "support": list(c.support)} for c in self.shared],
             "differing": [{**c.__dict__, "support": list(c.support)} for c in self.differing],
         }
@@ -136,6 +138,39 @@ def explain_grounded(
     return Explanation(float(similarity), [item(i, both[i]) for i in shared_ids],
                        [item(i, diff[i]) for i in differing_ids], "readout", True, threshold,
                        (int((both >= threshold).sum()), either), note, described)
+
+
+def explain_text_query(
+    text_vector: np.ndarray,
+    p_result: np.ndarray,
+    atoms: np.ndarray,
+    labels: list[str],
+    support: dict[int, list[str]] | None = None,
+    top: int = 3,
+    threshold: float = 0.5,
+    similarity: float = float("nan"),
+) -> Explanation:
+    """A text query against one result: the ``top`` atoms nearest the query text (cosine), each with the result's
+    calibrated chance; *shared* = those the result likely shows (≥ ``threshold``), *differing* = the rest (the
+    result is unlikely to show what was asked). A text has no calibrated chance of its own."""
+    q = np.asarray(p_result, np.float64)
+    if q.shape != (len(labels),) or len(atoms) != len(labels):
+        raise InputError("one probability and one atom per label is needed")
+    cos = _unit(np.asarray(atoms, np.float32)) @ _unit(np.asarray(text_vector, np.float32)[None])[0]
+    nearest = np.argsort(-cos, kind="stable")[:top]
+    described = support is not None
+    support = support or {}
+
+    def item(i: int) -> AtomContribution:
+        return AtomContribution(int(i), labels[i], float(cos[i]), float(q[i]), float(q[i]),
+                                tuple(support.get(int(i), ())[:2]))
+
+    shared = [item(i) for i in nearest if q[i] >= threshold]
+    differing = [item(i) for i in nearest if q[i] < threshold]
+    note = "" if shared else (f"the result is unlikely (< {threshold:.0%}) to show any of the attributes nearest "
+                              "your words")
+    return Explanation(float(similarity), shared, differing, "readout", True, threshold,
+                       (len(shared), len(nearest)), note, described, "text")
 
 
 def class_support(sentences: list[str], embeddings: np.ndarray, atoms: np.ndarray) -> dict[int, list[str]]:

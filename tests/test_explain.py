@@ -96,3 +96,20 @@ def test_class_support_groups_a_class_sentences_by_nearest_atom():
     out = class_support(["reddish", "red", "blue"], emb, atoms)
     assert out == {0: ["red", "reddish"], 2: ["blue"]}  # nearest first; atom 1 holds none
     assert class_support([], np.zeros((0, 3)), atoms) == {}
+
+
+def test_a_text_query_is_explained_by_the_atoms_nearest_its_words():
+    from lafg.explain import explain_text_query
+
+    atoms = np.eye(4, dtype=np.float32)
+    text = np.array([0.9, 0.5, 0.0, 0.1], dtype=np.float32)  # nearest atoms: 0, then 1, then 3
+    p_result = np.array([0.7, 0.2, 0.9, 0.1])
+    ex = explain_text_query(text, p_result, atoms, ["red", "blue", "green", "tail"], {0: ["Red all over."]}, top=3,
+                            threshold=0.5)
+    assert ex.query_kind == "text" and ex.calibrated and ex.described
+    cos = text / np.linalg.norm(text)
+    assert [(c.label, c.query, c.result) for c in ex.shared] == [("red", pytest.approx(cos[0]), 0.7)]
+    assert ex.shared[0].support == ("Red all over.",)
+    assert [c.label for c in ex.differing] == ["blue", "tail"]  # near the words, unlikely for the result
+    assert ex.agreement == (1, 3) and ex.note == ""  # green is likely for the result but not what was asked
+    assert "unlikely" in explain_text_query(text, np.zeros(4), atoms, list("abcd"), threshold=0.5).note

@@ -21,7 +21,7 @@ import numpy as np
 from lafg.atomic import atomic_write_text
 from lafg.encode import l2_normalise as unit
 from lafg.errors import InputError
-from lafg.explain import Explanation, class_support, explain_grounded, explain_projected
+from lafg.explain import Explanation, class_support, explain_grounded, explain_projected, explain_text_query
 from lafg.readout import ARRAYS, FEATURES, AttributeSpace, no_space
 from lafg.vocabulary import VocabularyConfig
 
@@ -371,5 +371,10 @@ def explain_hit(gallery: Gallery, query: Query, hit: Hit, top: int = 6) -> Expla
     probs = s.atom_probabilities(pair)
     if probs is None:
         return explain_projected(query.lang, gallery.lang[hit.row], s.atoms, s.atom_labels, top, s.tau, s.kind)
-    return explain_grounded(probs[0], probs[1], s.atom_labels, gallery.class_support.get(hit.label), top,
-                            s.calibration.cite_threshold, similarity=float((unit(pair[:1]) @ unit(pair[1:]).T)[0, 0]))
+    similarity = float((unit(pair[:1]) @ unit(pair[1:]).T)[0, 0])
+    support = gallery.class_support.get(hit.label)
+    if query.emb is None:  # a text: calibrated for images only, so its nearest atoms against the result's chances
+        return explain_text_query(query.lang, probs[1], s.atoms, s.atom_labels, support, 3,
+                                  s.calibration.cite_threshold, similarity)
+    return explain_grounded(probs[0], probs[1], s.atom_labels, support, top, s.calibration.cite_threshold,
+                            similarity=similarity)

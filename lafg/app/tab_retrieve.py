@@ -26,6 +26,7 @@ from .thumbnails import thumbnail
 from .uploads import IMAGE_EXTS, check_image, owner_of
 
 MAX_BROWSE = 240  # gallery images shown for picking a query
+TEXT_TITLES = ("near your words: result likely shows (chance)", "near your words: result unlikely to (chance)")
 
 
 def _q(text: str, n: int = 50) -> str:
@@ -56,12 +57,14 @@ def explanation_md(ex, hit, space) -> str:
     blocks = [head, f"Read through the {how}. Each percentage is its calibrated chance that the image's class "
                     f"description mentions the attribute; an attribute is cited at {ex.threshold:.0%} or more (twice "
                     f"an average attribute's {cal.base_rate:.0%})."]
+    if ex.query_kind == "text":
+        blocks.append(_text_block(ex, label))
+        blocks.append(grounding_md(space))
+        return "\n\n".join(blocks)
     if ex.shared:
         rows = ["**Shared** (both images likely show it):"]
         for c in ex.shared:
-            quote = (f" · {label}'s description: “{html.escape(c.support[0], quote=False)}”" if c.support
-                     else f" · not in {label}'s description" if ex.described else "")
-            rows.append(f"- *{_q(c.label)}* — query {c.query:.0%}, result {c.result:.0%}{quote}")
+            rows.append(f"- *{_q(c.label)}* — query {c.query:.0%}, result {c.result:.0%}{_quote(c, label, ex.described)}")
         blocks.append("\n".join(rows))
     else:
         blocks.append(f"**Shared:** nothing to cite — {html.escape(ex.note, quote=False)}.")
@@ -75,9 +78,29 @@ def explanation_md(ex, hit, space) -> str:
     if rows:
         blocks.append("\n".join(rows))
     both, either = ex.agreement
-    blocks.append(f"Of the {either} attribute(s) likely for either image, {both} are likely for both.")
+    if either:
+        blocks.append(f"Of the {either} attribute(s) likely for either image, {both} are likely for both.")
     blocks.append(grounding_md(space))
     return "\n\n".join(blocks)
+
+
+def _quote(c, label: str, described: bool) -> str:
+    if c.support:
+        return f" · {label}'s description: “{html.escape(c.support[0], quote=False)}”"
+    return f" · not in {label}'s description" if described else ""
+
+
+def _text_block(ex, label: str) -> str:
+    """A text query: the attributes nearest the words, and whether the result likely shows each."""
+    rows = ["**Shared:** your words are closest to these attributes (cosine of your text with each):"]
+    likely = {id(c) for c in ex.shared}
+    for c in sorted([*ex.shared, *ex.differing], key=lambda c: -c.query):  # nearest your words first
+        rows.append(f"- *{_q(c.label)}* ({c.query:.2f}) — result likely shows it: {c.result:.0%}"
+                    f"{_quote(c, label, ex.described)}" if id(c) in likely
+                    else f"- *{_q(c.label)}* ({c.query:.2f}) — result unlikely to: {c.result:.0%}")
+    if not ex.shared:
+        rows.append(f"Nothing to cite — {html.escape(ex.note, quote=False)}.")
+    return "\n".join(rows)
 
 
 def grounding_md(space) -> str:
@@ -172,9 +195,11 @@ def build(svc: Services, state: gr.State) -> dict:
         ex = retrieval.explain_hit(g, s.query, hit)
         if ex is None:
             return explanation_md(None, hit, g.space), empty_figure("no attribute space for this gallery")
+        if not ex.shared and not ex.differing:  # nothing cited: say so instead of empty axes
+            return explanation_md(ex, hit, g.space), empty_figure(f"nothing to cite: {ex.note}")
         # Plain Plotly JSON (same figure as lafg.plots.explanation_bar): no validated figure object per query.
         spec = explanation_bar_spec(ex.shared, ex.differing, title=f"Why “{html.escape(hit.label, quote=False)}” matched",
-                                    calibrated=ex.calibrated)
+                                    calibrated=ex.calibrated, titles=TEXT_TITLES if ex.query_kind == "text" else None)
         return explanation_md(ex, hit, g.space), PlotData(type="plotly", plot=json.dumps(spec))
 
     @user_errors

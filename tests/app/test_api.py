@@ -226,6 +226,7 @@ def test_retrieval_and_explanations(client, app, tmp_path):
     assert "How far to trust this" in md and "calibrated chance" in md and "+0.000" not in md
     items, md, _ = call(client, "search_text", "red crown, black wings")
     assert items and "·" in items[0]["caption"]
+    assert "your words are closest to these attributes" in md and "How far to trust this" in md
     items, md, _ = call(client, "search_text_submit", "Scarlet Tanager")
     assert items
     md, fig = call(client, "explain_result", 2)
