@@ -6,8 +6,8 @@ each atom a probability that the image's class description mentions it (:func:`e
 - *shared* attributes are the atoms both images show with probability ≥ ``threshold``, most probable first,
   each with both probabilities and the result class's own sentence(s) that say it (when the gallery has its
   descriptions); when none clears the threshold the explanation says so instead of listing noise;
-- *differing* attributes are atoms one image shows (≥ ``threshold``) and the other clearly less (by ≥
-  ``margin``), signed query − result;
+- *differing* attributes are atoms likely for one image (≥ ``threshold``) and not for the other, by at least
+  ``margin``, signed query − result;
 - the pair's *agreement* counts, among the atoms likely for either image, those likely for both.
 
 Uncalibrated spaces (trained projectors, read-outs of older checkpoints) are read as before
@@ -109,7 +109,7 @@ def explain_grounded(
     support: dict[int, list[str]] | None = None,
     top: int = 5,
     threshold: float = 0.5,
-    margin: float = 0.25,
+    margin: float = 0.05,
     similarity: float = float("nan"),
 ) -> Explanation:
     """Explanation from calibrated atom probabilities (``p_query``, ``p_result``: (N,), see
@@ -129,7 +129,7 @@ def explain_grounded(
     shared_ids = [i for i in np.argsort(-both, kind="stable") if both[i] >= threshold][:top]
     diff = p - q
     differing_ids = [i for i in np.argsort(-np.abs(diff), kind="stable")
-                     if abs(diff[i]) >= margin and max(p[i], q[i]) >= threshold][:top]
+                     if max(p[i], q[i]) >= threshold > min(p[i], q[i]) and abs(diff[i]) >= margin][:top]
     either = int((np.maximum(p, q) >= threshold).sum())
     note = ""
     if not shared_ids:

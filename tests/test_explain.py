@@ -69,8 +69,10 @@ def test_grounded_explanation_cites_only_what_clears_the_threshold_with_its_sent
     assert ex.calibrated and ex.described and ex.similarity == pytest.approx(0.7) and ex.note == ""
     assert [(c.label, c.query, c.result, c.contribution) for c in ex.shared] == [("red crown", 0.9, 0.8, 0.8)]
     assert ex.shared[0].support == ("A bright red crown.", "Red on the head.")
-    # differing: |query − result| ≥ 0.25 and one side ≥ 0.5, largest first
+    # differing: likely for one image and not for the other (by ≥ 0.25 here), largest difference first
     assert [(c.label, round(c.contribution, 3)) for c in ex.differing] == [("long tail", 0.6), ("black wings", 0.3)]
+    close = explain_grounded(np.array([0.55, 0.1]), np.array([0.45, 0.1]), ["a", "b"], threshold=0.5, margin=0.25)
+    assert close.differing == [] and close.shared == []  # 0.55 vs 0.45: not clearly different
     assert ex.differing[0].support == ("A long tail.",)
     assert ex.agreement == (1, 3)  # red crown for both; black wings and long tail for the query only
     d = ex.to_dict()
