@@ -2,10 +2,12 @@
 it, queries by image or by text, and per-result explanations (:mod:`lafg.explain`).
 
 Two spaces per gallery: the *retrieval* space (what the index searches: the trained model's embedding, or the
-normalised backbone features) and the *attribute* space explanations and text search read, which is only ever
-something trained or fitted (:meth:`lafg.pipeline.Run.attribute_space`): the trained projectors of a run whose
-reading trained them, else a read-out fitted on the trained (or, for the pretrained backbone, frozen) embeddings
-of the seen classes. Its ``description`` says which, and the UI shows it.
+normalised backbone features) and the *attribute* space explanations and text search read
+(:meth:`lafg.pipeline.Run.attribute_space`, :func:`lafg.pipeline.pretrained_space`): a read-out from the frozen
+backbone features onto the seen classes' own descriptions, with the grounding it measured when it was fitted and
+a calibration; older checkpoints' read-outs and trained projectors are read uncalibrated. Its ``description``
+says which, and the UI shows it. A class name the gallery has descriptions for is searched by the mean of its own
+(visual) sentences; explanations quote the result class's own sentences (:func:`class_sentences`).
 """
 
 from __future__ import annotations
