@@ -395,9 +395,12 @@ def train_run(
     extra = {"run": spec.to_dict(), "language": language.to_state() if language else None}
     out = Path(out_dir)
     kept_paths = [paths[i] for i in prepared.kept]
+    from lafg import distributed
+
+    is_main = distributed.context().is_main  # torchrun: rank 0 alone writes files
     # the read-out reads the frozen features: taken before training (full mode trains the backbone in place)
     frozen = _frozen_features(cfg.train.mode, prepared, kept_paths, backbone, feature_cache, num_workers) \
-        if language is not None and language.vocabulary is not None else None
+        if is_main and language is not None and language.vocabulary is not None else None
     result = train(
         cfg.train, prepared.inputs, kept_labels, out, in_dim=prepared.in_dim,
         prototypes=language.train_prototypes(method, cfg.train.seed) if language else None,
@@ -406,9 +409,6 @@ def train_run(
     )
     ckpt = out / CHECKPOINT
     model = result.model
-    from lafg import distributed
-
-    is_main = distributed.context().is_main  # torchrun: rank 0 alone writes files
     if is_main and ckpt.is_file() and language is not None and language.vocabulary is not None:
         # Every run gets the read-out explanations read by default, projector-trained ones too (their projectors
         # stay readable: Run.attribute_space(PROJECTOR)); benchmarks/grounding.py measures both.
@@ -514,10 +514,10 @@ class Run:
         return bool(self.spec.trained.get("proj_v") and self.spec.trained.get("proj_t"))
 
     def attribute_space(self, kind: str | None = None) -> AttributeSpace:
-        """What explanations and text search read. By default (``kind=None``) the read-out fitted on the run's
-        trained embeddings (onto the seen classes' own descriptions), or, for an older checkpoint without one,
-        its trained projectors; ``kind=PROJECTOR`` / ``READOUT`` asks for one of them (the benchmark measures
-        both)."""
+        """What explanations and text search read. By default (``kind=None``) the run's read-out (from the frozen
+        features of its seen images onto their classes' own descriptions; an older checkpoint's read-out of its
+        trained embeddings), or, for an older checkpoint without one, its trained projectors; ``kind=PROJECTOR`` /
+        ``READOUT`` asks for one of them (the benchmark measures both)."""
         lang = self.language
         if lang is None or lang.vocabulary is None:
             return no_space("no attribute vocabulary: the run was trained without descriptions")
