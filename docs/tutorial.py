@@ -137,10 +137,8 @@ result = train_run(cfg, [str(p) for p in seen_paths], seen_labels, seen_names, r
 run = load_run(result.checkpoint, backbone=backbone, encoder=encoder)  # the checkpoint alone
 t = run.config
 print(f"method {t.method}, reading {t.reading}, lr {t.lr:g}, β {t.beta:g}, {run.epochs_done} epochs")
-before = evaluate_embeddings(
-    extract_features(backbone, [str(p) for p in unseen_paths], backbone.eval_transform(), 32, num_workers=0),
-    unseen_labels,
-)
+frozen = extract_features(backbone, [str(p) for p in unseen_paths], backbone.eval_transform(), 32, num_workers=0)
+before = evaluate_embeddings(frozen, unseen_labels)
 emb, kept = run.embed_images([str(p) for p in unseen_paths])
 after = evaluate_embeddings(emb, unseen_labels[kept])
 print(f"unseen R@1: untrained backbone {before['R@1']:.1f} → trained head {after['R@1']:.1f}")
@@ -149,9 +147,10 @@ print(f"unseen R@1: untrained backbone {before['R@1']:.1f} → trained head {aft
 # ## 7. Retrieval with explanations
 # A faiss index over the unseen images' embeddings. Each result is explained by the attribute atoms active for
 # both the query and the result (shared) and those that differ, read in `run.attribute_space()`: a space built
-# only from parts that were trained or fitted. The default (relational) reading never trains the projectors P_v
-# / P_t, so the space is a ridge read-out fitted on the trained embeddings of the seen classes; a `meankl` run
-# would read its trained projectors instead. The space says which it is. The atoms come from the 14 seen
+# only from parts that were trained or fitted: by default a ridge read-out from the frozen backbone features of
+# the seen classes' images onto their classes' own description means (it measured truer than the trained
+# embeddings or the prototypes: `benchmarks/results/grounding.md`). The space says what it is and what it reads
+# (`space.reads`: the frozen features here, not the trained embeddings). The atoms come from the 14 seen
 # classes' sentences alone, so an unseen bird is described by the seen-class attributes nearest to it, which can
 # read oddly (a pelican through a blackbird's sentences): on a real data set 100+ classes stand behind the atoms.
 
@@ -161,7 +160,7 @@ from lafg.index import build_index
 
 space = run.attribute_space()
 print(f"explanations read: {space.kind} ({space.description})")
-lang_emb = space.image(emb)
+lang_emb = space.image(frozen[kept] if space.reads == "features" else emb)  # what the space reads, per image
 index = build_index(emb)
 scores, ids = index.search(emb[:1], 4)
 print(f"query: {unseen_names[unseen_labels[kept][0]]}")
