@@ -1,3 +1,4 @@
+import importlib.util
 import zipfile
 from pathlib import Path
 
@@ -14,13 +15,19 @@ DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
 
 def test_demo_assets_are_small_and_complete():
     size = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file())
-    assert size <= 3 * 1024 * 1024
+    assert size <= 2 * 1024 * 1024
     ds = load_dataset(DEMO)
-    assert len(ds.classes) == 10 and len(ds) == 80 and len(ds.seen) == 5
+    assert len(ds.classes) == 20 and len(ds) == 120 and len(ds.seen) == 14
     desc = load_descriptions_json(DEMO / "descriptions.json")
-    assert set(desc) == set(ds.classes) and all(len(v) > 10 for v in desc.values())
-    assert "Wah" in (DEMO / "README.md").read_text(encoding="utf-8")
-    assert "demo (10 CUB birds, embedded)" in available_datasets()
+    assert set(desc) == set(ds.classes) and all(len(v) >= 6 for v in desc.values())
+    readme = (DEMO / "README.md").read_text(encoding="utf-8")
+    assert "Wah" in readme and "written for this project" in readme and "Apache-2.0" in readme
+    # the shipped text is the project's own (scripts/demo_text.py), no copied description set
+    spec = importlib.util.spec_from_file_location("demo_text", DEMO.parents[1] / "scripts" / "demo_text.py")
+    own = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(own)
+    assert desc == {c: own.DESCRIPTIONS[c] for c in ds.classes}
+    assert "demo (20 CUB birds, embedded)" in available_datasets()
 
 
 def test_upload_folder_names_are_sanitised(tmp_path):
@@ -101,14 +108,14 @@ def test_restart_reloads_the_stored_readout_and_explains_identically(tmp_path, m
     from .fakes import fake_services
 
     fits = []
-    real_fit = lafg.readout.fit_readout
+    real_fit = lafg.readout.fit_grounded_readout
 
     def counting_fit(*a, **k):
         fits.append(1)
         return real_fit(*a, **k)
 
-    monkeypatch.setattr(lafg.readout, "fit_readout", counting_fit)
-    monkeypatch.setattr("lafg.pipeline.fit_readout", counting_fit)
+    monkeypatch.setattr(lafg.readout, "fit_grounded_readout", counting_fit)
+    monkeypatch.setattr("lafg.pipeline.fit_grounded_readout", counting_fit)
     work = tmp_path / "work"
     descriptions = shared_descriptions(DEMO_DIR)
     first = retrieval.build_gallery(fake_services(work), None, DEMO_DIR, descriptions)
@@ -120,10 +127,11 @@ def test_restart_reloads_the_stored_readout_and_explains_identically(tmp_path, m
     assert len(fits) == 1  # reloaded, not refitted
     assert again.thumbs == first.thumbs  # the stored list
     monkeypatch.undo()
-    monkeypatch.setattr(lafg.readout, "fit_readout", counting_fit)
-    monkeypatch.setattr("lafg.pipeline.fit_readout", counting_fit)
+    monkeypatch.setattr(lafg.readout, "fit_grounded_readout", counting_fit)
+    monkeypatch.setattr("lafg.pipeline.fit_grounded_readout", counting_fit)
     assert again.space.description == first.space.description and "seen classes" in again.space.description
     np.testing.assert_array_equal(again.space.image.weight, first.space.image.weight)
+    assert again.space.grounding == first.space.grounding  # the fit-time figure is stored with it
     np.testing.assert_array_equal(np.asarray(again.lang), first.lang)
     for row in (0, 7, 41):
         qa, qb = retrieval.query_from_row(first, row), retrieval.query_from_row(again, row)
