@@ -18,10 +18,11 @@ from lafg.plots import empty_figure, ladder_chart
 from lafg.verdict import LADDER_DATA, Outcome
 
 TRAIN_NOTE = (
-    "Training uses only the **seen** classes' images; the chart then measures retrieval on the **unseen** classes "
-    "(never trained on) after every epoch, next to the untrained backbone. Queue the **controls** too: a method "
-    "uses language only if it beats *permuted* (the same prototypes shuffled between classes) by more than the "
-    "seed spread. The 80-image demo is far too small for that: see *What the full experiment shows* below."
+    "Training uses only the **seen** classes' images; the chart shows the training loss per epoch. Retrieval on "
+    "the **unseen** classes (never trained on) is measured **once, at the end**, next to the untrained backbone. "
+    "Queue the **controls** too: a method uses language only if it beats *permuted* (the same prototypes shuffled "
+    "between classes) by more than the seed spread. The demo is far too small for that (the results table says "
+    "so in every row): see *What the full experiment shows* below."
 )
 RETRIEVE_NOTE = (
     "Search a gallery by image or by words, with the pretrained backbone or a trained run. Each result's "
@@ -139,14 +140,29 @@ def glossary() -> None:
         gr.Markdown(GLOSSARY)
 
 
+def too_small(n_classes: int, n_unseen_images: int) -> bool:
+    """True when one query image moves R@1 by more than the differences the full experiment measures between
+    methods (< 1 point), or there are too few unseen classes for a retrieval measure to mean much."""
+    return n_unseen_images > 0 and (100.0 / n_unseen_images >= 0.5 or n_classes < 20)
+
+
+def separation_cell(n_classes: int, n_unseen_images: int) -> str:
+    """What the results table can say about its rows: every app run is one seed, so no seed spread exists;
+    on a small set one image is worth more than the gaps between methods."""
+    if n_unseen_images <= 0:
+        return "unknown (the data set cannot be read)"
+    if too_small(n_classes, n_unseen_images):
+        return f"no: too few classes to separate methods (1 image = {100.0 / n_unseen_images:.1f} points)"
+    return "one seed, no spread: gaps under ~1 point are ties on the full data sets"
+
+
 def too_small_note(result: dict, n_unseen_images: int | None = None) -> str:
-    """Says when a data set is too small to separate methods (one query image moves R@1 by more than the
-    differences the full experiment measures between methods, < 1 point)."""
+    """Says when a data set is too small to separate methods (see :func:`too_small`)."""
     n_classes = len(result.get("unseen_classes") or [])
     if n_unseen_images is None or n_unseen_images <= 0:
         return ""
     step = 100.0 / n_unseen_images
-    if step < 0.5 and n_classes >= 20:
+    if not too_small(n_classes, n_unseen_images):
         return ""
     return (
         f"\n\nℹ️ **This data set is too small to separate methods**: {n_unseen_images} unseen images in {n_classes} classes, "

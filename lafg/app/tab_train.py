@@ -19,7 +19,7 @@ from lafg.train import DEFAULT_EPOCHS, TrainConfig
 
 from .common import Session, file_path, user_errors
 from .datasets import load_dataset_inside, shared_descriptions
-from .guide import experiment_panel, too_small_note, unseen_images
+from .guide import experiment_panel, separation_cell, too_small_note, unseen_images
 from .services import Services, content_key
 from .uploads import extract_zip, new_upload_folder, owner_of
 
@@ -75,8 +75,9 @@ def progress_html(st) -> str:
 
 
 def results_table(svc: Services, dataset: str | None, owner: str = "") -> list[list]:
-    """Finished runs (the visitor's own) on the same data set: method, epochs, unseen Recall@K, and the pretrained baseline."""
-    rows, baseline = [], None
+    """Finished runs (the visitor's own) on the same data set: method, epochs, unseen Recall@K, the pretrained
+    baseline, and in every row whether such runs can be told apart at all (:func:`guide.separation_cell`)."""
+    rows, baseline, separation = [], None, ""
     for st in svc.jobs.list(owner):
         r = st.result or {}
         if st.state not in ("done", "cancelled") or not r.get("recall"):
@@ -85,16 +86,17 @@ def results_table(svc: Services, dataset: str | None, owner: str = "") -> list[l
             continue
         rec = r["recall"]
         baseline = baseline or r.get("pretrained")
+        separation = separation or separation_cell(len(r.get("unseen_classes") or []), unseen_images(str(r.get("dataset", ""))))
         if r.get("method") == "pretrained":
             continue  # shown once, as the baseline row
         delta = rec.get("R@1", 0) - (r.get("pretrained") or {}).get("R@1", 0)
-        rows.append([r.get("method"), r.get("epochs_done", 0), rec.get("R@1"), rec.get("R@2"), rec.get("R@4"), rec.get("R@8"), f"{delta:+.1f}", st.id])
+        rows.append([r.get("method"), r.get("epochs_done", 0), rec.get("R@1"), rec.get("R@2"), rec.get("R@4"), rec.get("R@8"), f"{delta:+.1f}", separation, st.id])
     if baseline:
-        rows.insert(0, ["pretrained (frozen backbone)", 0, baseline.get("R@1"), baseline.get("R@2"), baseline.get("R@4"), baseline.get("R@8"), "+0.0", "baseline"])
+        rows.insert(0, ["pretrained (frozen backbone)", 0, baseline.get("R@1"), baseline.get("R@2"), baseline.get("R@4"), baseline.get("R@8"), "+0.0", separation, "baseline"])
     return rows
 
 
-RESULT_HEADERS = ["method", "epochs", "R@1", "R@2", "R@4", "R@8", "Δ R@1 vs pretrained", "job"]
+RESULT_HEADERS = ["method", "epochs", "R@1", "R@2", "R@4", "R@8", "Δ R@1 vs pretrained", "can these runs be told apart?", "job"]
 
 
 def verdict(st) -> str:

@@ -83,3 +83,25 @@ def test_too_small_note():
     assert "too small to separate methods" in too_small_note(demo, 40) and "2.5 points" in too_small_note(demo, 40)
     assert too_small_note({"unseen_classes": ["c"] * 98}, 8000) == ""
     assert too_small_note(demo, 0) == ""
+
+
+def test_the_results_table_says_in_every_row_whether_runs_can_be_told_apart(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from lafg.app import tab_train
+
+    def job(method, r1, ident):
+        result = {"method": method, "dataset": "d", "unseen_classes": list("abcde"), "epochs_done": 60,
+                  "recall": {"R@1": r1}, "pretrained": {"R@1": 90.0}}
+        return SimpleNamespace(state="done", result=result, id=ident)
+
+    svc = SimpleNamespace(jobs=SimpleNamespace(list=lambda owner: [job("lafg", 100.0, "j1"), job("permuted", 95.0, "j2")]))
+    monkeypatch.setattr(tab_train, "unseen_images", lambda folder: 40)
+    rows = tab_train.results_table(svc, "d")
+    column = tab_train.RESULT_HEADERS.index("can these runs be told apart?")
+    assert [r[0] for r in rows] == ["pretrained (frozen backbone)", "lafg", "permuted"]
+    assert all(r[column] == "no: too few classes to separate methods (1 image = 2.5 points)" for r in rows)
+    assert len(rows[0]) == len(tab_train.RESULT_HEADERS)
+    monkeypatch.setattr(tab_train, "unseen_images", lambda folder: 8000)
+    svc.jobs.list = lambda owner: [SimpleNamespace(**{**vars(job("lafg", 55.0, "j3")), "result": {**job("lafg", 55.0, "j3").result, "unseen_classes": ["c"] * 98}})]
+    assert tab_train.results_table(svc, "d")[1][column].startswith("one seed, no spread")
