@@ -211,16 +211,18 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
         set_highlight, [state, highlight], [state, map_plot], api_name="highlight_selected", api_visibility="private"
     )
     class_pick.change(own_borrowed_md, [state, class_pick], class_md, api_name="own_borrowed")
-    def redraw(s: Session) -> tuple:
-        """(map, info, atom table, class pick, own/borrowed, set-aside) for a session loaded from a bundle."""
+    def redraw(s: Session, origin: str = "loaded from a run bundle") -> tuple:
+        """(map, info, atom table, class pick, own/borrowed, set-aside) for a session loaded from a bundle (or
+        restored after a reload: ``origin`` says which)."""
         if s.vocab is None:
-            return empty_figure("no vocabulary in this session yet", 420), "No vocabulary in the loaded session: press **Build vocabulary**.", [], gr.Dropdown(choices=s.names, value=None), "", set_aside_md(s)
+            return empty_figure("no vocabulary in this session yet", 420), "No vocabulary in this session yet: press **Build vocabulary**.", [], gr.Dropdown(choices=s.names, value=None), "", set_aside_md(s)
         fig, _ = figure(s)
-        info = f"**{s.vocab.n_atoms} atoms** from {len(s.vocab.sentences)} sentences of {len(s.vocab.class_names)} classes (loaded from a run bundle)."
+        info = f"**{s.vocab.n_atoms} atoms** from {len(s.vocab.sentences)} sentences of {len(s.vocab.class_names)} classes ({origin})."
         first = s.vocab.class_names[0]
         return fig, info, atom_rows(s), gr.Dropdown(choices=s.names, value=first), own_borrowed_md(s, first), set_aside_md(s)
 
     return {"class_pick": class_pick, "class_md": class_md, "map_plot": map_plot, "redraw": redraw,
+            "settings": [n_atoms, visual_only, colour_by, projection],
             "outputs": [map_plot, vocab_info, atoms_table, class_pick, class_md, aside_md]}
 
 
