@@ -14,7 +14,7 @@ from gradio.components.plot import PlotData
 from lafg.errors import InputError
 from lafg.plots import empty_figure, explanation_bar_spec, phrase
 
-from . import retrieval
+from . import own_data, retrieval
 from .common import Session, file_path, progress_callback, user_errors
 from .datasets import shared_descriptions
 from .gradio_speed import Gallery
@@ -52,6 +52,8 @@ def build(svc: Services, state: gr.State) -> dict:
         refresh_btn = gr.Button("Refresh models", scale=0)
         gallery_ds = gr.Dropdown(choices=dataset_choices(svc, s0), value=dataset_choices(svc, s0)[0], label="Gallery", scale=2, allow_custom_value=True)
         index_btn = gr.Button("Build / load index", variant="primary", scale=1, elem_id="build-index")
+    with gr.Accordion("Search your own images: upload a zip of class folders", open=False, elem_id="retrieve-own"):
+        own_data.upload_block(svc, state, gallery_ds, dataset_choices, "retrieve")
     index_info = gr.Markdown("Build the index to search this gallery.", elem_id="index-info")
     with gr.Row():
         with gr.Column(scale=2):

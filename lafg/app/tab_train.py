@@ -17,11 +17,12 @@ from lafg.jobs import ACTIVE
 from lafg.plots import training_curves
 from lafg.train import DEFAULT_EPOCHS, TrainConfig
 
-from .common import Session, file_path, user_errors
-from .datasets import load_dataset_inside, shared_descriptions
+from . import own_data
+from .common import Session, user_errors
+from .datasets import shared_descriptions
 from .guide import experiment_panel, separation_cell, too_small_note, unseen_images
 from .services import Services, content_key
-from .uploads import extract_zip, new_upload_folder, owner_of
+from .uploads import owner_of
 
 CONTROLS = ("pretrained", "random", "permuted")  # runs that tell whether the language helped
 METHOD_HELP = {
@@ -139,7 +140,7 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
                 # Server folders are an operator feature (app.py --data-root): hidden unless turned on.
                 folder = gr.Textbox(label="Folder on this machine", placeholder="/path/to/set (class-per-folder, or classes.csv + images.csv)", visible=bool(svc.data_roots), info="inside " + ", ".join(str(r) for r in svc.data_roots) if svc.data_roots else None)
                 add_folder_btn = gr.Button("Add folder", visible=bool(svc.data_roots))
-                zip_file = gr.File(label="…or upload a zip of class folders", file_types=[".zip"], type="filepath", height=90)
+                own_data.upload_block(svc, state, dataset, dataset_choices, "train")
         with gr.Column(scale=2):
             method = gr.Dropdown(choices=method_choices(), value="lafg", label="Method")
             mode = gr.Radio(["head", "full"], value="head", label="Mode", info=cuda_note)
@@ -167,20 +168,6 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         return s, gr.Dropdown(choices=dataset_choices(svc, s), value=label)
 
     add_folder_btn.click(add_folder, [state, folder], [state, dataset], api_name="add_folder")
-
-    @user_errors
-    def add_zip(s: Session, path, request: gr.Request):
-        path = file_path(path)
-        if not path:
-            return s, gr.skip()
-        dest = new_upload_folder(svc.visitor_dir(owner_of(s, request)))
-        extract_zip(path, dest, svc.limits)
-        ds = load_dataset_inside(dest)
-        label = f"{Path(path).stem} (upload, {len(ds.classes)} classes)"
-        s.datasets[label] = str(dest)
-        return s, gr.Dropdown(choices=dataset_choices(svc, s), value=label)
-
-    zip_file.upload(add_zip, [state, zip_file], [state, dataset], api_name="upload_dataset")
 
     def render(s: Session, job_id: str, force: bool = False):
         """(progress html, curves, verdict, table, timer, job list) for a job; skips what did not change."""
