@@ -1,14 +1,15 @@
 """The off-topic check (:mod:`lafg.offtopic`) measured on the bundled model's real output.
 
-    nice -n 10 python -m benchmarks.offtopic --generate   # regenerate the raw sentences (bundled SmolLM2, ~2 min)
-    python -m benchmarks.offtopic                         # precision/recall of the check, before and after
+    nice -n 10 python -m benchmarks.offtopic --generate /tmp/new.json   # new raw sentences (bundled SmolLM2)
+    python -m benchmarks.offtopic                                      # precision/recall, before and after
 
 Data: ``tests/data/offtopic_labelled.json``: the bundled SmolLM2-135M's sentences (default prompt, greedy, n=5,
 the library's ``describe_classes``) for dog breeds, birds, cars and flowers, each labelled by hand *on topic*
-(describes the class, rightly or wrongly) or *off topic* (describes a different kind of thing, another class, or
-no thing at all). Groups ending in ``-design`` were read while the check was changed; the ``-heldout`` groups were
-labelled after it was frozen: their numbers are the honest ones. Positive class = off topic (what the check
-flags). Writes ``results/offtopic.json`` and ``results/offtopic.md``.
+(describes the class as the kind of thing it is, rightly or wrongly) or *off topic* (describes a different kind
+of thing, another class, or nothing visible). Its ``splits`` say which groups were read while the check was
+written (*design*) and which were labelled after it was frozen (*heldout*: the honest numbers). Positive class
+= off topic (what the check flags). "before" is the check without its kind rule (``kind_check=False``, the
+check as it was), "after" the default. Writes ``results/offtopic.json`` and ``results/offtopic.md``.
 """
 
 from __future__ import annotations
@@ -23,24 +24,28 @@ from lafg.offtopic import OfftopicConfig, offtopic_flags
 HERE = Path(__file__).resolve().parent
 LABELS = HERE.parent / "tests" / "data" / "offtopic_labelled.json"
 RESULTS = HERE / "results"
-# What was generated: four kinds of thing, each a design group (read while the check was changed) and a held-out one.
+# What was generated: four kinds of thing in three rounds (see the labels file's "about" for which were read when).
 GROUPS = {
-    "dogs-design": ["Alaskan Malamute", "Shiba Inu", "Great Dane", "Beagle", "Dalmatian", "Border Collie", "Pug", "Siberian Husky"],
-    "birds-design": ["Northern Cardinal", "Blue Jay", "Bald Eagle", "Barn Owl", "Mallard", "American Goldfinch", "Painted Bunting", "Ruby-throated Hummingbird"],
-    "cars-design": ["Ford Mustang", "Tesla Model S", "Volkswagen Beetle", "Jeep Wrangler", "Toyota Prius", "Porsche 911", "Chevrolet Corvette", "Mini Cooper"],
-    "flowers-design": ["Sunflower", "Tulip", "Daisy", "Orchid", "Lotus", "Bird of Paradise", "Snapdragon", "Foxglove"],
-    "dogs-heldout": ["Bernese Mountain Dog", "Weimaraner", "Basenji", "Shih Tzu", "Newfoundland", "Whippet"],
-    "birds-heldout": ["Scarlet Tanager", "Cedar Waxwing", "Great Blue Heron", "Pileated Woodpecker", "Atlantic Puffin", "Common Loon"],
-    "cars-heldout": ["Honda Civic", "Audi R8", "Land Rover Defender", "Fiat 500", "Dodge Challenger", "Subaru Outback"],
-    "flowers-heldout": ["Magnolia", "Hibiscus", "Lavender", "Poppy", "Marigold", "Water Lily"],
+    "dogs-1": ["Alaskan Malamute", "Shiba Inu", "Great Dane", "Beagle", "Dalmatian", "Border Collie", "Pug", "Siberian Husky"],
+    "birds-1": ["Northern Cardinal", "Blue Jay", "Bald Eagle", "Barn Owl", "Mallard", "American Goldfinch", "Painted Bunting", "Ruby-throated Hummingbird"],
+    "cars-1": ["Ford Mustang", "Tesla Model S", "Volkswagen Beetle", "Jeep Wrangler", "Toyota Prius", "Porsche 911", "Chevrolet Corvette", "Mini Cooper"],
+    "flowers-1": ["Sunflower", "Tulip", "Daisy", "Orchid", "Lotus", "Bird of Paradise", "Snapdragon", "Foxglove"],
+    "dogs-2": ["Bernese Mountain Dog", "Weimaraner", "Basenji", "Shih Tzu", "Newfoundland", "Whippet"],
+    "birds-2": ["Scarlet Tanager", "Cedar Waxwing", "Great Blue Heron", "Pileated Woodpecker", "Atlantic Puffin", "Common Loon"],
+    "cars-2": ["Honda Civic", "Audi R8", "Land Rover Defender", "Fiat 500", "Dodge Challenger", "Subaru Outback"],
+    "flowers-2": ["Magnolia", "Hibiscus", "Lavender", "Poppy", "Marigold", "Water Lily"],
+    "dogs-3": ["Labrador Retriever", "Dachshund", "Boxer", "Chihuahua", "Rottweiler", "Saint Bernard"],
+    "birds-3": ["Barn Swallow", "Mourning Dove", "Snowy Owl", "Flamingo", "Peregrine Falcon", "Kingfisher"],
+    "cars-3": ["BMW 3 Series", "Mercedes-Benz G-Class", "Nissan Leaf", "Ford F-150", "Volvo XC90", "Lamborghini Aventador"],
+    "flowers-3": ["Rose", "Iris", "Peony", "Daffodil", "Carnation", "Bluebell"],
 }
 # "before": the check as it was (named classes, "<name> is a X", nearer another class's name); "after": the default.
 CONFIGS = {"before": OfftopicConfig(kind_check=False), "after": OfftopicConfig()}
 
 
-def generate(path: Path = LABELS) -> None:
+def generate(path: Path) -> None:
     """Describe every class of :data:`GROUPS` with the bundled model (no cache: what the model writes now) and
-    write the sentences, unlabelled, to ``path`` (labels are added by hand)."""
+    write the sentences, unlabelled, to ``path`` (labels are added by hand, into the labels file)."""
     from lafg.describe import DescribeConfig, describe_classes
     from lafg.llm import create_llm
 
@@ -57,9 +62,8 @@ def score(labels: dict, encoder, cfg: OfftopicConfig, split: str) -> dict:
     """Counts, precision and recall of the check's flags against the hand labels of one split's groups."""
     tp = fp = fn = tn = 0
     errors = []
-    for group, classes in labels["groups"].items():
-        if not group.endswith(split):
-            continue
+    for group in labels["splits"][split]:
+        classes = labels["groups"][group]
         descriptions = {c: [r["sentence"] for r in rows] for c, rows in classes.items()}
         flagged = {(c, f.sentence): f.reason for c, fl in offtopic_flags(descriptions, encoder, cfg).items() for f in fl}
         for c, rows in classes.items():
@@ -80,8 +84,9 @@ def markdown(out: dict) -> str:
         "# Off-topic check on the bundled model's sentences",
         "",
         f"Labels: `tests/data/offtopic_labelled.json` ({out['model']}, {out['sentences']} sentences, hand-labelled;",
-        "positive = off topic). *design*: groups read while the check was changed; *heldout*: labelled after it",
-        f"was frozen (the honest numbers). Text encoder: {out['encoder']}. `python -m benchmarks.offtopic`.",
+        "positive = off topic). *design*: groups read while the check was written; *heldout*: labelled after it",
+        "was frozen (the honest numbers). *before*: without the kind rule (the check as it was); *after*: the",
+        f"default. Text encoder: {out['encoder']}. `python -m benchmarks.offtopic`.",
         "",
         "| check | split | sentences | off topic | flagged | right flags | precision | recall |",
         "|---|---|---|---|---|---|---|---|",
@@ -97,11 +102,11 @@ def markdown(out: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--generate", action="store_true", help="regenerate the (unlabelled) sentences with the bundled model")
+    parser.add_argument("--generate", type=Path, metavar="OUT", help="write new (unlabelled) sentences of the bundled model to OUT")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.generate:
-        generate()
+        generate(args.generate)
         return 0
     from lafg.encode import create_text_encoder
 
