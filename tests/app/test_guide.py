@@ -105,3 +105,17 @@ def test_the_results_table_says_in_every_row_whether_runs_can_be_told_apart(tmp_
     monkeypatch.setattr(tab_train, "unseen_images", lambda folder: 8000)
     svc.jobs.list = lambda owner: [SimpleNamespace(**{**vars(job("lafg", 55.0, "j3")), "result": {**job("lafg", 55.0, "j3").result, "unseen_classes": ["c"] * 98}})]
     assert tab_train.results_table(svc, "d")[1][column].startswith("one seed, no spread")
+
+
+def test_the_bundled_model_is_called_a_toy_with_where_to_go_instead():
+    from lafg.app.tab_describe import toy_note
+    from lafg.llm.published import PublishedDescriptionsLLM
+
+    published = PublishedDescriptionsLLM()
+    known = next(n for n in ("Blue Jay", "Cardinal", "Sunflower", "Tesla Model S Sedan 2012") if published.lookup(n))
+    made_up = "Zorblax Flitterwing"
+    assert published.lookup(made_up) is None
+    assert "toy" in toy_note([made_up]) and "None of your names" in toy_note([made_up]) and "JSON" in toy_note([made_up])
+    assert "All your names are in the published" in toy_note([known])
+    mixed = toy_note([known, made_up])
+    assert "1 of your 2 names" in mixed and made_up in mixed and "endpoint" in mixed
