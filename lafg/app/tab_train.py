@@ -61,12 +61,33 @@ def fmt_eta(seconds: float | None) -> str:
     return f" · ETA {m} min {sec:02d} s" if m else f" · ETA {sec} s"
 
 
-def progress_html(st) -> str:
+def stopped_epochs(st, job_dir: Path | None = None) -> tuple[int, int] | None:
+    """(epochs kept, epochs asked) of a stopped or interrupted training run, or None. A run stopped before its
+    evaluation has no result: its kept epochs are the lines of its ``metrics.jsonl`` (one per saved epoch)."""
+    if st is None or st.state not in ("cancelled", "interrupted"):
+        return None
+    r = st.result or {}
+    asked = int(r.get("epochs") or st.params.get("epochs") or 0)
+    if "epochs_done" in r:
+        return int(r["epochs_done"]), asked
+    metrics = job_dir / "metrics.jsonl" if job_dir is not None else None
+    done = len(metrics.read_text(encoding="utf-8").splitlines()) if metrics is not None and metrics.is_file() else 0
+    return done, asked
+
+
+def progress_html(st, job_dir: Path | None = None) -> str:
     if st is None:
         return "<div class='lafg-job'>No training job attached. Choose a method and press <b>Start training</b>.</div>"
     pct = int(100 * st.fraction) if st.state != "done" else 100
     colour = {"failed": "#c53030", "cancelled": "#b7791f", "interrupted": "#b7791f", "done": "#2f855a"}.get(st.state, "#2b6cb0")
     msg = html.escape(st.message or "")
+    kept = stopped_epochs(st, job_dir)
+    if kept and kept[1]:
+        # The bar shows the epochs kept, not the last stage's progress (the evaluation after the stop).
+        pct = int(100 * kept[0] / kept[1])
+        msg = (f"Stopped after {kept[0]} of {kept[1]} epochs: the weights of epoch {kept[0]} are kept"
+               + (" and were evaluated" if st.result and st.result.get("recall") else "")
+               + (f". Press <b>Resume</b> to train the other {kept[1] - kept[0]}." if kept[0] < kept[1] else "."))
     return (
         f"<div class='lafg-job' id='job-progress'><b>{html.escape(st.title)}</b> — <span class='job-state'>{st.state}</span>"
         f" · {pct}%{fmt_eta(st.eta_s) if st.state == 'running' else ''}<br>"
@@ -143,7 +164,8 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
                 own_data.upload_block(svc, state, dataset, dataset_choices, "train")
         with gr.Column(scale=2):
             method = gr.Dropdown(choices=method_choices(), value="lafg", label="Method")
-            mode = gr.Radio(["head", "full"], value="head", label="Mode", info=cuda_note)
+            # full fine-tuning needs CUDA: not offered without it (start() refuses it too, for API clients)
+            mode = gr.Radio(["head", "full"] if svc.cuda else ["head"], value="head", label="Mode", info=cuda_note, elem_id="train-mode")
         with gr.Column(scale=1):
             epochs = gr.Slider(1, 200, value=DEFAULT_EPOCHS["head"], step=1, label="Epochs", info="default: the validated schedule")
             lr = gr.Number(value=TrainConfig.lr, label="Learning rate", minimum=1e-6, maximum=1.0, info="1e-4 validated (1e-3 lost ~6 R@1)")
@@ -151,6 +173,7 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", elem_id="start-training")
         stop_btn = gr.Button("Stop", variant="stop")
+        resume_btn = gr.Button("Resume", elem_id="resume-training")
         job_pick = gr.Dropdown(choices=job_choices(svc, s0.owner), label="Re-attach to a job", scale=2, allow_custom_value=True)
         refresh_btn = gr.Button("Refresh job list", scale=0)
     progress = gr.HTML(progress_html(None), elem_id="job-box")
@@ -186,7 +209,7 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         s.job_seen = mark
         jobs_value = gr.Dropdown(choices=job_choices(svc, s.owner), value=job_id) if state_changed else gr.skip()
         table_value = results_table(svc, (st.result or {}).get("dataset") or st.params.get("dataset_dir"), s.owner) if not active else gr.skip()
-        return progress_html(st), training_curves(st.history, title=st.title), verdict(st), table_value, gr.Timer(active=active), jobs_value
+        return progress_html(st, svc.jobs.job_dir(st.id)), training_curves(st.history, title=st.title), verdict(st), table_value, gr.Timer(active=active), jobs_value
 
     @user_errors
     def start(s: Session, ds_label: str, method_name: str, mode_name: str, n_epochs: float, rate: float, with_controls: bool, request: gr.Request):
@@ -234,6 +257,24 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         return render(s, s.job_id, force=True)
 
     stop_btn.click(stop, [state], outputs, api_name="stop_training")
+
+    @user_errors
+    def resume(s: Session, request: gr.Request):
+        owner = owner_of(s, request)
+        if not s.job_id:
+            raise InputError("attach a stopped run first (Re-attach to a job)")
+        st = svc.jobs.status(s.job_id, owner)
+        kept = stopped_epochs(st, svc.jobs.job_dir(st.id))
+        if kept is None or not (svc.jobs.job_dir(st.id) / "checkpoint.pt").is_file():
+            raise InputError("only a stopped training run with a saved epoch can be resumed")
+        if kept[0] >= kept[1]:
+            raise InputError("this run already trained all its epochs")
+        title = f"{st.title} · resumed"
+        job_id = svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), {**st.params, "resume_from": st.id}, title, owner=owner)
+        s.job_id, s.job_seen = job_id, ""
+        return (s, job_id, *render(s, job_id, force=True))
+
+    resume_btn.click(resume, [state], [state, job_store, *outputs], api_name="resume_training")
 
     def poll(s: Session):
         return render(s, s.job_id)
