@@ -96,8 +96,8 @@ def build(svc: Services, state: gr.State) -> dict:
             g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress),
                                         visual_only=s.visual_only)
         s.gallery_key, s.query, s.hits = g.key, None, []
-        explain = g.space.description if g.space.available else f"unavailable ({g.space.description})"
-        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · explanations read the {explain}."
+        explain = f"explanations read the {g.space.description}" if g.space.available else f"no explanations: {g.space.description}"
+        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · {explain}."
         shown = [(thumb(g, i), f"#{i} {g.classes[g.labels[i]]}") for i in range(min(len(g), MAX_BROWSE))]
         return s, info, shown
 
@@ -172,10 +172,10 @@ def build(svc: Services, state: gr.State) -> dict:
     def search_text(s: Session, text: str):
         g = gallery_of(s)
         s.query = retrieval.query_from_text(svc, g, text)
-        return show_results(s, g, retrieval.search(g, s.query))
+        return (*show_results(s, g, retrieval.search(g, s.query)), None)  # no query image: the preview clears
 
-    search_text_btn.click(search_text, [state, query_text], outs, api_name="search_text", concurrency_limit=QUERIES_AT_ONCE)
-    query_text.submit(search_text, [state, query_text], outs, api_name="search_text_submit", concurrency_limit=QUERIES_AT_ONCE)
+    search_text_btn.click(search_text, [state, query_text], [*outs, query_preview], api_name="search_text", concurrency_limit=QUERIES_AT_ONCE)
+    query_text.submit(search_text, [state, query_text], [*outs, query_preview], api_name="search_text_submit", concurrency_limit=QUERIES_AT_ONCE)
 
     @user_errors
     def explain(s: Session, rank):

@@ -223,9 +223,11 @@ def test_retrieval_and_explanations(client, app, tmp_path):
     assert "80 images" in info and len(browse) == 80
     items, md, fig = call(client, "search_gallery_image", 3)
     assert len(items) == 12 and "Shared" in md and fig["type"] == "plotly"
-    items, md, _ = call(client, "search_text", "red crown, black wings")
-    assert items and "·" in items[0]["caption"]
-    items, md, _ = call(client, "search_text_submit", "Scarlet Tanager")
+    *_, preview = call(client, "search_image", handle_file(str(IMAGE)))
+    assert preview is not None
+    items, md, _fig, preview = call(client, "search_text", "red crown, black wings")
+    assert items and "·" in items[0]["caption"] and preview is None  # a text query shows no query image
+    items, md, *_ = call(client, "search_text_submit", "Scarlet Tanager")
     assert items
     md, fig = call(client, "explain_result", 2)
     assert "Result:" in md
@@ -276,7 +278,7 @@ def test_retrieve_and_explain_with_a_trained_run(client, app, reading):
         want = "read through the read-out fitted on the trained embeddings of 5 seen classes"
     items, md, fig = call(client, "search_gallery_image", 3)
     assert len(items) == 12 and want in md and "Shared" in md and fig["type"] == "plotly"
-    items, md, _ = call(client, "search_text", "Scarlet Tanager")
+    items, md, *_ = call(client, "search_text", "Scarlet Tanager")
     assert items and want in md
     md, _ = call(client, "explain_result", 1)
     assert want in md
