@@ -118,8 +118,8 @@ def build(svc: Services, state: gr.State, vocab_tab: dict | None = None) -> dict
         sep_rows, shared_rows = split_comparison(cmp)
         rows = sep_rows + shared_rows
         fig = compare_bar([f"{i}: {lab}" for i, lab, _, _ in rows], [x for *_, x, _ in rows], [y for *_, y in rows], a, b, title=f"{a} vs {b}")
-        sep = "\n".join(f"- atom {i}: *{phrase(lab, 80)}* ({'more ' + a if sa > sb else 'more ' + b}, {sa:+.2f} vs {sb:+.2f})" for i, lab, sa, sb in sep_rows)
-        shared = "\n".join(f"- atom {i}: *{phrase(lab, 80)}* ({sa:+.2f} / {sb:+.2f})" for i, lab, sa, sb in shared_rows) or "- none close to both"
+        sep = "\n".join(f"- atom {i}: *{phrase(lab, 200)}* ({'more ' + a if sa > sb else 'more ' + b}, {sa:+.2f} vs {sb:+.2f})" for i, lab, sa, sb in sep_rows)
+        shared = "\n".join(f"- atom {i}: *{phrase(lab, 200)}* ({sa:+.2f} / {sb:+.2f})" for i, lab, sa, sb in shared_rows) or "- none close to both"
         return fig, f"**Separating attributes**\n{sep}\n\n**Shared attributes**\n{shared}"
 
     compare_btn.click(compare, [state, cls_a, cls_b], [compare_plot, compare_md], api_name="compare_classes")

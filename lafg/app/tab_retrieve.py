@@ -31,7 +31,7 @@ def explanation_md(ex, hit, how: str = "") -> str:
     """``how``: the gallery's attribute-space description (trained projector, or the fitted read-out)."""
     if ex is None:
         return f"**{hit.label}** (score {hit.score:.3f}). No attribute explanation: {how or 'no attribute space'}."
-    shared = ", ".join(f"*{phrase(c.label, 50)}* ({c.contribution:+.3f})" for c in ex.shared[:3])
+    shared = ", ".join(f"*{phrase(c.label, 200)}* ({c.contribution:+.3f})" for c in ex.shared[:3])
     more_q = [c for c in ex.differing if c.contribution > 0][:2]
     more_r = [c for c in ex.differing if c.contribution < 0][:2]
     lines = [
@@ -39,9 +39,9 @@ def explanation_md(ex, hit, how: str = "") -> str:
         f"- **Shared:** {shared}",
     ]
     if more_q:
-        lines.append("- **Query shows more:** " + ", ".join(f"*{phrase(c.label, 50)}*" for c in more_q))
+        lines.append("- **Query shows more:** " + ", ".join(f"*{phrase(c.label, 200)}*" for c in more_q))
     if more_r:
-        lines.append("- **Result shows more:** " + ", ".join(f"*{phrase(c.label, 50)}*" for c in more_r))
+        lines.append("- **Result shows more:** " + ", ".join(f"*{phrase(c.label, 200)}*" for c in more_r))
     return "\n".join(lines)
 
 

@@ -39,6 +39,8 @@ CSS = """
 /* Errors appear once, as the toast: no "Error" badge over every output of the failed event (they cover the
    form until each is closed). */
 [data-testid="status-tracker"]:has(.clear-status) { display: none !important; }
+/* Whole class names under thumbnails: captions wrap instead of ending in "…" ("#0 Red …" could be two classes). */
+.caption-label { white-space: normal !important; text-overflow: clip !important; max-width: 100% !important; }
 """
 
 
