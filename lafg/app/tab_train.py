@@ -174,7 +174,7 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         start_btn = gr.Button("Start training", variant="primary", elem_id="start-training")
         stop_btn = gr.Button("Stop", variant="stop")
         resume_btn = gr.Button("Resume", elem_id="resume-training")
-        job_pick = gr.Dropdown(choices=job_choices(svc, s0.owner), label="Re-attach to a job", scale=2, allow_custom_value=True)
+        job_pick = gr.Dropdown(choices=job_choices(svc, s0.owner), label="Re-attach to a job", scale=2, allow_custom_value=True, elem_id="job-pick")
         refresh_btn = gr.Button("Refresh job list", scale=0)
     progress = gr.HTML(progress_html(None), elem_id="job-box")
     curves = gr.Plot(value=training_curves({}), label="Training loss (unseen-class recall is measured once, at the end)")
