@@ -95,13 +95,23 @@ def _is_a(sentence: str, name: str) -> str | None:
     return m.group(1).strip() if m else None
 
 
+_ANCHORS: dict[str, np.ndarray] = {}  # encoder name → kind anchors (the same phrases give the same rows)
+
+
 def kind_anchors(encoder) -> np.ndarray:
-    """(kinds, d) unit rows: the mean embedding of each kind's phrases (:data:`KINDS`)."""
+    """(kinds, d) unit rows: the mean embedding of each kind's phrases (:data:`KINDS`); remembered per named
+    encoder (an encoder without a ``name`` is asked every time)."""
+    name = getattr(encoder, "name", None)
+    if isinstance(name, str) and name in _ANCHORS:
+        return _ANCHORS[name]
     rows = []
     for phrases in KINDS.values():
         mean = l2_normalise(np.asarray(encoder.encode(list(phrases)), dtype=np.float32)).mean(axis=0)
         rows.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
-    return np.stack(rows)
+    out = np.stack(rows)
+    if isinstance(name, str):
+        _ANCHORS[name] = out
+    return out
 
 
 def kind_gaps(sent: np.ndarray, owner: np.ndarray, n_classes: int, anchors: np.ndarray, min_share: float = 0.5):
