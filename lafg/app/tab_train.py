@@ -179,7 +179,7 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
     progress = gr.HTML(progress_html(None), elem_id="job-box")
     curves = gr.Plot(value=training_curves({}), label="Training loss (unseen-class recall is measured once, at the end)")
     verdict_md = gr.Markdown(elem_id="train-verdict")
-    table = gr.Dataframe(headers=RESULT_HEADERS, value=results_table(svc, None, s0.owner), label="Finished runs on this data set (unseen classes, %)", interactive=False)
+    table = gr.Dataframe(headers=RESULT_HEADERS, value=results_table(svc, None, s0.owner), label="Finished runs on this data set (unseen classes, %)", interactive=False, wrap=True)
     timer = gr.Timer(1.0, active=False)
     experiment_panel()
 
