@@ -61,7 +61,7 @@ def read_ladder(path: Path = LADDER_DATA) -> list[dict]:
 def _said(v: verdict.Verdict, a: str, b: str) -> str:
     """The verdict in words: who is ahead, or a tie (see :mod:`lafg.verdict` for the rule)."""
     if v.outcome is Outcome.TIE:
-        return "a tie (within the seed spread)"
+        return "a tie within the seed spread"
     if v.outcome is Outcome.NO_SPREAD:
         return "one seed each: no spread to judge"
     return f"{a if v.outcome is Outcome.WIN else b} ahead beyond the seed spread"
