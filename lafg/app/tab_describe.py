@@ -113,7 +113,7 @@ def build(svc: Services, state: gr.State) -> dict:
 
     with gr.Accordion("Generate descriptions with an LLM", open=False):
         with gr.Row():
-            backend = gr.Dropdown(choices=LLM_CHOICES, value="published", label="LLM")
+            backend = gr.Dropdown(choices=LLM_CHOICES, value="published", label="LLM", elem_id="llm-backend")
             model = gr.Textbox(label="Model (transformers: Hub id; endpoint: model name)", placeholder="e.g. Qwen/Qwen2.5-1.5B-Instruct or gpt-4o-mini")
             base_url = gr.Textbox(label="Endpoint URL (OpenAI-compatible only)", placeholder="e.g. http://localhost:11434/v1")
             key_env = gr.Dropdown(choices=["none", *svc.llm_key_envs], value=(svc.llm_key_envs or ["none"])[0], label="API key from the server", info="variables the operator allowed (--llm-key-env)")

@@ -101,7 +101,10 @@ def build(svc: Services, state: gr.State) -> dict:
         shown = [(thumb(g, i), f"#{i} {g.classes[g.labels[i]]}") for i in range(min(len(g), MAX_BROWSE))]
         return s, info, shown
 
-    index_btn.click(build_index, [state, ckpt, gallery_ds], [state, index_info, browse], api_name="build_index")
+    index_btn.click(build_index, [state, ckpt, gallery_ds], [state, index_info, browse], api_name="build_index").success(
+        lambda: ([], "", empty_figure("search this gallery to see why a result matched")), None, [results, explain_md, explain_plot],
+        api_name="clear_results", api_visibility="private",
+    )  # a new index: the last gallery's results and explanation are gone
 
     def thumb(g, row: int) -> str:
         # Remembered per gallery row (the gallery is rebuilt when its files change): a repeat costs no I/O.
