@@ -13,7 +13,8 @@ readable reason:
   are generic on purpose and would all be flagged.
 
 - *about another kind of thing*: the list's kind is the kind of thing (:data:`KINDS`: an animal, a plant, a
-  vehicle, clothing, a document…) most classes' sentences are nearest to, when more than half the classes agree;
+  vehicle, clothing, a document…) most classes' names and sentences are nearest to, when it has more than half
+  of their votes;
   a sentence nearer another kind by ``kind_margin``, or every sentence of a class whose sentences are on average
   nearer another kind by ``class_kind_margin``, is flagged (the bundled model described an Alaskan Malamute as
   clothing and a Lotus as a car). A list that mixes kinds evenly has no kind; a minority kind in a list is
@@ -114,17 +115,21 @@ def kind_anchors(encoder) -> np.ndarray:
     return out
 
 
-def kind_gaps(sent: np.ndarray, owner: np.ndarray, n_classes: int, anchors: np.ndarray, min_share: float = 0.5):
+def kind_gaps(sent: np.ndarray, owner: np.ndarray, names: np.ndarray, anchors: np.ndarray, min_share: float = 0.5):
     """(list kind, sentence gaps, sentence kinds, class gaps, class kinds), or None when no kind has more than
-    ``min_share`` of the classes (a mixed list: nothing to be off). A gap is how much nearer a sentence (or the
-    mean of a class's sentences) is to its nearest kind than to the list's kind; each class votes with the kind
-    of its sentences' mean."""
+    ``min_share`` of the votes (a mixed list: nothing to be off). Each class votes twice: with the kind of its
+    sentences' mean and with the kind of its name (``names``: the classes' template embeddings), so that a short
+    list the model got half wrong (four dog breeds described as clothing, a device, a dog and a newspaper) still
+    has the kind its names say. A gap is how much nearer a sentence (or the mean of a class's sentences) is to
+    its nearest kind than to the list's kind."""
+    n_classes = len(names)
     sims = sent @ anchors.T  # (sentences, kinds)
     class_sims = np.stack([sims[owner == c].mean(axis=0) if (owner == c).any() else np.zeros(len(anchors)) for c in range(n_classes)])
     present = np.array([(owner == c).any() for c in range(n_classes)])
     votes = np.bincount(class_sims[present].argmax(axis=1), minlength=len(anchors))
+    votes += np.bincount((names[present] @ anchors.T).argmax(axis=1), minlength=len(anchors))
     kind = int(votes.argmax())
-    if votes[kind] <= min_share * present.sum():
+    if votes[kind] <= min_share * votes.sum():
         return None
     return kind, sims.max(axis=1) - sims[:, kind], sims.argmax(axis=1), class_sims.max(axis=1) - class_sims[:, kind], class_sims.argmax(axis=1)
 
@@ -144,7 +149,7 @@ def offtopic_flags(descriptions: dict[str, list[str]], encoder, cfg: OfftopicCon
     kinds = None
     if cfg.kind_check and len(names) >= 3:
         owner = np.array([c for c, _ in rows])
-        kinds = kind_gaps(sent, owner, len(names), kind_anchors(encoder))
+        kinds = kind_gaps(sent, owner, tmpl, kind_anchors(encoder))
         counts = np.bincount(owner, minlength=len(names))
     labels = list(KINDS)
     out: dict[str, list[Flag]] = {}
