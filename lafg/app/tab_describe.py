@@ -159,9 +159,10 @@ def build(svc: Services, state: gr.State) -> dict:
             gr.Warning(f"{len(cats.duplicates)} repeated name(s) dropped: {', '.join(cats.duplicates[:5])}")
         first = s.names[0]
         # The names now live in the text box; clear the file and preset so later edits of the text win.
-        return s, "\n".join(s.names), summary(s), gr.Dropdown(choices=s.names, value=first), class_text(s, first), None, None
+        # The flags (and the toy note of a generation) were about the previous names: show only what still holds.
+        return s, "\n".join(s.names), summary(s), gr.Dropdown(choices=s.names, value=first), class_text(s, first), None, None, flags_md(s) if s.offtopic else ""
 
-    use_btn.click(set_names, [state, names_box, names_file, preset], [state, names_box, names_info, class_pick, desc_edit, names_file, preset], api_name="set_names")
+    use_btn.click(set_names, [state, names_box, names_file, preset], [state, names_box, names_info, class_pick, desc_edit, names_file, preset, flags_box], api_name="set_names")
 
     @user_errors
     def generate(s: Session, backend_name: str, model_id: str, url: str, key_var: str, key_typed: str, prompt_text: str, n: float, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)

@@ -33,3 +33,11 @@ def test_a_gallery_without_explanations_says_so_plainly(client, tmp_path):
     models = call(client, "list_models")[0]["choices"]
     info, _browse = call(client, "build_index", models[0][0], label)
     assert "no explanations:" in info and "unavailable" not in info and "read the" not in info
+
+
+def test_the_toy_note_comes_with_a_bundled_generation_and_goes_with_new_names(client):
+    call(client, "set_names", "Zorblax Flitterwing\nQuibble Hound", None, None)
+    _info, _desc, flags = call(client, "generate_descriptions", "bundled", "", "", "none", "", "Describe a {class_name} in {n} lines", 2)
+    assert "The bundled LLM is a toy" in flags and "None of your names is in the published" in flags
+    *_, flags = call(client, "set_names", "", None, "pets37")
+    assert flags == ""  # the preset's published descriptions: no stale note
