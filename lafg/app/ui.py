@@ -63,7 +63,10 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
         owner_store = gr.BrowserState("", storage_key="lafg-owner")
         # Tabs 1–3 (names, descriptions, vocabulary and prototype settings) as a recipe rebuilt after a reload.
         session_store = gr.BrowserState(None, storage_key="lafg-session")
-        restore_note = gr.Markdown(elem_id="restore-note")
+        with gr.Row():
+            restore_note = gr.Markdown(elem_id="restore-note")
+            # A reload keeps the session (below): this is the way back to the embedded demo.
+            reset_btn = gr.Button("Start again from the demo", size="sm", scale=0, elem_id="reset-demo")
         with gr.Tabs():
             with gr.Tab("1 · Categories & descriptions", id="describe"):
                 describe = tab_describe.build(svc, state)
@@ -133,6 +136,13 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
             origin = "restored after a reload"
             return (s, message, *describe["redraw"](s), *vocab["redraw"](s, origin), *protos["redraw"](s, origin), *restore.settings_values(s))
 
+        def reset_tabs(s: Session):
+            """Tabs 1–3 back to the embedded demo (the visitor's owner, uploads and job stay)."""
+            restore.adopt(s, demo_session())
+            origin = "the demo"
+            return (s, "Back to the embedded demo.", *describe["redraw"](s), *vocab["redraw"](s, origin), *protos["redraw"](s, origin), *restore.settings_values(s))
+
+        reset_btn.click(reset_tabs, [state], [state, restore_note, *tab_outputs], api_name="reset_to_demo", api_visibility="private")
         demo.load(on_load, [state, job_store, owner_store], [state, owner_store, status, job_store, *train["outputs"]], api_name="on_load", api_visibility="private").then(
             restore_tabs, [state, session_store], [state, restore_note, *tab_outputs], api_name="restore_session", api_visibility="private"
         )

@@ -125,3 +125,16 @@ def test_a_reload_restores_tabs_1_to_3_in_chromium(app, tmp_path):
         expect(page.get_by_label("number input for K atoms per class")).to_have_value("2")
         assert "Traceback" not in page.content()
         browser.close()
+
+
+def test_start_again_from_the_demo_resets_tabs_1_to_3(app):
+    """The reset event: a session with other names goes back to the embedded demo's names and descriptions."""
+    from lafg.app.common import demo_session
+
+    demo = app[1]
+    fn = next(f.fn for f in demo.fns.values() if f.api_name == "reset_to_demo")
+    s = Session(names=["Only one"], descriptions={"Only one": ["x"]}, owner="b:me", job_id="j")
+    out = fn(s)
+    fresh = demo_session()
+    assert out[0] is s and s.names == fresh.names and s.descriptions == fresh.descriptions and s.owner == "b:me" and s.job_id == "j"
+    assert out[1] == "Back to the embedded demo." and s.vocab is None and s.prototypes is None
