@@ -164,6 +164,10 @@ with sync_playwright() as pw:
     expect(page.locator("#explain-md")).to_contain_text("score", timeout=60_000)
     shot(page, "14-upload-search")
     assert "Traceback" not in page.content()
+    page.get_by_role("button", name="Start again from the demo").click()
+    expect(page.locator("#restore-note")).to_contain_text("Back to the embedded demo", timeout=30_000)
+    open_tab(page, "1 · Categories & descriptions")
+    shot(page, "15-back-to-the-demo")
 
     # a second student: their own names, the bundled LLM (the toy note), then a preset
     ctx2 = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -177,15 +181,15 @@ with sync_playwright() as pw:
     pick(p2, "llm-backend", "Bundled")
     timed("9_bundled_llm_4_classes", lambda: (p2.get_by_role("button", name="Generate descriptions", exact=True).click(),
           expect(p2.locator("#offtopic-flags")).to_contain_text("toy", timeout=600_000)))
-    shot(p2, "15-bundled-toy-and-flags")
+    shot(p2, "16-bundled-toy-and-flags")
     pick(p2, "preset", "cub200")
     timed("10_preset_cub200", lambda: (p2.get_by_role("button", name="Use these names").click(),
           expect(p2.locator("#names-info")).to_contain_text("Menon", timeout=60_000)))
-    shot(p2, "16-preset-gpt3")
+    shot(p2, "17-preset-gpt3")
     open_tab(p2, "2 · Attribute vocabulary")
     timed("10_vocabulary_cub200", lambda: (p2.get_by_role("button", name="Build vocabulary").click(),
           expect(p2.locator("#vocab-info")).to_contain_text("atoms from", timeout=600_000)))
-    shot(p2, "17-preset-vocabulary")
+    shot(p2, "18-preset-vocabulary")
     browser.close()
 (SHOTS / "timings.json").write_text(json.dumps(T, indent=1))
 print(json.dumps(T, indent=1))
