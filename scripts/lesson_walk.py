@@ -103,7 +103,7 @@ with sync_playwright() as pw:
     page.get_by_role("button", name="Refresh job list").click()
     page.wait_for_timeout(1500)
     pick(page, "job-pick", "permuted")  # the controls run after lafg, one at a time; permuted is the last
-    expect(box).to_contain_text("done", timeout=600_000)
+    expect(box).to_contain_text(re.compile(r"permuted .*— done"), timeout=600_000)
     T["5_controls_3_runs_after_lafg"] = round(time.perf_counter() - t0, 1)
     page.wait_for_timeout(1500)
     shot(page, "07-train-results-table")
