@@ -14,6 +14,7 @@ import gradio as gr
 
 from lafg.errors import InputError
 from lafg.jobs import ACTIVE
+from lafg.methods import controls_for
 from lafg.plots import training_curves
 from lafg.train import DEFAULT_EPOCHS, TrainConfig
 
@@ -24,7 +25,6 @@ from .guide import experiment_panel, separation_cell, too_small_note, unseen_ima
 from .services import Services, content_key
 from .uploads import owner_of
 
-CONTROLS = ("pretrained", "random", "permuted")  # runs that tell whether the language helped
 METHOD_HELP = {
     "lafg": "LaFG (the paper): language prototypes from the attribute vocabulary",
     "grounded": "LaFG with each class's own atoms only (what its own sentences say)",
@@ -171,7 +171,7 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         with gr.Column(scale=1):
             epochs = gr.Slider(1, 200, value=DEFAULT_EPOCHS["head"], step=1, label="Epochs", info="default: the validated schedule")
             lr = gr.Number(value=TrainConfig.lr, label="Learning rate", minimum=1e-6, maximum=1.0, info="1e-4 validated (1e-3 lost ~6 R@1)")
-            controls = gr.Checkbox(value=False, label="Also queue the controls", info="pretrained baseline, random and permuted prototypes, same settings")
+            controls = gr.Checkbox(value=False, label="Also queue the controls", info="pretrained baseline, random prototypes and this method's prototypes given to the wrong classes, same settings")
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", elem_id="start-training")
         stop_btn = gr.Button("Stop", variant="stop")
@@ -233,7 +233,7 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
             "visual_only": s.visual_only,  # the vocabulary tab's toggle; the library filters (RunConfig.vocab)
         }
         busy = svc.jobs.active()  # all visitors' (titles are not shown: only that the machine is busy)
-        methods = [method_name] + ([m for m in CONTROLS if m != method_name] if with_controls else [])
+        methods = [method_name] + (list(controls_for(method_name)) if with_controls else [])
         ids = []
         for m in methods:
             title = f"{m} · {mode_name} · {int(n_epochs)} epochs · {ds_label.split(' (')[0]}"
