@@ -4,17 +4,19 @@ read, edit and export them per class."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import gradio as gr
 
 from lafg.categories import list_presets, load_preset, parse_categories, read_categories
 from lafg.describe import load_descriptions_json
-from lafg.errors import InputError
+from lafg.errors import BackendError, InputError
 from lafg.llm.published import PublishedDescriptionsLLM
 
 from .common import Session, note, user_errors
 from .descriptions import merge_imported
+from .limits import visitor_key
 from .services import Services, default_prompt
 from .uploads import owner_of
 
@@ -152,12 +154,15 @@ def build(svc: Services, state: gr.State) -> dict:
         if "{class_name}" not in (prompt_text or ""):
             raise InputError("the prompt must contain {class_name} where the class name goes")
         options: dict = {}
+        until = time.monotonic() + svc.limits.external_seconds  # the whole request's deadline, not only each call's
         if backend_name == "transformers":
             options = {"model": svc.check_model_id(model_id)}
         elif backend_name == "openai":
             if not url:
                 raise InputError("give the endpoint URL, e.g. http://localhost:11434/v1")
-            options = {"base_url": svc.check_endpoint(url), "model": model_id, "api_key_env": "", "api_key": svc.api_key(key_var, key_typed)}
+            url = svc.check_endpoint(url)
+            options = {"base_url": url, "model": model_id, "api_key_env": "", "api_key": svc.api_key(key_var, key_typed, url),
+                       "public_only": url not in [u.rstrip("/") for u in svc.llm_endpoints], "until": until}
         if backend_name == "published":
             llm = PublishedDescriptionsLLM()
             s.descriptions.update(llm.stored_descriptions(s.names))
@@ -169,7 +174,9 @@ def build(svc: Services, state: gr.State) -> dict:
                 f"descriptions are weak; for {len(s.names)} classes prefer an OpenAI-compatible endpoint or import a JSON file."
             )
         progress(0, desc=f"loading the {backend_name} LLM")
-        with svc.heavy(owner_of(s, request)):
+        # An endpoint call takes a slot of the small endpoint pool (a tarpit holds only its visitor's slot).
+        slot = svc.external(visitor_key(request)) if backend_name == "openai" else svc.heavy(owner_of(s, request), request)
+        with slot:
             llm = svc.llm_factory(backend_name, options)
             if callable(getattr(llm, "load", None)):  # load first, so the bar then moves class by class
                 progress(0, desc=f"loading the {backend_name} LLM (once per server; a few seconds to a minute)")
@@ -178,9 +185,18 @@ def build(svc: Services, state: gr.State) -> dict:
             # One class at a time for the slow local models, so the bar moves per class (bigger batches otherwise).
             step = 1 if backend_name in ("bundled", "transformers") else 16
             for start in range(0, len(s.names), step):
+                if time.monotonic() > until:
+                    gr.Warning(f"stopped after {svc.limits.external_seconds:g} s (this app's limit per request): {start} of {len(s.names)} classes described; press Generate again for the rest")
+                    break
                 chunk = s.names[start : start + step]
                 progress((start, len(s.names)), desc=f"describing {chunk[0]} ({start + 1}/{len(s.names)})")
-                new.update(svc.describe_fn(chunk, llm, prompt_text, int(n), None))
+                try:
+                    new.update(svc.describe_fn(chunk, llm, prompt_text, int(n), None))
+                except BackendError:
+                    if time.monotonic() <= until or not new:
+                        raise
+                    gr.Warning(f"stopped after {svc.limits.external_seconds:g} s (this app's limit per request): the classes described so far are kept")
+                    break
         empty = [c for c in s.names if not new.get(c)]
         s.descriptions.update({k: v for k, v in new.items() if v})
         s.vocab = s.prototypes = None
@@ -190,7 +206,8 @@ def build(svc: Services, state: gr.State) -> dict:
             gr.Warning(f"the LLM gave no usable description for {len(empty)} class(es): {', '.join(empty[:5])}")
         return s, summary(s), class_text(s, s.names[0]), flags_md(s)
 
-    gen_btn.click(generate, [state, backend, model, base_url, key_env, api_key, prompt, n_per_class], [state, names_info, desc_edit, flags_box], api_name="generate_descriptions")
+    gen_btn.click(generate, [state, backend, model, base_url, key_env, api_key, prompt, n_per_class], [state, names_info, desc_edit, flags_box], api_name="generate_descriptions",
+                  concurrency_limit=svc.limits.external_calls + 2)  # endpoint calls: their own pool of external_calls
 
     @user_errors
     def import_json(s: Session, path: str | None):

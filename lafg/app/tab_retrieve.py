@@ -89,7 +89,7 @@ def build(svc: Services, state: gr.State) -> dict:
         descriptions = dict(shared_descriptions(folder))
         descriptions.update({k: v for k, v in s.descriptions.items() if v})
         progress(0.02, desc="loading models")
-        with svc.heavy(owner_of(s, request)):
+        with svc.heavy(owner_of(s, request), request):
             # the library filters the untrained space's vocabulary once, with the visitor's setting
             g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress),
                                         visual_only=s.visual_only)
@@ -140,7 +140,7 @@ def build(svc: Services, state: gr.State) -> dict:
         suffix = Path(path).suffix.lower() if Path(path).suffix.lower() in IMAGE_EXTS else ".img"
         own = svc.visitor_dir(owner_of(s, request)) / f"query{suffix}"
         shutil.copyfile(path, own)
-        with svc.heavy(owner_of(s, request)):
+        with svc.heavy(owner_of(s, request), request):
             s.query = retrieval.query_from_image(svc, g, str(own))
         return (*show_results(s, g, retrieval.search(g, s.query)), str(own))
 

@@ -145,7 +145,7 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
         filtered = filter_descriptions(current) if s.visual_only else None
         s.set_aside = filtered.set_aside if filtered else {}
         used = filtered.kept if filtered else current
-        with svc.heavy(owner_of(s, request)):  # encoding thousands of sentences: one heavy call per visitor at a time
+        with svc.heavy(owner_of(s, request), request):  # encoding thousands of sentences: one heavy call per visitor at a time
             s.vocab = encode_vocabulary(used, s.names, encoder, VocabularyConfig(n_atoms=int(n), visual_only=s.visual_only), svc.cache, progress_callback(progress))
         s.vocab_key = content_key(encoder.name, s.vocab.sentences)
         s.prototypes, s.highlight, s.projection = None, [], proj
