@@ -82,7 +82,7 @@ def load_bundle(s: Session, path: str, encoder_name: str) -> str:
     text encoder than the app's is dropped (its atoms would not match new embeddings), and the user is told."""
     from lafg.export import read_bundle
 
-    from .services import content_key
+    from .services import vocab_key
 
     b = read_bundle(path)
     s.names, s.descriptions = list(b.names), {n: list(b.descriptions.get(n, [])) for n in b.names}
@@ -97,7 +97,7 @@ def load_bundle(s: Session, path: str, encoder_name: str) -> str:
         s.vocab = s.prototypes = None
         note = f" Its vocabulary was built with {built_with}, not this app's {encoder_name}: rebuild it."
     if s.vocab is not None:
-        s.vocab_key = content_key(built_with or encoder_name, s.vocab.sentences)
+        s.vocab_key = vocab_key(built_with or encoder_name, s.vocab)
     if s.prototypes is not None and s.vocab is not None:
         s.prototypes.vocabulary = s.vocab
     parts = [f"{len(s.names)} classes", f"{sum(len(v) for v in s.descriptions.values())} sentences"]

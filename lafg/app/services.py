@@ -295,3 +295,13 @@ def content_key(*parts: Any) -> str:
     """Short stable hash of JSON-able parts (cache keys for maps and indexes)."""
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def vocab_key(encoder_name: str, vocab: Any) -> str:
+    """Content key of a vocabulary's map (the shared UMAP cache): its sentences *and* the embeddings the map
+    is computed from (a loaded bundle carries its own; the same sentences with other numbers get another map)."""
+    import numpy as np
+
+    emb = getattr(vocab, "embeddings", None)
+    digest = hashlib.sha256(np.ascontiguousarray(emb).tobytes()).hexdigest() if emb is not None else ""
+    return content_key(encoder_name, vocab.sentences, digest, None if emb is None else list(np.shape(emb)))

@@ -10,7 +10,7 @@ from lafg.plots import BackgroundUmap, empty_figure, pca_2d, vocabulary_map
 from lafg.vocabulary import VocabularyConfig
 
 from .common import Session, note, progress_callback, user_errors
-from .services import Services, content_key
+from .services import Services, vocab_key
 from .uploads import owner_of
 
 NOTE = (
@@ -147,7 +147,7 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
         used = filtered.kept if filtered else current
         with svc.heavy(owner_of(s, request), request):  # encoding thousands of sentences: one heavy call per visitor at a time
             s.vocab = encode_vocabulary(used, s.names, encoder, VocabularyConfig(n_atoms=int(n), visual_only=s.visual_only), svc.cache, progress_callback(progress))
-        s.vocab_key = content_key(encoder.name, s.vocab.sentences)
+        s.vocab_key = vocab_key(encoder.name, s.vocab)
         s.prototypes, s.highlight, s.projection = None, [], proj
         umap.get(s.vocab_key, svc_embeddings(s.vocab))  # start UMAP now, in the background
         fig, note_text = figure(s)
