@@ -13,6 +13,7 @@ from lafg.errors import InputError
 from lafg.vocabulary import VocabularyConfig
 
 from .common import Session
+from .safe_text import md
 
 log = logging.getLogger("lafg.app")
 
@@ -95,7 +96,7 @@ def load_bundle(s: Session, path: str, encoder_name: str) -> str:
     built_with = str(b.settings.get("encoder", ""))
     if s.vocab is not None and built_with and encoder_name and built_with != encoder_name:
         s.vocab = s.prototypes = None
-        note = f" Its vocabulary was built with {built_with}, not this app's {encoder_name}: rebuild it."
+        note = f" Its vocabulary was built with {md(built_with, 80)}, not this app's {encoder_name}: rebuild it."
     if s.vocab is not None:
         s.vocab_key = vocab_key(built_with or encoder_name, s.vocab)
     if s.prototypes is not None and s.vocab is not None:

@@ -9,6 +9,7 @@ from lafg.explain import compare_prototypes
 from lafg.plots import atom_weights_bar, compare_bar, empty_figure, phrase, weight_spread
 from lafg.prototypes import PrototypeConfig
 
+from . import safe_text
 from .common import Session, note, user_errors
 from .services import Services
 from .tab_vocab import own_borrowed_md
@@ -41,7 +42,7 @@ def class_figure(s: Session, name: str | None):
     own, _borrowed = p.own_and_borrowed(name)
     labels = [f"{a}: {p.vocabulary.atoms[a].label}" for a, _ in chosen]
     fig = atom_weights_bar(labels, [w for _, w in chosen], [a in own for a, _ in chosen], title=f"{name}: atoms added to “{p.config.fill(name)}”")
-    md = f"**{name}** uses {len(chosen)} atoms: {len(own)} from its own descriptions, {len(chosen) - len(own)} borrowed from other classes."
+    md = f"**{safe_text.md(name, 80)}** uses {len(chosen)} atoms: {len(own)} from its own descriptions, {len(chosen) - len(own)} borrowed from other classes."
     return fig, md
 
 
@@ -118,8 +119,8 @@ def build(svc: Services, state: gr.State, vocab_tab: dict | None = None) -> dict
         sep_rows, shared_rows = split_comparison(cmp)
         rows = sep_rows + shared_rows
         fig = compare_bar([f"{i}: {lab}" for i, lab, _, _ in rows], [x for *_, x, _ in rows], [y for *_, y in rows], a, b, title=f"{a} vs {b}")
-        sep = "\n".join(f"- atom {i}: *{phrase(lab, 80)}* ({'more ' + a if sa > sb else 'more ' + b}, {sa:+.2f} vs {sb:+.2f})" for i, lab, sa, sb in sep_rows)
-        shared = "\n".join(f"- atom {i}: *{phrase(lab, 80)}* ({sa:+.2f} / {sb:+.2f})" for i, lab, sa, sb in shared_rows) or "- none close to both"
+        sep = "\n".join(f"- atom {i}: *{safe_text.md(phrase(lab, 80))}* ({'more ' + safe_text.md(a, 80) if sa > sb else 'more ' + safe_text.md(b, 80)}, {sa:+.2f} vs {sb:+.2f})" for i, lab, sa, sb in sep_rows)
+        shared = "\n".join(f"- atom {i}: *{safe_text.md(phrase(lab, 80))}* ({sa:+.2f} / {sb:+.2f})" for i, lab, sa, sb in shared_rows) or "- none close to both"
         return fig, f"**Separating attributes**\n{sep}\n\n**Shared attributes**\n{shared}"
 
     compare_btn.click(compare, [state, cls_a, cls_b], [compare_plot, compare_md], api_name="compare_classes")

@@ -14,7 +14,7 @@ from gradio.components.plot import PlotData
 from lafg.errors import InputError
 from lafg.plots import empty_figure, explanation_bar_spec, phrase
 
-from . import retrieval
+from . import retrieval, safe_text
 from .common import Session, file_path, progress_callback, user_errors
 from .datasets import shared_descriptions
 from .gradio_speed import Gallery
@@ -30,18 +30,18 @@ MAX_BROWSE = 240  # gallery images shown for picking a query
 def explanation_md(ex, hit, how: str = "") -> str:
     """``how``: the gallery's attribute-space description (trained projector, or the fitted read-out)."""
     if ex is None:
-        return f"**{hit.label}** (score {hit.score:.3f}). No attribute explanation: {how or 'no attribute space'}."
-    shared = ", ".join(f"*{phrase(c.label, 50)}* ({c.contribution:+.3f})" for c in ex.shared[:3])
+        return f"**{safe_text.md(hit.label, 80)}** (score {hit.score:.3f}). No attribute explanation: {how or 'no attribute space'}."
+    shared = ", ".join(f"*{safe_text.md(phrase(c.label, 50))}* ({c.contribution:+.3f})" for c in ex.shared[:3])
     more_q = [c for c in ex.differing if c.contribution > 0][:2]
     more_r = [c for c in ex.differing if c.contribution < 0][:2]
     lines = [
-        f"**Result: {hit.label}** — retrieval score {hit.score:.3f}; attribute-space similarity {ex.similarity:.3f} (read through the {how}).",
+        f"**Result: {safe_text.md(hit.label, 80)}** — retrieval score {hit.score:.3f}; attribute-space similarity {ex.similarity:.3f} (read through the {how}).",
         f"- **Shared:** {shared}",
     ]
     if more_q:
-        lines.append("- **Query shows more:** " + ", ".join(f"*{phrase(c.label, 50)}*" for c in more_q))
+        lines.append("- **Query shows more:** " + ", ".join(f"*{safe_text.md(phrase(c.label, 50))}*" for c in more_q))
     if more_r:
-        lines.append("- **Result shows more:** " + ", ".join(f"*{phrase(c.label, 50)}*" for c in more_r))
+        lines.append("- **Result shows more:** " + ", ".join(f"*{safe_text.md(phrase(c.label, 50))}*" for c in more_r))
     return "\n".join(lines)
 
 
@@ -95,7 +95,7 @@ def build(svc: Services, state: gr.State) -> dict:
                                         visual_only=s.visual_only)
         s.gallery_key, s.query, s.hits = g.key, None, []
         explain = g.space.description if g.space.available else f"unavailable ({g.space.description})"
-        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {ckpt_label} · explanations read the {explain}."
+        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {safe_text.md(ckpt_label, 120)} · explanations read the {explain}."
         shown = [(thumb(g, i), f"#{i} {g.classes[g.labels[i]]}") for i in range(min(len(g), MAX_BROWSE))]
         return s, info, shown
 
