@@ -32,6 +32,19 @@ class Limits:
     external_calls: int = 2  # calls to LLM endpoints running at once, all visitors together (one per visitor)
     external_seconds: float = 300.0  # one visitor's whole "generate descriptions" request against an endpoint
 
+    def check_session(self, names: list[str], descriptions: dict[str, list[str]]) -> None:
+        """Raise :class:`~lafg.errors.InputError` when class names or descriptions from any entry point (the form,
+        a names file, a JSON import, a run bundle) pass the limits the form applies."""
+        from lafg.errors import InputError
+
+        if len(names) > self.names:
+            raise InputError(f"{len(names)} class names; at most {self.names} are accepted here")
+        for sentences in descriptions.values():
+            if len(sentences) > self.sentences_per_class:
+                raise InputError(f"{len(sentences)} sentences for one class; at most {self.sentences_per_class} are accepted here")
+            if any(len(x) > self.sentence_chars for x in sentences):
+                raise InputError(f"a sentence of over {self.sentence_chars} characters; shorten it")
+
     def json_limits(self) -> dict[str, int]:
         """The keyword limits of :func:`lafg.describe.load_descriptions_json` for a descriptions import."""
         return {"max_bytes": self.json_bytes, "max_depth": self.json_depth, "max_classes": self.names,

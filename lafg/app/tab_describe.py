@@ -232,7 +232,9 @@ def build(svc: Services, state: gr.State) -> dict:
     def save(s: Session, name: str | None, text: str):
         if not name or name not in s.names:
             raise InputError("pick a class first")
-        s.descriptions[name] = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+        edited = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+        svc.limits.check_session(s.names, {name: edited})  # the limits of every other entry point
+        s.descriptions[name] = edited
         s.vocab = s.prototypes = None  # the language side must be rebuilt from the edited text
         info(f"saved {len(s.descriptions[name])} descriptions for {name}")
         return s, summary(s)

@@ -301,3 +301,24 @@ def test_fairness_is_keyed_by_user_or_address_not_the_session(tmp_path):
     assert svc._busy == {} and svc._external == {}
 
 
+
+
+# ---- 7. every entry point applies the same limits ---------------------------------------------------------------
+def test_a_run_bundle_and_an_edit_pass_the_same_limits_as_the_form(app, tmp_path):
+    from gradio_client import handle_file
+
+    from lafg.export import RunBundle, write_bundle
+
+    client = Client(app[0], verbose=False)
+    lim = Limits()
+    many = [f"class {i}" for i in range(lim.names + 1)]
+    too_many_names = write_bundle(RunBundle(many, {}), tmp_path / "names.zip")
+    long_class = write_bundle(RunBundle(["a", "b"], {"a": [f"s{i}" for i in range(lim.sentences_per_class + 1)]}), tmp_path / "sent.zip")
+    long_sentence = write_bundle(RunBundle(["a", "b"], {"a": ["x" * (lim.sentence_chars + 1)]}), tmp_path / "chars.zip")
+    for path, message in ((too_many_names, "at most 2000"), (long_class, "at most 500"), (long_sentence, "over 2000 characters")):
+        with pytest.raises(AppError, match=message):
+            client.predict(handle_file(str(path)), api_name="/load_bundle")
+    names_info = client.predict("Blue Jay\nMallard", None, None, api_name="/set_names")[1]
+    assert "2 classes" in names_info  # the session was left as it was, then used normally
+    with pytest.raises(AppError, match="at most 500"):
+        client.predict("Blue Jay", "\n".join(f"s{i}" for i in range(lim.sentences_per_class + 1)), api_name="/save_descriptions")
