@@ -21,7 +21,7 @@ from .common import Session, file_path, user_errors
 from .datasets import load_dataset_inside, shared_descriptions
 from .guide import experiment_panel, too_small_note, unseen_images
 from .services import Services, content_key
-from .uploads import extract_zip, new_upload_folder, owner_of
+from .uploads import discard_on_error, extract_zip, new_upload_folder, owner_of
 
 CONTROLS = ("pretrained", "random", "permuted")  # runs that tell whether the language helped
 METHOD_HELP = {
@@ -172,8 +172,9 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         if not path:
             return s, gr.skip()
         dest = new_upload_folder(svc.visitor_dir(owner_of(s, request)))
-        extract_zip(path, dest, svc.limits)
-        ds = load_dataset_inside(dest)
+        with discard_on_error(dest):  # refused after unpacking: nothing of it stays
+            extract_zip(path, dest, svc.limits)
+            ds = load_dataset_inside(dest)
         label = f"{Path(path).stem} (upload, {len(ds.classes)} classes)"
         s.datasets[label] = str(dest)
         return s, gr.Dropdown(choices=dataset_choices(svc, s), value=label)

@@ -322,3 +322,35 @@ def test_a_run_bundle_and_an_edit_pass_the_same_limits_as_the_form(app, tmp_path
     assert "2 classes" in names_info  # the session was left as it was, then used normally
     with pytest.raises(AppError, match="at most 500"):
         client.predict("Blue Jay", "\n".join(f"s{i}" for i in range(lim.sentences_per_class + 1)), api_name="/save_descriptions")
+
+
+# ---- 8. a zip the server cannot or will not keep leaves nothing behind ---------------------------------------------
+def zip_of(path: Path, members: dict[str, bytes]) -> str:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return str(path)
+
+
+def test_a_refused_zip_gets_one_line_and_leaves_no_file(app, tmp_path, caplog):
+    from gradio_client import handle_file
+
+    client, svc = Client(app[0], verbose=False), app[1].services
+    jpg = (Path(__file__).resolve().parents[2] / "assets/demo/images/010.Red_winged_Blackbird/0000.jpg").read_bytes()
+    deep = "d/" * 2100 + "x.jpg"  # a 4,205-character path of short names: the file system refuses it
+    zips = [zip_of(tmp_path / "deep.zip", {"a/0.jpg": jpg, "b/1.jpg": jpg, deep: jpg}),
+            zip_of(tmp_path / "outside.zip", {  # unpacked, then refused (its list points outside the upload)
+                "classes.csv": b"class_id,name,split\n1,a,train\n2,b,test\n",
+                "images.csv": b"path,class_id,split\nin/x.jpg,1,train\n../../../../etc/x.jpg,2,test\n", "in/x.jpg": jpg})]
+    before = sorted(p for p in (svc.work_dir / "uploads").rglob("*") if p.is_file())
+    with caplog.at_level("INFO"):
+        for path in zips:
+            with pytest.raises(AppError) as err:
+                client.predict(handle_file(path), api_name="/upload_dataset")
+            message = str(err.value)
+            assert "\n" not in message.strip() and str(svc.work_dir) not in message and "/tmp" not in message
+    assert "Traceback" not in caplog.text and len(caplog.text) < 2_000
+    after = sorted(p for p in (svc.work_dir / "uploads").rglob("*") if p.is_file())
+    assert after == before
