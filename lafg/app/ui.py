@@ -124,6 +124,14 @@ def launch(demo: gr.Blocks, **kwargs):
         demo.queue(max_size=svc.limits.queue_size, default_concurrency_limit=2)
         install_fair_queue(demo, svc.limits.queue_per_visitor)  # nobody fills the shared queue alone
         kwargs.setdefault("max_file_size", svc.limits.zip_bytes)  # any upload, refused by the web server itself
+    if kwargs.get("auth"):  # repeated wrong passwords wait, per user and per address
+        from starlette.middleware import Middleware
+
+        from .login_throttle import LoginThrottleMiddleware
+
+        app_kwargs = dict(kwargs.get("app_kwargs") or {})
+        app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), Middleware(LoginThrottleMiddleware)]
+        kwargs["app_kwargs"] = app_kwargs
     # No run history: it would copy every output (maps, figures) into the browser's localStorage, fill its
     # quota and keep the job id (BrowserState) from being saved.
     kwargs.setdefault("run_history", False)
