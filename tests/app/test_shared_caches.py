@@ -79,3 +79,29 @@ def test_the_vocabulary_map_is_keyed_by_its_embeddings_not_only_its_sentences(tm
     assert mallory.vocab.sentences == bob_vocab.sentences
     assert mallory.vocab_key != vocab_key(encoder.name, bob_vocab)
     assert vocab_key(encoder.name, bob_vocab) == vocab_key(encoder.name, encode_vocabulary(desc, NAMES, encoder, VocabularyConfig(n_atoms=4)))
+
+
+def test_thumbnails_follow_the_file_and_stay_in_each_visitors_folder(tmp_path):
+    """The thumbnail cache (files, and each gallery's row → file map): keyed by the image's path, size and time,
+    and a visitor's upload gets its thumbnail in that visitor's own folder."""
+    from PIL import Image
+
+    from lafg.app.thumbnails import thumbnail
+    from lafg.app.uploads import safe_upload_dir
+
+    work = tmp_path / "work"
+    folders = [safe_upload_dir(work, "b:alice"), safe_upload_dir(work, "b:bob")]
+    thumbs = []
+    for folder, colour in zip(folders, ("red", "blue"), strict=True):
+        path = folder / "set-1" / "a" / "0.png"  # the same name in both visitors' uploads
+        path.parent.mkdir(parents=True)
+        Image.new("RGB", (64, 64), colour).save(path)
+        thumbs.append(Path(thumbnail(path, work)))
+    assert thumbs[0] != thumbs[1] and [t.parents[2] for t in thumbs] == folders
+    with Image.open(thumbs[0]) as a, Image.open(thumbs[1]) as b:
+        assert a.getpixel((5, 5))[0] > 200 and b.getpixel((5, 5))[2] > 200
+    path = folders[0] / "set-1" / "a" / "0.png"
+    Image.new("RGB", (80, 80), "green").save(path)  # the file changes: a new thumbnail, not the old one
+    again = Path(thumbnail(path, work))
+    with Image.open(again) as g:
+        assert again != thumbs[0] and g.getpixel((5, 5))[1] > 100
