@@ -3,7 +3,8 @@ file names, error details) shown as text, never as live HTML or Markdown: no for
 markup of a visitor's ever reaches another's screen (or their own) as an element.
 
 - :func:`md` for text placed inside a ``gr.Markdown`` (or any Markdown the app builds): HTML special characters
-  become entities, Markdown punctuation is backslash-escaped, and URLs are broken so no autolink forms.
+  become entities, the Markdown punctuation of links, images and emphasis is backslash-escaped, and URLs and
+  e-mail addresses are broken (an entity for one character) so no autolink forms.
 - :func:`plain` for text shown as HTML (toasts, ``gr.HTML``): HTML special characters become entities.
 - :func:`info` / :func:`warning`: Gradio's toasts with the whole message shown as text.
 """
@@ -15,8 +16,10 @@ import re
 
 import gradio as gr
 
-_MD_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~=:@^$])")
-_URL = re.compile(r"(?i)(https?|ftp|mailto|file|data|javascript)(\\?:)")
+# Markdown that makes elements or emphasis (links, images, code, emphasis, strike, tables); block markers (#, -, +)
+# need a line start, which a one-line string placed mid-line never has, so they stay readable as they are.
+_MD_PUNCT = re.compile(r"([\\`*_\[\]!~|])")
+_SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|file|data|javascript|vbscript):")
 
 
 def plain(text: object) -> str:
@@ -31,10 +34,9 @@ def md(text: object, limit: int | None = None) -> str:
     s = " ".join(str(text).split())
     if limit is not None and len(s) > limit:
         s = s[: max(1, limit - 1)].rstrip() + "…"
-    s = html.escape(s, quote=True)
-    s = _MD_PUNCT.sub(r"\\\1", s.replace("&", "\0")).replace("\0", "&")  # entities keep their & and ;
-    s = _URL.sub(lambda m: m.group(1) + "&#58;", s)  # "https&#58;//" is no URL to an autolinker, and reads the same
-    return re.sub(r"(?i)\bwww\\\.", "www&#46;", s)
+    s = _MD_PUNCT.sub(r"\\\1", html.escape(s, quote=False))
+    s = _SCHEME.sub(lambda m: m.group(1) + "&#58;", s)  # "https&#58;//" is no URL to an autolinker, and reads the same
+    return re.sub(r"(?i)\bwww\.", "www&#46;", s).replace("@", "&#64;")  # nor "www." or an e-mail address
 
 
 def md_join(items, sep: str = ", ", limit: int | None = None) -> str:
