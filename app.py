@@ -3,7 +3,7 @@
 Options: ``--port`` (else $GRADIO_SERVER_PORT, else 7860), ``--host`` (default 127.0.0.1; 0.0.0.0 to serve
 the local network), ``--share`` (a public Gradio link; off by default), ``--work-dir`` (jobs, uploads, caches).
 
-Hosting (see README "Hosting"): ``--auth user:pass`` / ``--auth-file F`` (a login page), ``--data-root DIR``
+Hosting (see docs/HOSTING.md): ``--auth user:pass`` / ``--auth-file F`` (a login page), ``--data-root DIR``
 (repeatable: the only server folders visitors may add; off by default), ``--llm-key-env NAME`` (repeatable:
 variables a visitor may pick as the endpoint's API key, only ever sent to a listed endpoint: it needs
 ``--llm-endpoint``), ``--llm-endpoint URL`` (repeatable: the endpoints allowed whatever their address; served

@@ -120,7 +120,7 @@ for atom, weight in protos.chosen_atoms(seen_names[0]):
 # batch shape) and so is the schedule (`DEFAULT_EPOCHS["head"]`, as `lafg train` and the app use): on cached
 # features of 40 images the full 60 epochs take seconds, so the tutorial needs no shortcut. `load_run` rebuilds
 # the run from the checkpoint alone. Then Recall@K on the unseen classes, beside the untrained backbone. (80 images are far too few to
-# separate methods: see the README's results for the real comparison.)
+# separate methods: see docs/RESULTS.md for the real comparison.)
 
 # %%
 from lafg.backbones import create_backbone

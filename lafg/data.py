@@ -2,7 +2,7 @@
 
 Seen classes train the model; retrieval is evaluated on the unseen ones (each unseen image querying the others).
 Class folders sort naturally (``1, 2, …, 10``, not ``1, 10, 100``); numeric folders (``1/ 2/ … 102/``, the Oxford
-layout) get their names from a names file (JSON or CSV, id → name). The README section "Your own data" documents
+layout) get their names from a names file (JSON or CSV, id → name). docs/OWN_DATA.md documents
 both layouts with a worked example; ``lafg data check DIR`` reports what was found.
 """
 

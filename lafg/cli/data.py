@@ -7,7 +7,7 @@ Prints counts (classes, images, per-class min / median / max), the seen / unseen
 2 images, and, given descriptions (``--descriptions`` or ``--run``), every class whose name matches no description
 key after normalising case, punctuation, spacing and accents. Exits 1 when something would stop or spoil training
 (a class with < 2 images, an empty side, a seen class without descriptions), else 0. Both layouts are described
-in the README section "Your own data".
+in docs/OWN_DATA.md.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     src = p.add_argument_group("class names (one source; --data, then --preset, then --file, then --names)")
     src.add_argument("--data", metavar="DIR", help="the class names of an image data set (either layout; see "
-                     "README 'Your own data'), so descriptions are keyed exactly as training will look them up")
+                     "docs/OWN_DATA.md), so descriptions are keyed exactly as training will look them up")
     src.add_argument("--class-names", metavar="FILE", help="with --data: names file for numeric class folders")
     src.add_argument("--names", help='class names as text: "a, b, c" or one per line')
     src.add_argument("--file", help="UTF-8 text file with one class name per line")
