@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--auth", action="append", default=[], metavar="USER:PASS", help="require a login (repeatable)")
     parser.add_argument("--auth-file", metavar="F", help="file of user:password lines (a login page)")
     parser.add_argument("--data-root", action="append", default=[], metavar="DIR", help="a server folder whose sub-folders visitors may add as data sets (repeatable; default: none)")
-    parser.add_argument("--llm-key-env", action="append", default=[], metavar="NAME", help="an environment variable visitors may pick as the endpoint API key (repeatable; default: none)")
+    parser.add_argument("--llm-key-env", action="append", default=[], metavar="NAME", help="an environment variable visitors may pick as the endpoint API key, only ever sent to a --llm-endpoint URL (repeatable; needs --llm-endpoint; default: none)")
     parser.add_argument("--llm-endpoint", action="append", default=[], metavar="URL", help="an allowed OpenAI-compatible endpoint (repeatable): the only ones served beyond 127.0.0.1, the only private/loopback ones (e.g. a local Ollama) and the only ones --llm-key-env keys go to")
     parser.add_argument("--llm-model", action="append", default=None, metavar="ID", help="a transformers model visitors may load (repeatable; default: any Hub id on 127.0.0.1, none when serving beyond it)")
     parser.add_argument("--queue-size", type=int, default=64, help="events waiting in the queue, all visitors together (default 64)")
