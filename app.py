@@ -7,8 +7,9 @@ Hosting (see docs/HOSTING.md): ``--auth user:pass`` / ``--auth-file F`` (a login
 (repeatable: the only server folders visitors may add; off by default), ``--llm-key-env NAME`` (repeatable:
 variables a visitor may pick as the endpoint's API key, only ever sent to a listed endpoint: it needs
 ``--llm-endpoint``), ``--llm-endpoint URL`` (repeatable: the endpoints allowed whatever their address; served
-beyond 127.0.0.1 the only ones, on 127.0.0.1 visitors may also name endpoints at public addresses), ``--llm-model ID`` (repeatable: transformers models visitors may load; served
-beyond 127.0.0.1 none unless listed), ``--queue-size N``.
+beyond 127.0.0.1 the only ones, on 127.0.0.1 visitors may also name endpoints at public addresses),
+``--llm-model ID`` (repeatable: transformers models visitors may load; served beyond 127.0.0.1 none unless
+listed), ``--queue-size N``.
 
 A Space runs ``python app.py`` without flags: the same settings come from variables (Space *secrets* for the
 login): ``LAFG_AUTH`` ("user:pass" items separated by commas or new lines), ``LAFG_AUTH_FILE``,
