@@ -1,7 +1,7 @@
 """Visitor and LLM text is shown as text (issue 18 item 3), checked where it matters: in headless Chromium.
 Each payload (a login form with a password field, a remote image, a Markdown link, a bare URL) is planted
 through the UI where it reaches the page (class names → ``#names-info`` and a toast, descriptions → the
-explanation Markdown, a run bundle's ``settings.source`` → ``#names-info``); after each, the DOM must hold no
+vocabulary tab and the explanation Markdown, a run bundle's ``settings.source`` → ``#names-info``); after each, the DOM must hold no
 element made from it, and a loopback listener the payloads point at must receive nothing."""
 
 from __future__ import annotations
@@ -101,6 +101,13 @@ def test_planted_payloads_render_as_text_everywhere(app, tmp_path):
         # descriptions (an import) → the explanation Markdown of a search
         page.locator("input[type=file]").nth(1).set_input_files(str(desc_file))
         expect(page.locator("#desc-edit textarea")).to_have_value(re.compile("type=password"), timeout=20_000)
+        # … the vocabulary tab (atoms table, class text, map hovers)
+        open_tab(page, "2 · Attribute vocabulary")
+        page.get_by_role("button", name="Build vocabulary").click()
+        expect(page.locator("#vocab-info")).to_contain_text("atoms from", timeout=120_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(SHOTS / "payload-vocabulary.png"), full_page=True)
+        assert_inert(page, watcher.port, baseline, "vocabulary")
         open_tab(page, "5 · Retrieve & explain")
         page.get_by_role("button", name="Build / load index").click()
         expect(page.locator("#index-info")).to_contain_text("80 images", timeout=60_000)
