@@ -131,7 +131,8 @@ def test_no_request_reaches_a_loopback_or_private_address_and_every_refusal_read
                 client = app.client()
                 client.predict("Blue Jay", None, None, api_name="/set_names")
                 messages = set()
-                for url in loopback_spellings(port) + loopback_spellings(closed):
+                served = ["https://8.8.8.8/v1"] if public else []  # served beyond 127.0.0.1: even public ones, unless listed
+                for url in loopback_spellings(port) + loopback_spellings(closed) + served:
                     with pytest.raises(AppError) as err:
                         generate(client, url)
                     messages.add(str(err.value))
