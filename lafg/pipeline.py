@@ -25,9 +25,14 @@ from lafg.errors import InputError
 from lafg.methods import LanguageSide, Method, atom_mixture, control_prototypes, get_method
 from lafg.prototypes import PrototypeConfig, Prototypes, build_prototypes
 from lafg.readout import (
+    EMBEDDINGS,
+    FEATURES,
+    PROJECTOR,
+    READOUT,
     AttributeSpace,
     Readout,
-    fit_readout,
+    ReadoutConfig,
+    fit_grounded_readout,
     no_space,
     projector_space,
     readout_space,
@@ -87,9 +92,33 @@ class Language:
             raise InputError(f"method {method.name!r} needs {variant!r} prototypes, which this language side lacks")
         return control_prototypes(method, self.prototypes[variant], seed)  # Prototypes: shuffled-atoms needs its parts
 
-    def readout_targets(self) -> np.ndarray:
-        """What a read-out maps image embeddings to: the seen classes' real (never control) prototypes."""
-        return self.prototypes["lafg" if "lafg" in self.prototypes else next(iter(self.prototypes))].vectors
+    def description_means(self) -> np.ndarray:
+        """(C, d) what a read-out maps image embeddings to: each seen class's normalised mean description
+        embedding (its own sentences, as the vocabulary kept them; the template for a class without any)."""
+        from lafg.prototypes import description_prototypes
+
+        base = next(iter(self.prototypes.values()))
+        return description_prototypes(self.seen_names, base.template, self.vocabulary, base.config).vectors
+
+    def class_atoms(self) -> np.ndarray:
+        """(C, N) bool: the seen class has a sentence of its own in the atom."""
+        v = self.vocabulary
+        out = np.zeros((len(self.seen_names), v.n_atoms), dtype=bool)
+        rows = {n: i for i, n in enumerate(self.seen_names)}
+        for c, a in zip(v.sentence_class, v.sentence_atom, strict=True):
+            if v.class_names[c] in rows:
+                out[rows[v.class_names[c]], a] = True
+        return out
+
+    def fit_readout(self, feats: np.ndarray, labels: np.ndarray, cfg: ReadoutConfig | None = None,
+                    reads: str = FEATURES) -> Readout:
+        """The read-out explanations and text search read (:func:`lafg.readout.fit_grounded_readout`): the
+        frozen backbone features ``feats`` of seen images (``labels`` index ``seen_names``; ``reads=EMBEDDINGS``
+        when they are a run's embeddings instead) onto the classes' own descriptions."""
+        if self.vocabulary is None:
+            raise InputError("a read-out needs the seen classes' descriptions (an attribute vocabulary)")
+        return fit_grounded_readout(feats, labels, self.description_means(), self.centroids, self.class_atoms(),
+                                    cfg, reads)
 
     def prototypes_for(self, names: list[str], encoder, variant: str = "lafg", cache=None) -> np.ndarray:
         """Prototypes of any classes from their *names* only: template + the seen vocabulary's atoms."""
@@ -365,6 +394,13 @@ def train_run(
     )
     extra = {"run": spec.to_dict(), "language": language.to_state() if language else None}
     out = Path(out_dir)
+    kept_paths = [paths[i] for i in prepared.kept]
+    from lafg import distributed
+
+    is_main = distributed.context().is_main  # torchrun: rank 0 alone writes files
+    # the read-out reads the frozen features: taken before training (full mode trains the backbone in place)
+    frozen = _frozen_features(cfg.train.mode, prepared, kept_paths, backbone, feature_cache, num_workers) \
+        if is_main and language is not None and language.vocabulary is not None else None
     result = train(
         cfg.train, prepared.inputs, kept_labels, out, in_dim=prepared.in_dim,
         prototypes=language.train_prototypes(method, cfg.train.seed) if language else None,
@@ -373,14 +409,17 @@ def train_run(
     )
     ckpt = out / CHECKPOINT
     model = result.model
-    from lafg import distributed
-
-    is_main = distributed.context().is_main  # torchrun: rank 0 alone writes files
-    if is_main and ckpt.is_file() and language is not None and not parts["proj_v"]:
+    if is_main and ckpt.is_file() and language is not None and language.vocabulary is not None:
+        # Every run gets the read-out explanations read by default, projector-trained ones too (their projectors
+        # stay readable: Run.attribute_space(PROJECTOR)); benchmarks/grounding.py measures both.
         state = read_checkpoint(ckpt, parse=False)
-        model.load_state_dict(state["model"])  # a cancelled run: the read-out describes the checkpoint
-        emb = _seen_embeddings(model, prepared, [paths[i] for i in prepared.kept], backbone, device)
-        state["readout"] = fit_readout(emb, kept_labels, language.readout_targets()).to_state()
+        if frozen is not None:
+            readout = language.fit_readout(frozen, kept_labels)
+        else:  # no frozen backbone at hand (prepared partial inputs without one): the trained embeddings
+            model.load_state_dict(state["model"])  # a cancelled run: the read-out describes the checkpoint
+            emb = _seen_embeddings(model, prepared, kept_paths, backbone, device)
+            readout = language.fit_readout(emb, kept_labels, reads=EMBEDDINGS)
+        state["readout"] = readout.to_state()
         write_checkpoint(ckpt, state)
     from lafg.runs import write_json
 
@@ -395,6 +434,18 @@ def _encoder_registry(encoder, cfg: RunConfig) -> tuple[str, dict]:
     if name is None:
         return cfg.encoder if encoder is None else getattr(encoder, "name", cfg.encoder), dict(cfg.encoder_kw)
     return name, {k: v for k, v in kw.items() if isinstance(v, str | int | float | bool | type(None))}
+
+
+def _frozen_features(mode: str, prepared: PreparedInputs, kept_paths: list, backbone, cache,
+                     num_workers: int) -> np.ndarray | None:
+    """The frozen backbone's pooled features of the seen images' evaluation crops (None without a backbone)."""
+    if mode == "head":
+        return prepared.inputs.views[0].numpy()
+    if backbone is None:
+        return None
+    from lafg.features import extract_features
+
+    return extract_features(backbone, kept_paths, backbone.eval_transform(), cache=cache, num_workers=num_workers)
 
 
 @torch.no_grad()
@@ -462,12 +513,19 @@ class Run:
     def projectors_trained(self) -> bool:
         return bool(self.spec.trained.get("proj_v") and self.spec.trained.get("proj_t"))
 
-    def attribute_space(self) -> AttributeSpace:
-        """What explanations and text search read: trained projectors, or the fitted read-out, or nothing."""
+    def attribute_space(self, kind: str | None = None) -> AttributeSpace:
+        """What explanations and text search read. By default (``kind=None``) the run's read-out (from the frozen
+        features of its seen images onto their classes' own descriptions; an older checkpoint's read-out of its
+        trained embeddings), or, for an older checkpoint without one, its trained projectors; ``kind=PROJECTOR`` /
+        ``READOUT`` asks for one of them (the benchmark measures both)."""
         lang = self.language
         if lang is None or lang.vocabulary is None:
             return no_space("no attribute vocabulary: the run was trained without descriptions")
-        if self.spec.trained.get("proj_v"):
+        if kind not in (None, PROJECTOR, READOUT):
+            raise InputError(f"unknown attribute space {kind!r} (readout or projector)")
+        if kind == PROJECTOR or (kind is None and self.readout is None and self.spec.trained.get("proj_v")):
+            if not self.spec.trained.get("proj_v"):
+                return no_space("this run's loss never trained its projectors")
             cfg = self.config
             return projector_space(self.model, self.spec.trained, cfg.reading, lang.centroids, lang.atom_labels,
                                    cfg.tau_proto)
@@ -553,7 +611,7 @@ def pretrained_space(feats: np.ndarray, labels: np.ndarray, language: Language, 
         return no_space("no descriptions of the seen classes: no attribute vocabulary")
 
     def fit():
-        return fit_readout(feats() if callable(feats) else feats, labels, language.readout_targets())
+        return language.fit_readout(feats() if callable(feats) else feats, labels)
 
     readout = fitted(fit) if fitted else fit()
     return readout_space(readout, language.centroids, language.atom_labels, "frozen backbone features")

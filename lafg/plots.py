@@ -339,13 +339,18 @@ def explanation_bar(shared: Sequence, differing: Sequence, title: str = "Why thi
     return go.Figure(explanation_bar_spec(shared, differing, title))
 
 
-def explanation_bar_spec(shared: Sequence, differing: Sequence, title: str = "Why this result") -> dict:
+def explanation_bar_spec(shared: Sequence, differing: Sequence, title: str = "Why this result",
+                         calibrated: bool = False, titles: tuple[str, str] | None = None) -> dict:
     """:func:`explanation_bar` as plain Plotly JSON (``{"data", "layout"}``), built without Plotly's validating
     object tree: the app sends one per query, and building the validated figure cost more CPU than the search."""
     def axis_title(text: str, x: float) -> dict:
         return {"font": {"size": 16}, "showarrow": False, "text": text, "x": x, "xanchor": "center", "xref": "paper",
                 "y": 1.0, "yanchor": "bottom", "yref": "paper"}
 
+    text_query = titles is not None  # a text query: both panels hold the result's chances (0..1)
+    if titles is None:
+        titles = (("shared (chance both show it)", "differing (query − result)") if calibrated
+                  else ("shared attributes (contribution)", "differing attributes (query − result)"))
     data = [
         {"type": "bar", "orientation": "h", "x": [float(c.contribution) for c in shared],
          "y": [plot_text(phrase(c.label, 45)) for c in shared], "marker": {"color": "#2f855a"},
@@ -357,12 +362,12 @@ def explanation_bar_spec(shared: Sequence, differing: Sequence, title: str = "Wh
          "name": "differing", "showlegend": False, "xaxis": "x2", "yaxis": "y2"},
     ]
     layout = {
-        "xaxis": {"anchor": "y", "domain": [0.0, 0.325]},
+        "xaxis": {"anchor": "y", "domain": [0.0, 0.325], **({"range": [0, 1], "tickformat": ".0%"} if calibrated else {})},
         "yaxis": {"anchor": "x", "domain": [0.0, 1.0], "autorange": "reversed"},
-        "xaxis2": {"anchor": "y2", "domain": [0.675, 1.0]},
+        "xaxis2": {"anchor": "y2", "domain": [0.675, 1.0],
+                   **({"range": [0, 1] if text_query else [-1, 1], "tickformat": ".0%"} if calibrated else {})},
         "yaxis2": {"anchor": "x2", "domain": [0.0, 1.0], "autorange": "reversed"},
-        "annotations": [axis_title("shared attributes (contribution)", 0.1625),
-                        axis_title("differing attributes (query − result)", 0.8375)],
+        "annotations": [axis_title(titles[0], 0.1625), axis_title(titles[1], 0.8375)],
         "title": {"text": plot_text(title), "font": {"size": 14}}, "template": _template("plotly_white"), "height": 340,
         "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
     }

@@ -151,36 +151,33 @@ def test_every_shell_reads_the_visual_filter_default_and_can_toggle_it():
 
 @pytest.mark.parametrize("method", [m for m in list_methods() if m != "pretrained"])
 @pytest.mark.parametrize("reading", ["meankl", "symkl", "relational", "attribute"])
-def test_explanations_read_a_trained_projector_or_the_fitted_readout(tmp_path, method, reading):
+def test_explanations_read_the_fitted_readout_and_trained_projectors_on_request(tmp_path, method, reading):
     from lafg.train import build_model
 
     result = _train(tmp_path, method=method, reading=reading, epochs=2)
     run = load_run(result.checkpoint, encoder=BagOfWords())
-    space = run.attribute_space()
     lang = run.language
     init = build_model(run.config, 16, lang.centroids.shape[1], lang.centroids.shape[0], None, lang.centroids)
     z = run.model(torch.randn(5, 16)).detach().numpy()
-    if space.kind == PROJECTOR:
-        # the projector it reads changed during training, and the label says "trained"
+    # every run's default: the read-out onto the seen classes' own descriptions, fitted on the frozen features
+    space = run.attribute_space()
+    assert space.kind == READOUT and run.readout is not None and run.readout.target == "descriptions"
+    assert space.description == ("read-out onto the seen classes' own descriptions, fitted on the frozen backbone "
+                                 "features of 4 seen classes (24 images)")
+    feats = _prepared()[0].inputs.views[0].numpy()
+    assert space.reads == "features" and np.allclose(space.image(feats), run.readout(feats))  # never P_v
+    # refitting on the seen images' frozen features reproduces it
+    refit = lang.fit_readout(feats, _prepared()[1])
+    assert np.allclose(refit.weight, run.readout.weight, atol=1e-5)
+    # the trained projectors stay readable, for readings that train them
+    proj = run.attribute_space(PROJECTOR)
+    trains = reading in ("meankl", "symkl", "attribute") and method not in ("onehot", "aux")
+    assert proj.available == trains
+    if trains:
         assert not torch.equal(init.proj_v.weight, run.model.proj_v.weight)
-        assert "trained" in space.description and "read-out" not in space.description
+        assert "trained" in proj.description and "read-out" not in proj.description
         with torch.no_grad():
-            assert np.allclose(space.image(z), run.model.project_image(torch.as_tensor(z)).numpy())
-    else:
-        assert space.kind == READOUT and run.readout is not None
-        assert space.description.startswith("read-out fitted on the trained embeddings of 4 seen classes")
-        assert "trained projector" not in space.description
-        assert np.allclose(space.image(z), run.readout(z))  # never the (random) P_v
-        # the read-out was fitted on the trained embeddings: refitting reproduces it
-        from lafg.readout import fit_readout
-
-        feats = _prepared()[0].inputs.views[0].numpy()
-        with torch.no_grad():
-            emb = run.model(torch.as_tensor(feats)).numpy()
-        refit = fit_readout(emb, _prepared()[1], lang.readout_targets())
-        assert np.allclose(refit.weight, run.readout.weight, atol=1e-5)
-    expected = reading in ("meankl", "symkl", "attribute") and method not in ("onehot", "aux")
-    assert (space.kind == PROJECTOR) == expected
+            assert np.allclose(proj.image(z), run.model.project_image(torch.as_tensor(z)).numpy())
 
 
 def test_zero_shot_prototypes_come_from_names_only(tmp_path):

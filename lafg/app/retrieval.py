@@ -2,10 +2,12 @@
 it, queries by image or by text, and per-result explanations (:mod:`lafg.explain`).
 
 Two spaces per gallery: the *retrieval* space (what the index searches: the trained model's embedding, or the
-normalised backbone features) and the *attribute* space explanations and text search read, which is only ever
-something trained or fitted (:meth:`lafg.pipeline.Run.attribute_space`): the trained projectors of a run whose
-reading trained them, else a read-out fitted on the trained (or, for the pretrained backbone, frozen) embeddings
-of the seen classes. Its ``description`` says which, and the UI shows it.
+normalised backbone features) and the *attribute* space explanations and text search read
+(:meth:`lafg.pipeline.Run.attribute_space`, :func:`lafg.pipeline.pretrained_space`): a read-out from the frozen
+backbone features onto the seen classes' own descriptions, with the grounding it measured when it was fitted and
+a calibration; older checkpoints' read-outs and trained projectors are read uncalibrated. Its ``description``
+says which, and the UI shows it. A class name the gallery has descriptions for is searched by the mean of its own
+(visual) sentences; explanations quote the result class's own sentences (:func:`class_sentences`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import numpy as np
 from lafg.atomic import atomic_write_text
 from lafg.encode import l2_normalise as unit
 from lafg.errors import InputError
-from lafg.explain import Explanation, explain_projected
-from lafg.readout import AttributeSpace, no_space
+from lafg.explain import Explanation, class_support, explain_grounded, explain_projected, explain_text_query
+from lafg.readout import ARRAYS, FEATURES, AttributeSpace, no_space
 from lafg.vocabulary import VocabularyConfig
 
 PRETRAINED = "pretrained backbone (no training)"
@@ -41,7 +43,8 @@ class Gallery:
     space: AttributeSpace  # what explanations and text search read
     lang: np.ndarray  # (n, L) the gallery in the attribute space
     embed_paths: object = field(repr=False, default=None)  # image paths -> (retrieval embeddings, kept)
-    class_text: dict = field(default_factory=dict)  # class name (casefold) -> prototype from its name
+    class_text: dict = field(default_factory=dict)  # class name (casefold) -> its description mean, else name prototype
+    class_support: dict = field(default_factory=dict)  # class name -> {atom: the class's own sentences in it}
     lang_index: object = None  # lafg.index.EmbeddingIndex over ``lang`` (text queries)
     feats: object = field(repr=False, default=None)  # (n, D) backbone features (memory-mapped from the store)
     thumbs: dict = field(repr=False, default_factory=dict)  # row -> its thumbnail file (filled as rows are shown)
@@ -162,18 +165,44 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
         if progress:
             progress(0, 1, "building the search index")
         # The gallery in the attribute space is stored too (keyed like the space): a restart maps it back.
-        lang = store.array(f"lang-{space_tag}", lambda: space.image(emb)) if space.available else np.zeros((len(emb), 0), np.float32)
-        class_text = {}
+        reads = feats if space.reads == FEATURES else emb  # the read-out reads the frozen features
+        lang = store.array(f"lang-{space_tag}", lambda: space.image(reads)) if space.available else np.zeros((len(emb), 0), np.float32)
+        class_text, support = {}, {}
         if space.available and language is not None:  # class-name queries: prototypes from the names alone
             vectors = language.prototypes_for(list(image_set.classes), services.text_encoder(), "lafg", services.cache)
             class_text = {c.casefold(): vectors[i] for i, c in enumerate(image_set.classes)}
+            if space.calibration is not None:  # the read-out's text space: the classes' own sentences
+                own = class_sentences(services, image_set.classes, descriptions, language)
+                class_text.update({c.casefold(): unit(e.mean(axis=0)) for c, (_, e) in own.items()})
+                support = {c: class_support(s, e, space.atoms) for c, (s, e) in own.items()}
         return Gallery(
             key, kept_paths, kept_labels, list(image_set.classes), emb, store.index(f"emb-{tag}", emb), space, lang,
-            embed_paths, class_text, store.index(f"lang-{space_tag}", lang) if space.available else None, feats,
-            gallery_thumbnails(services.work_dir, store, kept_paths, progress),
+            embed_paths, class_text, support, store.index(f"lang-{space_tag}", lang) if space.available else None,
+            feats, gallery_thumbnails(services.work_dir, store, kept_paths, progress),
         )
 
     return services.cached_index(key, build)
+
+
+def class_sentences(services, classes: list[str], descriptions: dict, language) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Class → (its own sentences, their embeddings) for every gallery class with descriptions, filtered as the
+    language side's vocabulary was (a photo cannot show a song): what text search and explanations quote."""
+    from lafg.encode import encode_cached
+    from lafg.visual import filter_descriptions
+
+    own = {c: [s.strip() for s in descriptions.get(c) or [] if isinstance(s, str) and s.strip()] for c in classes}
+    own = {c: v for c, v in own.items() if v}
+    if language.vocabulary is not None and language.vocabulary.config.visual_only:
+        own = {c: v for c, v in filter_descriptions(own).kept.items() if v}
+    flat = [s for v in own.values() for s in v]
+    if not flat:
+        return {}
+    emb = unit(encode_cached(services.text_encoder(), flat, services.cache))
+    out, start = {}, 0
+    for c, v in own.items():
+        out[c] = (v, emb[start:start + len(v)])
+        start += len(v)
+    return out
 
 
 THUMBS_AT_BUILD = 20_000  # galleries up to this size get every thumbnail at build; larger ones as rows are shown
@@ -232,13 +261,13 @@ def pretrained_space(services, image_set, feats: np.ndarray, kept: np.ndarray, l
         from lafg.readout import Readout
 
         def fitted(fit):
-            names = [f"readout-{space_tag}-{part}" for part in ("weight", "bias", "info")]
+            names = [f"readout-{space_tag}-{part}" for part in ARRAYS]
             return Readout.from_arrays(*store.arrays(names, lambda: fit().to_arrays()))
 
     return language, fit_space(lambda: feats[mask], rows[mask], language, fitted)
 
 
-SPACE_VERSION = 1  # bump when the vocabulary or read-out recipe changes: stored read-outs are refitted
+SPACE_VERSION = 2  # bump when the vocabulary or read-out recipe changes: stored read-outs are refitted
 
 
 def gallery_key(fingerprint: str, tag: str, space_tag: str, paths: list[str]) -> str:
@@ -303,7 +332,11 @@ def query_from_image(services, gallery: Gallery, path: str) -> Query:
     if len(kept) == 0:
         raise InputError(f"{Path(path).name} is not a readable image")
     emb = unit(emb)[0]
-    lang = gallery.space.image(emb[None])[0] if gallery.space.available else None
+    lang = None
+    if gallery.space.available:
+        # the frozen features (cached per file by the embedder: no second pass for a head-mode run)
+        reads = services.image_embedder().embed([path], 1)[0] if gallery.space.reads == FEATURES else emb[None]
+        lang = gallery.space.image(reads)[0]
     return Query(lang, emb, path=path)
 
 
@@ -342,8 +375,19 @@ def search(gallery: Gallery, query: Query, k: int = 12, exclude_self: bool = Tru
 
 
 def explain_hit(gallery: Gallery, query: Query, hit: Hit, top: int = 6) -> Explanation | None:
-    """Shared and differing attributes of the query and one result (None when there is no attribute space)."""
+    """Shared and differing attributes of the query and one result (None when there is no attribute space):
+    calibrated probabilities with the result class's own sentences when the space has a calibration."""
     if query.lang is None or not gallery.space.available:
         return None
     s = gallery.space
-    return explain_projected(query.lang, gallery.lang[hit.row], s.atoms, s.atom_labels, top, s.tau, s.kind)
+    pair = np.stack([query.lang, gallery.lang[hit.row]])
+    probs = s.atom_probabilities(pair)
+    if probs is None:
+        return explain_projected(query.lang, gallery.lang[hit.row], s.atoms, s.atom_labels, top, s.tau, s.kind)
+    similarity = float((unit(pair[:1]) @ unit(pair[1:]).T)[0, 0])
+    support = gallery.class_support.get(hit.label)
+    if query.emb is None:  # a text: calibrated for images only, so its nearest atoms against the result's chances
+        return explain_text_query(query.lang, probs[1], s.atoms, s.atom_labels, support, 3,
+                                  s.calibration.cite_threshold, similarity)
+    return explain_grounded(probs[0], probs[1], s.atom_labels, support, top, s.calibration.cite_threshold,
+                            similarity=similarity)

@@ -3,6 +3,7 @@ by image upload, gallery pick or text; results with scores; per result, the attr
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -25,24 +26,90 @@ from .thumbnails import thumbnail
 from .uploads import IMAGE_EXTS, check_image, owner_of
 
 MAX_BROWSE = 240  # gallery images shown for picking a query
+TEXT_TITLES = ("near your words: result likely shows (chance)", "near your words: result unlikely to (chance)")
 
 
-def explanation_md(ex, hit, how: str = "") -> str:
-    """``how``: the gallery's attribute-space description (trained projector, or the fitted read-out)."""
+def _q(text: str, n: int = 50) -> str:
+    """An atom label or sentence as escaped text (visitor / LLM text is never live HTML, a link or an image)."""
+    return safe_text.md(phrase(text, n))
+
+
+def explanation_md(ex, hit, space) -> str:
+    """Markdown for one result's explanation; ``space``: the gallery's attribute space (what it reads, and its
+    measured grounding)."""
+    label = safe_text.md(hit.label, 80)
+    how = html.escape(space.description, quote=False)
     if ex is None:
-        return f"**{safe_text.md(hit.label, 80)}** (score {hit.score:.3f}). No attribute explanation: {how or 'no attribute space'}."
-    shared = ", ".join(f"*{safe_text.md(phrase(c.label, 50))}* ({c.contribution:+.3f})" for c in ex.shared[:3])
+        return f"**{label}** (retrieval score {hit.score:.3f}). No attribute explanation: {how or 'no attribute space'}."
+    head = f"**Result: {label}** — retrieval score {hit.score:.3f} (how close the two images are in the model's search space)."
+    if not ex.calibrated:
+        shared = ", ".join(f"*{_q(c.label)}* ({c.contribution:+.3f})" for c in ex.shared[:3]) or "none"
+        lines = [head, f"Read through the {how} (uncalibrated: the numbers are shares of a similarity, not chances).",
+                 f"- **Shared:** {shared}"]
+        more_q = [c for c in ex.differing if c.contribution > 0][:2]
+        more_r = [c for c in ex.differing if c.contribution < 0][:2]
+        if more_q:
+            lines.append("- **Query shows more:** " + ", ".join(f"*{_q(c.label)}*" for c in more_q))
+        if more_r:
+            lines.append("- **Result shows more:** " + ", ".join(f"*{_q(c.label)}*" for c in more_r))
+        return "\n".join(lines)
+    cal = space.calibration
+    blocks = [head, f"Read through the {how}. Each percentage is its calibrated chance that the image's class "
+                    f"description mentions the attribute; an attribute is cited at {ex.threshold:.0%} or more (twice "
+                    f"an average attribute's {cal.base_rate:.0%})."]
+    if ex.query_kind == "text":
+        blocks.append(_text_block(ex, label))
+        blocks.append(grounding_md(space))
+        return "\n\n".join(blocks)
+    if ex.shared:
+        rows = ["**Shared** (both images likely show it):"]
+        for c in ex.shared:
+            rows.append(f"- *{_q(c.label)}* — query {c.query:.0%}, result {c.result:.0%}{_quote(c, label, ex.described)}")
+        blocks.append("\n".join(rows))
+    else:
+        blocks.append(f"**Shared:** nothing to cite — {html.escape(ex.note, quote=False)}.")
     more_q = [c for c in ex.differing if c.contribution > 0][:2]
     more_r = [c for c in ex.differing if c.contribution < 0][:2]
-    lines = [
-        f"**Result: {safe_text.md(hit.label, 80)}** — retrieval score {hit.score:.3f}; attribute-space similarity {ex.similarity:.3f} (read through the {how}).",
-        f"- **Shared:** {shared}",
-    ]
+    rows = []
     if more_q:
-        lines.append("- **Query shows more:** " + ", ".join(f"*{safe_text.md(phrase(c.label, 50))}*" for c in more_q))
+        rows.append("- **Query more than result:** " + ", ".join(f"*{_q(c.label)}* ({c.query:.0%} vs {c.result:.0%})" for c in more_q))
     if more_r:
-        lines.append("- **Result shows more:** " + ", ".join(f"*{safe_text.md(phrase(c.label, 50))}*" for c in more_r))
-    return "\n".join(lines)
+        rows.append("- **Result more than query:** " + ", ".join(f"*{_q(c.label)}* ({c.result:.0%} vs {c.query:.0%})" for c in more_r))
+    if rows:
+        blocks.append("\n".join(rows))
+    both, either = ex.agreement
+    if either:
+        blocks.append(f"Of the {either} attribute(s) likely for either image, {both} are likely for both.")
+    blocks.append(grounding_md(space))
+    return "\n\n".join(blocks)
+
+
+def _quote(c, label: str, described: bool) -> str:
+    if c.support:
+        return f" · {label}'s description: “{safe_text.md(c.support[0], 300)}”"
+    return f" · not in {label}'s description" if described else ""
+
+
+def _text_block(ex, label: str) -> str:
+    """A text query: the attributes nearest the words, and whether the result likely shows each."""
+    rows = ["**Shared:** your words are closest to these attributes (cosine of your text with each):"]
+    likely = {id(c) for c in ex.shared}
+    for c in sorted([*ex.shared, *ex.differing], key=lambda c: -c.query):  # nearest your words first
+        rows.append(f"- *{_q(c.label)}* ({c.query:.2f}) — result likely shows it: {c.result:.0%}"
+                    f"{_quote(c, label, ex.described)}" if id(c) in likely
+                    else f"- *{_q(c.label)}* ({c.query:.2f}) — result unlikely to: {c.result:.0%}")
+    if not ex.shared:
+        rows.append(f"Nothing to cite — {html.escape(ex.note, quote=False)}.")
+    return "\n".join(rows)
+
+
+def grounding_md(space) -> str:
+    """The read-out's measured grounding in words (or why there is none)."""
+    g = space.grounding
+    if g is None:
+        return ("**How far to trust this:** not measured (too few seen classes with descriptions to hold some out "
+                "when the read-out was fitted).")
+    return f"**How far to trust this:** {html.escape(g.words(), quote=False)}"
 
 
 def build(svc: Services, state: gr.State) -> dict:
@@ -95,7 +162,10 @@ def build(svc: Services, state: gr.State) -> dict:
                                         visual_only=s.visual_only)
         s.gallery_key, s.query, s.hits = g.key, None, []
         explain = g.space.description if g.space.available else f"unavailable ({g.space.description})"
-        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {safe_text.md(ckpt_label, 120)} · explanations read the {explain}."
+        info = (f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {safe_text.md(ckpt_label, 120)} · "
+                f"explanations and text search read the {html.escape(explain, quote=False)}.")
+        if g.space.available and g.space.grounding is not None:
+            info += "\n\n" + grounding_md(g.space)
         shown = [(thumb(g, i), f"#{i} {g.classes[g.labels[i]]}") for i in range(min(len(g), MAX_BROWSE))]
         return s, info, shown
 
@@ -124,10 +194,13 @@ def build(svc: Services, state: gr.State) -> dict:
         hit = s.hits[rank]
         ex = retrieval.explain_hit(g, s.query, hit)
         if ex is None:
-            return explanation_md(None, hit, g.space.description), empty_figure("no attribute space for this gallery")
+            return explanation_md(None, hit, g.space), empty_figure("no attribute space for this gallery")
+        if not ex.shared and not ex.differing:  # nothing cited: say so instead of empty axes
+            return explanation_md(ex, hit, g.space), empty_figure(f"nothing to cite: {ex.note}")
         # Plain Plotly JSON (same figure as lafg.plots.explanation_bar): no validated figure object per query.
-        spec = explanation_bar_spec(ex.shared, ex.differing, title=f"Why “{hit.label}” matched")
-        return explanation_md(ex, hit, g.space.description), PlotData(type="plotly", plot=json.dumps(spec))
+        spec = explanation_bar_spec(ex.shared, ex.differing, title=f"Why “{hit.label}” matched",  # escaped by the plot
+                                    calibrated=ex.calibrated, titles=TEXT_TITLES if ex.query_kind == "text" else None)
+        return explanation_md(ex, hit, g.space), PlotData(type="plotly", plot=json.dumps(spec))
 
     @user_errors
     def search_image(s: Session, path, request: gr.Request):

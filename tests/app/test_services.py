@@ -101,14 +101,14 @@ def test_restart_reloads_the_stored_readout_and_explains_identically(tmp_path, m
     from .fakes import fake_services
 
     fits = []
-    real_fit = lafg.readout.fit_readout
+    real_fit = lafg.readout.fit_grounded_readout
 
     def counting_fit(*a, **k):
         fits.append(1)
         return real_fit(*a, **k)
 
-    monkeypatch.setattr(lafg.readout, "fit_readout", counting_fit)
-    monkeypatch.setattr("lafg.pipeline.fit_readout", counting_fit)
+    monkeypatch.setattr(lafg.readout, "fit_grounded_readout", counting_fit)
+    monkeypatch.setattr("lafg.pipeline.fit_grounded_readout", counting_fit)
     work = tmp_path / "work"
     descriptions = shared_descriptions(DEMO_DIR)
     first = retrieval.build_gallery(fake_services(work), None, DEMO_DIR, descriptions)
@@ -120,10 +120,11 @@ def test_restart_reloads_the_stored_readout_and_explains_identically(tmp_path, m
     assert len(fits) == 1  # reloaded, not refitted
     assert again.thumbs == first.thumbs  # the stored list
     monkeypatch.undo()
-    monkeypatch.setattr(lafg.readout, "fit_readout", counting_fit)
-    monkeypatch.setattr("lafg.pipeline.fit_readout", counting_fit)
+    monkeypatch.setattr(lafg.readout, "fit_grounded_readout", counting_fit)
+    monkeypatch.setattr("lafg.pipeline.fit_grounded_readout", counting_fit)
     assert again.space.description == first.space.description and "seen classes" in again.space.description
     np.testing.assert_array_equal(again.space.image.weight, first.space.image.weight)
+    assert again.space.grounding == first.space.grounding  # the fit-time figure is stored with it
     np.testing.assert_array_equal(np.asarray(again.lang), first.lang)
     for row in (0, 7, 41):
         qa, qb = retrieval.query_from_row(first, row), retrieval.query_from_row(again, row)
