@@ -6,9 +6,10 @@
     lafg bench ladder --data FOLDER --descriptions D.json   # any data set in the classes.csv/images.csv
                                                        # (or class-per-folder) layout, e.g. your own
 
-Rows: pretrained, onehot, aux, template, descriptions, lafg (MiniLM), lafg (bridge: the vision-aligned text
-space of lafg/bridge.py), the controls permuted / shuffled-atoms / random (drawn per seed), and the oracle
-``visual-means`` (the frozen backbone's own class-mean features as prototypes).
+Rows: pretrained, onehot, aux, template, descriptions, lafg (MiniLM), grounded (LaFG from each class's own
+atoms), lafg (bridge: the vision-aligned text space of lafg/bridge.py), the controls permuted / shuffled-atoms /
+random / permuted-grounded (drawn per seed), and the oracle ``visual-means`` (the frozen backbone's own
+class-mean features as prototypes).
 
 Features / activations come from :mod:`benchmarks.activations` (one backbone pass per image and view, cached,
 shared by every method and seed). Language prototypes use MiniLM and the GPT-4 descriptions in
@@ -60,8 +61,8 @@ BRIDGE = "bridge:efficientnet_lite0"  # the vision-aligned text encoder (lafg/br
 ORACLE = "visual-means"  # pseudo-method: lafg trained on the frozen backbone's seen-class mean features
 # Rows: method, or "method@bridge" (the method with the bridge encoder's prototypes), or ORACLE.
 HEAD_METHODS = (
-    "pretrained", "onehot", "aux", "template", "lafg", "lafg@bridge", "permuted", "permuted@bridge",
-    "shuffled-atoms", "random", ORACLE,
+    "pretrained", "onehot", "aux", "template", "lafg", "grounded", "lafg@bridge", "permuted",
+    "permuted-grounded", "permuted@bridge", "shuffled-atoms", "random", ORACLE,
 )  # fmt: skip  ("descriptions", other LLMs, the meankl reading: see results/ladder_v1.md, or --methods)
 # Partial mode is ~20× dearer per row: the rows that decide the question first (aux / onehot are unchanged by
 # this code and may be carried over from an earlier run; the markdown says which rows were).
@@ -421,7 +422,8 @@ def markdown(rows: list[dict], walls: dict) -> str:
         "for the bridge temperature, on the seen classes (results/structure.md); never on the unseen classes.",
         "Controls: `permuted` = the LaFG prototypes of other classes (a derangement), `shuffled-atoms` = each",
         "class's own template t_c plus another class's atom mixture, `random` = random unit vectors; all three",
-        "are drawn anew for each seed (seed s uses draw s). `visual-means` = oracle: the frozen backbone's",
+        "are drawn anew for each seed (seed s uses draw s); `grounded` = LaFG with each class's top-K taken",
+        "from its own atoms (those its own sentences fall in), `permuted-grounded` its derangement. `visual-means` = oracle: the frozen backbone's",
         "seen-class mean features as prototypes. `enc.` = text encoder. Partial mode fine-tunes the last",
         "`stages` stages + conv head from cached activations. Wall times: 2-core CPU machine shared with other",
         "jobs; `s` = one row, all seeds. Rows marked ↺ were carried over from the previous run of the ladder",
@@ -475,6 +477,11 @@ def markdown(rows: list[dict], walls: dict) -> str:
 VERDICT_PAIRS = [
     ("lafg", "permuted"),
     ("lafg", "shuffled-atoms"),
+    ("grounded", "lafg"),
+    ("grounded", "permuted-grounded"),
+    ("grounded", "permuted"),
+    ("grounded", "aux"),
+    ("permuted-grounded", "aux"),
     ("lafg@bridge", "permuted@bridge"),
     ("lafg@bridge", "permuted"),
     ("lafg@bridge", "lafg"),

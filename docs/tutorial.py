@@ -2,7 +2,7 @@
 # %% [markdown]
 # # LaFG Explorer tutorial: the library API end to end
 #
-# This walks the method on the **embedded demo** (10 CUB bird species, 80 images, shipped in `assets/demo/`),
+# This walks the method on the **embedded demo** (20 CUB bird species, 120 images, shipped in `assets/demo/`),
 # offline and on a CPU, in well under a minute:
 #
 # **class names → descriptions → visual filter → attribute vocabulary → linguistic prototypes → a short training →
@@ -27,7 +27,7 @@ T0 = time.perf_counter()
 # %% [markdown]
 # ## 1. Class names
 # Any list of names works (`lafg.categories.parse_categories` cleans, de-duplicates and checks them). The demo's
-# names are CUB species; half of them are *seen* (used for training), the other half *unseen* (retrieval is
+# names are CUB species; 14 of them are *seen* (used for training), the other 6 *unseen* (retrieval is
 # measured on them).
 
 # %%
@@ -76,7 +76,7 @@ print(non_visual_reason("A bird that is known for its high-pitched musical song.
 # Every sentence is embedded by a frozen text encoder (MiniLM, shipped offline) and k-means groups them into N
 # **attribute atoms** shared across classes. `lafg.pipeline.seen_language` builds it the way training does: from
 # the *seen* classes' descriptions only (unseen ones cannot reach the model), with the library's validated
-# defaults (`VocabularyConfig()`: N = 128, visual filter on). N = 128 is meant for full data sets; the 5 seen
+# defaults (`VocabularyConfig()`: N = 128, visual filter on). N = 128 is meant for full data sets; the 14 seen
 # demo classes have far fewer sentences, so N is clamped and the language side says so in its notes.
 
 # %%
@@ -118,8 +118,8 @@ for atom, weight in protos.chosen_atoms(seen_names[0]):
 # L = L_aux + β·L_ali, which pulls each class's images towards its prototype, and a checkpoint that describes its
 # own run. Every setting is the library's validated default (`RunConfig()`, `TrainConfig()`: lr, reading, β, τ,
 # batch shape) and so is the schedule (`DEFAULT_EPOCHS["head"]`, as `lafg train` and the app use): on cached
-# features of 40 images the full 60 epochs take seconds, so the tutorial needs no shortcut. `load_run` rebuilds
-# the run from the checkpoint alone. Then Recall@K on the unseen classes, beside the untrained backbone. (80 images are far too few to
+# features of 84 images the full 60 epochs take seconds, so the tutorial needs no shortcut. `load_run` rebuilds
+# the run from the checkpoint alone. Then Recall@K on the unseen classes, beside the untrained backbone. (120 images are far too few to
 # separate methods: see docs/RESULTS.md for the real comparison.)
 
 # %%
@@ -137,10 +137,8 @@ result = train_run(cfg, [str(p) for p in seen_paths], seen_labels, seen_names, r
 run = load_run(result.checkpoint, backbone=backbone, encoder=encoder)  # the checkpoint alone
 t = run.config
 print(f"method {t.method}, reading {t.reading}, lr {t.lr:g}, β {t.beta:g}, {run.epochs_done} epochs")
-before = evaluate_embeddings(
-    extract_features(backbone, [str(p) for p in unseen_paths], backbone.eval_transform(), 32, num_workers=0),
-    unseen_labels,
-)
+frozen = extract_features(backbone, [str(p) for p in unseen_paths], backbone.eval_transform(), 32, num_workers=0)
+before = evaluate_embeddings(frozen, unseen_labels)
 emb, kept = run.embed_images([str(p) for p in unseen_paths])
 after = evaluate_embeddings(emb, unseen_labels[kept])
 print(f"unseen R@1: untrained backbone {before['R@1']:.1f} → trained head {after['R@1']:.1f}")
@@ -149,9 +147,10 @@ print(f"unseen R@1: untrained backbone {before['R@1']:.1f} → trained head {aft
 # ## 7. Retrieval with explanations
 # A faiss index over the unseen images' embeddings. Each result is explained by the attribute atoms active for
 # both the query and the result (shared) and those that differ, read in `run.attribute_space()`: a space built
-# only from parts that were trained or fitted. The default (relational) reading never trains the projectors P_v
-# / P_t, so the space is a ridge read-out fitted on the trained embeddings of the seen classes; a `meankl` run
-# would read its trained projectors instead. The space says which it is. The atoms come from the 5 seen
+# only from parts that were trained or fitted: by default a ridge read-out from the frozen backbone features of
+# the seen classes' images onto their classes' own description means (it measured truer than the trained
+# embeddings or the prototypes: `benchmarks/results/grounding.md`). The space says what it is and what it reads
+# (`space.reads`: the frozen features here, not the trained embeddings). The atoms come from the 14 seen
 # classes' sentences alone, so an unseen bird is described by the seen-class attributes nearest to it, which can
 # read oddly (a pelican through a blackbird's sentences): on a real data set 100+ classes stand behind the atoms.
 
@@ -161,7 +160,7 @@ from lafg.index import build_index
 
 space = run.attribute_space()
 print(f"explanations read: {space.kind} ({space.description})")
-lang_emb = space.image(emb)
+lang_emb = space.image(frozen[kept] if space.reads == "features" else emb)  # what the space reads, per image
 index = build_index(emb)
 scores, ids = index.search(emb[:1], 4)
 print(f"query: {unseen_names[unseen_labels[kept][0]]}")

@@ -8,9 +8,11 @@
 | ``template`` | t_c (class name in the template) | L_aux + β L_ali |
 | ``descriptions`` | mean of the class's description embeddings | L_aux + β L_ali |
 | ``lafg`` | t_c + top-K vocabulary atoms (the paper) | L_aux + β L_ali |
+| ``grounded`` | t_c + top-K of the class's *own* atoms (those its own sentences fall in) | L_aux + β L_ali |
 | ``random`` | random unit vectors (control: no language) | L_aux + β L_ali |
 | ``permuted`` | the LaFG prototypes of *other* classes, by a derangement drawn per run seed (control) | L_aux + β L_ali |
 | ``shuffled-atoms`` | normalise(t_c + the atom mixture of class π(c)) (control: own template, wrong atoms) | L_aux + β L_ali |
+| ``permuted-grounded`` | the grounded prototypes of *other* classes (``grounded``'s own control) | L_aux + β L_ali |
 
 The controls' random draws (random vectors, derangement π) depend on the run's seed, so a comparison over
 seeds averages over draws too; ``seed=None`` gives the one fixed draw earlier results used (``CONTROL_SEED``).
@@ -37,6 +39,7 @@ class Method:
     onehot: bool  # train with the normalised-softmax CE
     trains: bool = True  # False: evaluate the pretrained features as they are
     summary: str = ""
+    base: str = "lafg"  # a control's draw starts from these prototypes (its own variant for a non-control)
 
     @property
     def align(self) -> bool:
@@ -46,7 +49,7 @@ class Method:
     @property
     def language_variant(self) -> str | None:
         """The :func:`lafg.language.language_prototypes` variant these prototypes start from."""
-        return "lafg" if self.prototypes in CONTROLS else self.prototypes
+        return self.base if self.prototypes in CONTROLS else self.prototypes
 
 
 METHODS: dict[str, Method] = {
@@ -60,6 +63,7 @@ METHODS: dict[str, Method] = {
             "descriptions", "descriptions", True, False, summary="L_aux + L_ali, mean description embeddings"
         ),
         Method("lafg", "lafg", True, False, summary="L_aux + L_ali with the LaFG prototypes"),
+        Method("grounded", "grounded", True, False, summary="L_aux + L_ali, LaFG prototypes from each class's own atoms"),
         Method("random", "random", True, False, summary="control: random unit prototypes"),
         Method("permuted", "permuted", True, False, summary="control: LaFG prototypes of the wrong classes"),
         Method(
@@ -68,6 +72,14 @@ METHODS: dict[str, Method] = {
             True,
             False,
             summary="control: own template, another class's vocabulary atoms",
+        ),
+        Method(
+            "permuted-grounded",
+            "permuted",
+            True,
+            False,
+            summary="control: the grounded prototypes of the wrong classes",
+            base="grounded",
         ),
     ]
 }

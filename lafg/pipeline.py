@@ -275,7 +275,7 @@ def build_language_side(
     encoder,
     vocab_cfg: VocabularyConfig | None = None,
     proto_cfg: PrototypeConfig | None = None,
-    variants: tuple[str, ...] = ("template", "descriptions", "lafg"),
+    variants: tuple[str, ...] = ("template", "descriptions", "lafg", "grounded"),
     cache=None,
 ) -> LanguageSide:
     """Every variant's prototypes for training and evaluation classes (the ladder's view of the pipeline).

@@ -27,15 +27,21 @@ def test_registry_lists_the_ladder():
         "template",
         "descriptions",
         "lafg",
+        "grounded",
         "random",
         "permuted",
         "shuffled-atoms",
+        "permuted-grounded",
     ]
     assert not get_method("pretrained").trains
     assert get_method("onehot").onehot and not get_method("onehot").align
     assert get_method("lafg").aux and get_method("lafg").align
     assert get_method("permuted").language_variant == "lafg"
     assert get_method("shuffled-atoms").language_variant == "lafg" and get_method("shuffled-atoms").align
+    assert get_method("grounded").language_variant == "grounded" and get_method("grounded").align
+    # grounded's own control permutes the grounded prototypes, not the LaFG ones
+    assert get_method("permuted-grounded").language_variant == "grounded"
+    assert get_method("permuted-grounded").prototypes == "permuted"
     with pytest.raises(InputError):
         get_method("nope")
 
@@ -91,3 +97,12 @@ def test_shuffled_atoms_from_prototypes_and_language_side():
     side = LanguageSide({"lafg": protos.vectors}, {"lafg": protos.vectors}, centroids, (t, mix))
     train, _ = side.for_method(get_method("shuffled-atoms"), seed=1)
     np.testing.assert_allclose(train, out, atol=1e-6)
+
+
+def test_permuted_grounded_deranges_the_grounded_prototypes():
+    rng = np.random.default_rng(0)
+    lafg, grounded = l2_normalise(rng.standard_normal((5, 4)).astype(np.float32)), l2_normalise(rng.standard_normal((5, 4)).astype(np.float32))
+    side = LanguageSide({"lafg": lafg, "grounded": grounded}, {"lafg": lafg, "grounded": grounded}, np.eye(4, dtype=np.float32))
+    train, _ = side.for_method(get_method("permuted-grounded"), seed=2)
+    np.testing.assert_array_equal(train, grounded[derangement(5, control_seed(2))])
+    np.testing.assert_array_equal(side.for_method(get_method("grounded"), seed=2)[0], grounded)

@@ -19,7 +19,7 @@ def test_tutorial_executes_and_renders(tmp_path):
     t0 = time.perf_counter()
     md = module.render()
     assert time.perf_counter() - t0 < 120  # ~20 s here; generous for a busy machine
-    for expected in ("10 classes, 80 images", "Menon", "atoms from", "τ_p =", "unseen R@1: untrained backbone",
+    for expected in ("20 classes, 120 images", "Menon", "atoms from", "τ_p =", "unseen R@1: untrained backbone",
                      "shared:", "bundle:", "[borrowed]"):
         assert expected in md, expected
     committed = (DOCS / "tutorial.md").read_text(encoding="utf-8")

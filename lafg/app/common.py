@@ -47,7 +47,7 @@ class Session:
 
 
 def demo_session() -> Session:
-    """The embedded demo: its 10 class names and their bundled descriptions (no model needed)."""
+    """The embedded demo: its 20 class names and their bundled descriptions (no model needed)."""
     desc = load_descriptions_json(DEMO_DIR / "descriptions.json") if (DEMO_DIR / "descriptions.json").is_file() else {}
     return Session(names=list(desc), descriptions=desc)
 

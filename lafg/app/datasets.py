@@ -12,6 +12,7 @@ from .limits import Limits
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DIR = ROOT / "assets" / "demo"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+DEMO_LABEL = "demo (20 CUB birds, embedded)"  # assets/demo: 14 seen + 6 unseen classes, 6 images each
 
 
 def load_dataset(folder: str | Path):
@@ -23,7 +24,7 @@ def load_dataset(folder: str | Path):
 
 def available_datasets(extra: dict[str, Path] | None = None) -> dict[str, Path]:
     """Data set label → folder: the embedded demo, the sets in ``../shared/data`` that exist, extra ones."""
-    out = {"demo (10 CUB birds, embedded)": DEMO_DIR}
+    out = {DEMO_LABEL: DEMO_DIR}
     for sub in ("cub100", "cars196"):
         if (SHARED_DATA / sub / "classes.csv").is_file():
             out[f"{sub} (../shared/data)"] = SHARED_DATA / sub

@@ -21,7 +21,7 @@ TRAIN_NOTE = (
     "Training uses only the **seen** classes' images; the chart then measures retrieval on the **unseen** classes "
     "(never trained on) after every epoch, next to the untrained backbone. Queue the **controls** too: a method "
     "uses language only if it beats *permuted* (the same prototypes shuffled between classes) by more than the "
-    "seed spread. The 80-image demo is far too small for that: see *What the full experiment shows* below."
+    "seed spread. The 120-image demo is far too small for that: see *What the full experiment shows* below."
 )
 RETRIEVE_NOTE = (
     "Search a gallery by image or by words, with the pretrained backbone or a trained run. Each result's "
@@ -103,7 +103,7 @@ def ladder_reading(rows: list[dict], mode: str = "head") -> str:
         reading += "The language prototypes and the permuted control differ beyond the seed spread in some sets: read the rows. "
     if beats_backbone and not all(beats_backbone):
         reading += "Training does not always beat the untrained backbone on unseen classes (see the rows). "
-    reading += "The app's small demo cannot show any of this: with 40 unseen images one image is 2.5 points of R@1."
+    reading += "The app's small demo cannot show any of this: with 36 unseen images one image is 2.8 points of R@1."
     return "\n".join(f"- {x}" for x in lines) + "\n\n" + reading
 
 

@@ -26,6 +26,10 @@ from .thumbnails import thumbnail
 from .uploads import IMAGE_EXTS, check_image, owner_of
 
 MAX_BROWSE = 240  # gallery images shown for picking a query
+# The search box's examples, with the demo class each finds (tests/app/test_text_example.py checks it on the demo;
+# both found their class first before and after the read-out onto the classes' own descriptions)
+TEXT_EXAMPLE = ("a tiny bird with a long needle-like bill", "Ruby throated Hummingbird")
+NAME_EXAMPLE = "Blue Jay"
 TEXT_TITLES = ("near your words: result likely shows (chance)", "near your words: result unlikely to (chance)")
 
 
@@ -122,7 +126,7 @@ def build(svc: Services, state: gr.State) -> dict:
     index_info = gr.Markdown("Build the index to search this gallery.", elem_id="index-info")
     with gr.Row():
         with gr.Column(scale=2):
-            query_text = gr.Textbox(label="Describe in words: attributes or a class name", placeholder="red crown, black wings — or a class name such as “Scarlet Tanager”", elem_id="query-text")
+            query_text = gr.Textbox(label="Describe in words: attributes or a class name", placeholder=f"{TEXT_EXAMPLE[0]} — or a class name such as “{NAME_EXAMPLE}”", elem_id="query-text")
             search_text_btn = gr.Button("Search by text", elem_id="search-text", variant="primary")
             with gr.Row():
                 query_file = gr.File(label="…or upload a query image", file_types=["image"], type="filepath", height=120, scale=2)

@@ -26,6 +26,7 @@ from .uploads import discard_on_error, extract_zip, new_upload_folder, owner_of
 CONTROLS = ("pretrained", "random", "permuted")  # runs that tell whether the language helped
 METHOD_HELP = {
     "lafg": "LaFG (the paper): language prototypes from the attribute vocabulary",
+    "grounded": "LaFG with each class's own atoms only (what its own sentences say)",
     "pretrained": "no training: the frozen backbone (baseline)",
     "onehot": "label-only softmax baseline",
     "aux": "pairwise loss only (no language)",
@@ -33,6 +34,7 @@ METHOD_HELP = {
     "descriptions": "prototype = mean of the class's descriptions",
     "random": "control: random prototypes",
     "permuted": "control: prototypes of the wrong classes",
+    "permuted-grounded": "control: grounded prototypes of the wrong classes",
 }
 
 

@@ -19,7 +19,7 @@ from .uploads import owner_of, sweep_uploads
 TITLE = "LaFG Explorer"
 INTRO = (
     "Language-driven fine-grained retrieval: **names → LLM descriptions → attribute vocabulary → class prototypes "
-    "→ training → retrieval you can explain.** The embedded demo (10 CUB bird species, 5 seen for training + 5 "
+    "→ training → retrieval you can explain.** The embedded demo (20 CUB bird species, 14 seen for training + 6 "
     "unseen) is loaded; walk the tabs from left to right."
 )
 CSS = """

@@ -14,7 +14,7 @@ from gradio_client.exceptions import AppError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assets" / "demo"
-DEMO_SET = "demo (10 CUB birds, embedded)"
+DEMO_SET = "demo (20 CUB birds, embedded)"
 DEMO_NAMES = json.loads((DEMO / "descriptions.json").read_text(encoding="utf-8"))
 IMAGE = DEMO / "images" / "010.Red_winged_Blackbird" / "0000.jpg"
 
@@ -65,19 +65,19 @@ def test_names_and_descriptions(client, tmp_path):
         call(client, "generate_descriptions", "bundled", "", "", "none", "", "no placeholder", 2)
     call(client, "set_names", "\n".join(DEMO_NAMES), None, None)
     info, _ = call(client, "import_descriptions", handle_file(str(DEMO / "descriptions.json")))
-    assert "10 classes" in info
+    assert "20 classes" in info
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(AppError, match="not a descriptions JSON"):
         call(client, "import_descriptions", handle_file(str(bad)))
-    assert "Mallard" in call(client, "show_descriptions", "Mallard")
-    assert "10 classes" in call(client, "save_descriptions", "Mallard", "green head\nyellow bill")
+    assert DEMO_NAMES["Mallard"][0] in call(client, "show_descriptions", "Mallard")
+    assert "20 classes" in call(client, "save_descriptions", "Mallard", "green head\nyellow bill")
     assert call(client, "show_descriptions", "Mallard") == "green head\nyellow bill"
     out = call(client, "export_descriptions")  # a visible gr.File update: {"value": path, "visible": True, ...}
     path = out["value"] if isinstance(out, dict) else out
     path = path["path"] if isinstance(path, dict) else path
     exported = json.loads(Path(path).read_text(encoding="utf-8"))
-    assert exported["Mallard"] == ["green head", "yellow bill"] and len(exported) == 10
+    assert exported["Mallard"] == ["green head", "yellow bill"] and len(exported) == 20
 
 
 def test_sessions_are_isolated(app):
@@ -85,7 +85,7 @@ def test_sessions_are_isolated(app):
 
     a, b = Client(app[0], verbose=False), Client(app[0], verbose=False)
     call(a, "set_names", "Only One", None, None)
-    assert "Blue Jay" in call(b, "show_descriptions", "Blue Jay")  # b still has the demo
+    assert DEMO_NAMES["Blue Jay"][0] in call(b, "show_descriptions", "Blue Jay")  # b still has the demo
     with pytest.raises(AppError, match="not in the list of choices"):  # a's class list no longer has it
         call(a, "save_descriptions", "Blue Jay", "x")
 
@@ -127,12 +127,37 @@ def test_vocabulary_and_prototypes(client, app):
     with pytest.raises(AppError, match="template must contain"):
         call(client, "build_prototypes", "no slot", 3)
     info, *_ = call(client, "build_prototypes", "a photo of a {}.", 3)
-    assert "10 prototypes" in info
+    assert "20 lafg prototypes" in info
     fig, md = call(client, "class_prototype", "Blue Jay")
-    assert "uses 3 atoms" in md
+    assert "uses 3 atoms" in md and "**Own**" in md and "**Borrowed**" in md
     assert "Borrowed" in call(client, "own_borrowed", "Blue Jay")
     fig, md = call(client, "compare_classes", "Blue Jay", "Indigo Bunting")
     assert "Separating attributes" in md and "Shared attributes" in md
+    assert_compare_quotes_own_sentences(md, "Blue Jay", "Indigo Bunting")
+    # grounded prototypes: every chosen atom of a class with >= K own atoms is its own
+    info, *_ = call(client, "build_prototypes", "a photo of a {}.", 3, None, "grounded")
+    assert "20 grounded prototypes" in info
+    _fig, md = call(client, "class_prototype", "Blue Jay")
+    n_own = int(re.search(r"fall into (\d+) atom", call(client, "own_borrowed", "Blue Jay")).group(1))
+    assert f"(grounded prototypes): {min(3, n_own)} from its own descriptions, {3 - min(3, n_own)} borrowed" in md
+    _fig, md = call(client, "compare_classes", "Scarlet Tanager", "Baltimore Oriole")
+    assert_compare_quotes_own_sentences(md, "Scarlet Tanager", "Baltimore Oriole")
+
+
+def assert_compare_quotes_own_sentences(md: str, a: str, b: str) -> None:
+    """Compare's separating atoms each quote at least one sentence, and only sentences of the class they are
+    listed under (the demo's own descriptions)."""
+    sep = md.split("**Shared attributes**")[0]
+    side, n = None, 0
+    for line in sep.splitlines():
+        if line.startswith("*Only "):
+            side = line[len("*Only "):].rstrip(":*")
+        elif line.startswith("- atom"):
+            quotes = re.findall(r"“([^”]+)”", line)
+            assert side in (a, b) and quotes, line
+            assert all(any(s.startswith(q.rstrip("…")) for s in DEMO_NAMES[side]) for q in quotes), line
+            n += 1
+    assert n >= 2
 
 
 def test_data_sets_folder_and_zip(client, app, tmp_path):
@@ -147,7 +172,7 @@ def test_data_sets_folder_and_zip(client, app, tmp_path):
         with pytest.raises(AppError, match="no images"):
             call(client, "add_folder", str(tmp_path / "empty"))
         dd = call(client, "add_folder", str(DEMO))
-        assert "demo (folder, 10 classes)" in dd["value"]
+        assert "demo (folder, 20 classes)" in dd["value"]
     finally:
         svc.data_roots = []
     evil = tmp_path / "set.zip"
@@ -218,7 +243,7 @@ def test_retrieval_and_explanations(client, app, tmp_path):
         call(client, "search_text", "red wings")
     models = call(client, "list_models")[0]["choices"]
     info, browse = call(client, "build_index", models[0][0], DEMO_SET)
-    assert "80 images" in info and len(browse) == 80
+    assert "120 images" in info and len(browse) == 120
     assert "explanations and text search read the read-out onto the seen classes' own descriptions" in info
     items, md, fig = call(client, "search_gallery_image", 3)
     assert len(items) == 12 and "Shared" in md and fig["type"] == "plotly"

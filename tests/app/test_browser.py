@@ -44,7 +44,7 @@ def walk(url: str, shots: Path, train_timeout_s: float = 120.0) -> dict:
 
         # 1. names and descriptions (the embedded demo's)
         page.get_by_role("button", name="Use these names").click()
-        expect(page.locator("#names-info")).to_contain_text("10 classes", timeout=15_000)
+        expect(page.locator("#names-info")).to_contain_text("20 classes", timeout=15_000)
         expect(page.locator("#desc-edit textarea")).to_have_value(re.compile("bird", re.I))
         page.wait_for_timeout(1000)  # let the update's fade-out finish before the screenshot
         page.screenshot(path=str(shots / "1-categories-descriptions.png"), full_page=True)
@@ -93,7 +93,7 @@ def walk(url: str, shots: Path, train_timeout_s: float = 120.0) -> dict:
         page.get_by_role("option", name=re.compile("lafg")).first.click()
         page.wait_for_timeout(500)
         page.get_by_role("button", name="Build / load index").click()
-        expect(page.locator("#index-info")).to_contain_text("80 images", timeout=60_000)
+        expect(page.locator("#index-info")).to_contain_text("120 images", timeout=60_000)
         # every run's explanations read the read-out onto the seen classes' own descriptions, and the index says so
         expect(page.locator("#index-info")).to_contain_text("read-out onto the seen classes' own descriptions")
         expect(page.locator("#index-info")).not_to_contain_text("trained projector")

@@ -108,14 +108,15 @@ def test_search_results_export_with_explanations(client):
     demo = json.loads((Path(__file__).resolve().parents[2] / "assets" / "demo" / "descriptions.json").read_text(encoding="utf-8"))
     call(client, "set_names", "\n".join(demo), None, None)
     models = call(client, "list_models")[0]["choices"]
-    call(client, "build_index", models[0][0], "demo (10 CUB birds, embedded)")
-    call(client, "search_text", "red crown, black wings")
+    call(client, "build_index", models[0][0], "demo (20 CUB birds, embedded)")
+    # a query whose results have attributes above the explanation's threshold on the demo (fake models)
+    call(client, "search_text", "a black bird with red shoulder patches")
     files, _ = call(client, "export_results")
     by_name = {p.name: p for p in paths(files)}
     rows = list(csv.DictReader(by_name["results.csv"].open(encoding="utf-8")))
     full = json.loads(by_name["results.json"].read_text(encoding="utf-8"))
     assert len(rows) == len(full["results"]) >= 5 and rows[0]["rank"] == "1"
-    assert full["query"]["text"] == "red crown, black wings" and full["results"][0]["explained_by"] in ("readout", "projector")  # lafg.readout kinds
+    assert full["query"]["text"] == "a black bird with red shoulder patches" and full["results"][0]["explained_by"] in ("readout", "projector")  # lafg.readout kinds
     assert json.loads(rows[0]["shared"])  # the explanation's shared attributes travel with each row
 
 

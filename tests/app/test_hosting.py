@@ -306,7 +306,7 @@ def test_stop_during_feature_extraction_of_a_real_training_job(hosted):
     fast = svc.image_embedder()
     svc._models["image"] = SlowEmbedder(fast)
     try:
-        job = call(client, "start_training", "demo (10 CUB birds, embedded)", "lafg", "head", 1, 0.001, False)[0]
+        job = call(client, "start_training", "demo (20 CUB birds, embedded)", "lafg", "head", 1, 0.001, False)[0]
         deadline = time.time() + 60
         while "embedding" not in svc.jobs.status(job).message and time.time() < deadline:
             time.sleep(0.1)

@@ -1,3 +1,4 @@
+import importlib.util
 import zipfile
 from pathlib import Path
 
@@ -14,13 +15,19 @@ DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
 
 def test_demo_assets_are_small_and_complete():
     size = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file())
-    assert size <= 3 * 1024 * 1024
+    assert size <= 2 * 1024 * 1024
     ds = load_dataset(DEMO)
-    assert len(ds.classes) == 10 and len(ds) == 80 and len(ds.seen) == 5
+    assert len(ds.classes) == 20 and len(ds) == 120 and len(ds.seen) == 14
     desc = load_descriptions_json(DEMO / "descriptions.json")
-    assert set(desc) == set(ds.classes) and all(len(v) > 10 for v in desc.values())
-    assert "Wah" in (DEMO / "README.md").read_text(encoding="utf-8")
-    assert "demo (10 CUB birds, embedded)" in available_datasets()
+    assert set(desc) == set(ds.classes) and all(len(v) >= 6 for v in desc.values())
+    readme = (DEMO / "README.md").read_text(encoding="utf-8")
+    assert "Wah" in readme and "written for this project" in readme and "Apache-2.0" in readme
+    # the shipped text is the project's own (scripts/demo_text.py), no copied description set
+    spec = importlib.util.spec_from_file_location("demo_text", DEMO.parents[1] / "scripts" / "demo_text.py")
+    own = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(own)
+    assert desc == {c: own.DESCRIPTIONS[c] for c in ds.classes}
+    assert "demo (20 CUB birds, embedded)" in available_datasets()
 
 
 def test_upload_folder_names_are_sanitised(tmp_path):

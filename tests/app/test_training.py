@@ -28,7 +28,7 @@ def test_full_mode_job_then_retrieval_through_the_finetuned_backbone(tmp_path):
     assert st.state == "done", st.error
     assert st.result["mode"] == "full" and st.result["device"] in ("cpu", "cuda") and Path(st.result["checkpoint"]).is_file()
     gallery = retrieval.build_gallery(svc, st.result["checkpoint"], DEMO_DIR, desc)
-    assert len(gallery) == 80
+    assert len(gallery) == 120
     query = retrieval.query_from_image(svc, gallery, gallery.paths[0])
     hits = retrieval.search(gallery, query)
     # explanations read the read-out onto the seen classes' own descriptions, fitted on the frozen features

@@ -93,12 +93,12 @@ def test_app_refuses_a_damaged_checkpoint_in_one_line(client, app, kind):
     from gradio_client.exceptions import AppError
 
     svc = app[1].services
-    demo = str(app[1].services.datasets["demo (10 CUB birds, embedded)"])
+    demo = str(app[1].services.datasets["demo (20 CUB birds, embedded)"])
     job = svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), {"dataset_dir": demo, "method": "aux", "epochs": 1, "lr": 1e-3}, "to damage", owner=f"s:{client.session_hash}")
     ckpt = svc.jobs.wait(job, 120).result["checkpoint"]
     _make(kind, Path(ckpt))
     label = next((c[0] for c in client.predict(api_name="/list_models")[0]["choices"] if job in c[0]), None)
     assert label is not None
     with pytest.raises(AppError, match="not a LaFG checkpoint") as err:
-        client.predict(label, "demo (10 CUB birds, embedded)", api_name="/build_index")
+        client.predict(label, "demo (20 CUB birds, embedded)", api_name="/build_index")
     assert "\n" not in str(err.value)

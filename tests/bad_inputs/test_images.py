@@ -59,7 +59,7 @@ def test_feature_extraction_skips_bad_images_and_keeps_the_rest(tmp_path, caplog
 
 def test_app_query_with_bad_images(client, tmp_path):
     """Through the API: each bad query image gets its one-line reason; a rotated photo finds the upright one."""
-    client.predict("pretrained backbone (no training)", "demo (10 CUB birds, embedded)", api_name="/build_index")
+    client.predict("pretrained backbone (no training)", "demo (20 CUB birds, embedded)", api_name="/build_index")
     for make, message in ((bad.tiny, "at least 16"), (bad.bomb_png, "before decoding"), (bad.truncated_jpeg, "corrupt or truncated")):
         path = tmp_path / f"{make.__name__}.png"
         make(path)

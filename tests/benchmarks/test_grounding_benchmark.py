@@ -39,3 +39,18 @@ def test_markdown_marks_the_default_row():
     md = markdown(res)
     assert "| **default: x** | 31.2 | 16.1 | 11.0 | – | 0.200 | 4.8 / 11.9 | 9.5 / 26.2 | – |" in md
     assert "mAP 24.7 vs chance 12.9 on 14 classes" in md and "Selected α = 10" in md
+
+
+def test_demo_grounding_compares_the_demo_text_with_the_published_sets_of_the_same_classes():
+    import json
+
+    from benchmarks.grounding_demo import DEMO, description_sets
+    from lafg.data import shared_data_root
+
+    root = shared_data_root()
+    if root is None or not (root / "descriptors" / "waffleclip" / "descriptors_cub.json").is_file():
+        pytest.skip("needs ../shared/data descriptors")
+    own = json.loads((DEMO / "descriptions.json").read_text(encoding="utf-8"))
+    sets = description_sets(root, list(own))
+    assert list(sets.values())[0] == own  # the shipped text first
+    assert all(set(d) == set(own) and all(d.values()) for d in sets.values())  # every class found in each set

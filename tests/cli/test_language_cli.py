@@ -25,6 +25,15 @@ def test_vocab_then_prototypes_from_a_run_folder(tmp_path, capsys):
     assert np.allclose(np.linalg.norm(protos.vectors, axis=1), 1, atol=1e-5)
     assert protos.own_and_borrowed("Emu")[0] == []  # a new class borrows everything
     assert "4 lafg prototypes" in capsys.readouterr().out
+    # the grounded variant: each class's own atoms first (a class with none, Emu, gets its lafg atoms)
+    lafg_emu = protos.top_atoms[3].tolist()
+    assert main(["prototypes", "--run", str(tmp_path), "--top-k", "2", "--variant", "grounded", "--names", "Cardinal, Blue Jay, Ñandú, Emu"]) == 0
+    grounded = load_prototypes(tmp_path)
+    for c, name in enumerate(DESC):
+        own = grounded.own_and_borrowed(name)[0]
+        assert len(own) == min(2, len(vocab.own_atoms(c))) and own == grounded.top_atoms[c].tolist()[: len(own)]
+    assert grounded.top_atoms[3].tolist() == lafg_emu
+    assert "4 grounded prototypes" in capsys.readouterr().out
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
