@@ -146,7 +146,11 @@ def attack_tarpit(tmp: Path) -> str:
     with Tarpit() as tarpit:
         with Launched(services(tmp / "tarpit", llm_endpoints=[tarpit.url])) as app:
             alice = Client(app.url, verbose=False)
-            alice.predict("pretrained backbone (no training)", "demo (10 CUB birds, embedded)", api_name="/build_index")
+            try:  # the demo's label (it changed with the 20-class demo)
+                from lafg.app.datasets import DEMO_LABEL
+            except ImportError:
+                DEMO_LABEL = "demo (10 CUB birds, embedded)"  # noqa: N806 (the older tree's constant)
+            alice.predict("pretrained backbone (no training)", DEMO_LABEL, api_name="/build_index")
             t0 = time.perf_counter()
             alice.predict("red wings", api_name="/search_text")
             quiet = time.perf_counter() - t0  # the same search with nobody attacking

@@ -15,13 +15,14 @@ import requests
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from lafg.app.datasets import DEMO_LABEL
 from lafg.app.limits import Limits
 from lafg.errors import InputError
 from tests.app.conftest import free_port
 from tests.llm.test_openai_backend import _Server
 
 SECRET = "sk-operator-secret-issue18"
-DEMO_SET = "demo (10 CUB birds, embedded)"
+DEMO_SET = DEMO_LABEL
 PRETRAINED = "pretrained backbone (no training)"
 
 

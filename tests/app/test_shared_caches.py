@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 from gradio_client import Client, handle_file
 
+from lafg.app.datasets import DEMO_LABEL
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assets" / "demo"
-DEMO_SET = "demo (10 CUB birds, embedded)"
+DEMO_SET = DEMO_LABEL
 PRETRAINED = "pretrained backbone (no training)"
 NAMES = list(json.loads((DEMO / "descriptions.json").read_text(encoding="utf-8")))
 
