@@ -42,6 +42,7 @@ from benchmarks.activations import (
     read_set,
     register_folder,
 )
+from lafg import verdict
 from lafg.atomic import atomic_write_text
 from lafg.backbones import create_backbone
 from lafg.cache import ArrayCache
@@ -51,6 +52,7 @@ from lafg.methods import LanguageSide, get_method, list_methods
 from lafg.pipeline import build_language_side  # the one pipeline: seen-class descriptions only
 from lafg.prototypes import PrototypeConfig
 from lafg.train import DEFAULT_VIEWS, CachedInputs, TrainConfig, train
+from lafg.verdict import Outcome
 from lafg.vocabulary import VocabularyConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -394,6 +396,14 @@ def write_results(
     walls.update(extra or {})
     atomic_write_text(out_dir / "ladder_wall.json", json.dumps(walls, indent=1) + "\n")
     atomic_write_text(out_dir / "ladder.md", markdown(merged, walls))
+    if out_dir.resolve() == RESULTS.resolve():  # the committed results: the app's copy ships inside the package
+        write_package_copy(merged)
+
+
+def write_package_copy(rows: list[dict], path: Path = verdict.LADDER_DATA) -> None:
+    """The ladder rows as package data (``lafg/results/ladder.json``), which the app's results panel reads: an
+    installed wheel has no ``benchmarks/`` folder. tests/benchmarks/test_ladder.py checks it equals ladder.json."""
+    atomic_write_text(path, json.dumps({"source": "benchmarks/results/ladder.json", "rows": rows}, indent=1) + "\n")
 
 
 def _read_rows(out_dir: Path) -> list[dict]:
@@ -490,37 +500,27 @@ VERDICT_PAIRS = [
 ]
 
 
+LADDER_WORDS = {
+    (Outcome.WIN, True): "**wins** beyond the seed spread",
+    (Outcome.LOSS, True): "**loses** beyond the seed spread",
+    (Outcome.WIN, False): "**wins** (means apart by more than the spreads)",
+    (Outcome.LOSS, False): "**loses** (means apart)",
+}
+
+
 def compare(a: dict, b: dict) -> tuple[float, str]:
-    """(R@1 mean difference a − b, verdict). ``a`` beats ``b`` beyond the seed spread only when every seed of
-    ``a`` is above every seed of ``b`` *and* the means differ by more than the two standard deviations
-    together; the mirror image for a loss; anything else is a tie."""
-    diff = a["R@1"][0] - b["R@1"][0]
-    sa, sb = a.get("R@1_seeds"), b.get("R@1_seeds")
-    spread = a["R@1"][1] + b["R@1"][1]
-    if a["seeds"] < 2 or b["seeds"] < 2:
-        return diff, "one seed: no spread to judge"
-    if sa and sb:
-        if min(sa) > max(sb) and diff > spread:
-            return diff, "**wins** beyond the seed spread"
-        if max(sa) < min(sb) and -diff > spread:
-            return diff, "**loses** beyond the seed spread"
-    elif abs(diff) > spread:  # older rows without per-seed values
-        return diff, "**wins** (means apart by more than the spreads)" if diff > 0 else "**loses** (means apart)"
-    return diff, "tie (within the seed spread)"
+    """(R@1 mean difference a − b, verdict in words): :func:`lafg.verdict.compare`, the rule the app reads too."""
+    v = verdict.compare(a, b)
+    if v.outcome is Outcome.NO_SPREAD:
+        return v.diff, "one seed: no spread to judge"
+    return v.diff, LADDER_WORDS.get((v.outcome, v.per_seed), "tie (within the seed spread)")
 
 
 def verdicts(mode_rows: list[dict]) -> list[str]:
     """Per set: does A beat B on unseen R@1 beyond the seed spread (see :func:`compare`)."""
-    def key(r):
-        enc = r.get("encoder", "minilm")
-        return r["method"] + ("@bridge" if enc == "bridge" else "")
-
     lines = []
     for set_name in dict.fromkeys(r["set"] for r in mode_rows):
-        by: dict[str, dict] = {}
-        for r in mode_rows:  # the first row of a method: the main descriptions and reading (extras come later)
-            if r["set"] == set_name and r.get("reading", "-") in ("-", HEAD.reading):
-                by.setdefault(key(r), r)
+        by = verdict.main_rows(mode_rows, mode_rows[0]["mode"], set_name, HEAD.reading)
         for a, b in VERDICT_PAIRS:
             if a in by and b in by:
                 diff, word = compare(by[a], by[b])

@@ -197,10 +197,59 @@ def read_names_file(path: str | Path, folders: list[str]) -> dict[str, str]:
     return names
 
 
-def _load_folder_layout(root: Path, names_file: str | Path | None = None) -> ImageSet:
-    folders = sorted(
-        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: natural_key(p.name)
+NOT_CLASSES = frozenset({"__MACOSX"})  # folders archivers add beside the real ones (macOS: resource forks)
+
+
+def _class_folders(root: Path) -> list[Path]:
+    return sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in NOT_CLASSES),
+        key=lambda p: natural_key(p.name),
     )
+
+
+def unwrap_single_folder(root: str | Path, depth: int = 3) -> Path:
+    """Where a class-folder data set really starts: ``root``, or its only sub-folder when ``root`` holds nothing
+    else and that sub-folder holds the class folders (a zip made with a file manager's *compress folder*:
+    ``myset.zip`` → ``myset/<class folders>``). A single folder of images is left alone: it is one class."""
+    root = Path(root)
+    for _ in range(depth):
+        if (root / "classes.csv").is_file() or any(p.is_file() and not p.name.startswith(".") for p in root.iterdir()):
+            return root
+        inner = _class_folders(root)
+        if len(inner) != 1 or not (_class_folders(inner[0]) or (inner[0] / "classes.csv").is_file()):
+            return root
+        root = inner[0]
+    return root
+
+
+def write_seen_split(image_set: ImageSet, seen: list[str], root: str | Path | None = None) -> Path:
+    """Make ``seen`` (class names) the seen classes of a set by writing its ``classes.csv`` + ``images.csv``
+    (paths relative to ``root``, default the set's root; the CSV layout takes precedence over class folders,
+    so every reader of the set sees the same split). Returns the root."""
+    from lafg.atomic import atomic_write_text
+
+    root = Path(root or image_set.root)
+    chosen = set(_resolve_seen(seen, image_set.classes, root))
+    if not chosen or len(chosen) == len(image_set.classes):
+        raise InputError("choose at least one seen class and leave at least one unseen")
+    split = ["train" if i in chosen else "test" for i in range(len(image_set.classes))]
+
+    def rows(header: list[str], body: list[list]) -> str:
+        import io
+
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows([header, *body])
+        return out.getvalue()
+
+    classes = rows(["class_id", "name", "split"], [[i, name, split[i]] for i, name in enumerate(image_set.classes)])
+    images = rows(["path", "class_id", "split"], [[Path(p).relative_to(root).as_posix(), c, split[c]] for p, c in image_set.items])
+    atomic_write_text(root / "images.csv", images)  # images first: classes.csv alone is not a CSV layout
+    atomic_write_text(root / "classes.csv", classes)
+    return root
+
+
+def _load_folder_layout(root: Path, names_file: str | Path | None = None) -> ImageSet:
+    folders = _class_folders(root)
     if not folders:
         raise InputError(f"{root} holds no class folders (and no classes.csv/images.csv)")
     if names_file is None:

@@ -89,6 +89,15 @@ def list_methods() -> list[str]:
     return list(METHODS)
 
 
+def controls_for(name: str) -> tuple[str, ...]:
+    """The runs that tell whether ``name``'s language helped: the untrained backbone, random prototypes and
+    ``name``'s own prototypes given to the wrong classes (``permuted-grounded`` for ``grounded``)."""
+    method = get_method(name)
+    permuted = next((m.name for m in METHODS.values() if m.prototypes == "permuted" and m.base == method.prototypes),
+                    "permuted")
+    return tuple(m for m in ("pretrained", "random", permuted) if m != name)
+
+
 def get_method(name: str) -> Method:
     try:
         return METHODS[name]

@@ -270,8 +270,10 @@ def weight_spread(weights: np.ndarray, names: Sequence[str], tau: float, title: 
 def ladder_chart(rows: Sequence[dict], mode: str = "head", metric: str = "R@1") -> go.Figure:
     """The committed ladder as grouped bars: unseen-class ``metric`` per method (± seed std), one group per set.
 
-    Controls (pretrained, onehot, aux, random, permuted) are drawn in greys, language methods blue, lafg orange."""
-    rows = [r for r in rows if r.get("mode") == mode and metric in r and r.get("reading") in ("relational", "-") and r.get("descriptions") in ("gpt4", "-")]
+    Controls (pretrained, onehot, aux, random, permuted) are drawn in greys, language methods blue, lafg orange.
+    The caller picks the rows (one per set and method, e.g. :func:`lafg.verdict.minilm_rows`); a second row of the
+    same set and method is ignored."""
+    rows = [r for r in rows if r.get("mode") == mode and metric in r]
     if not rows:
         return empty_figure(f"no {mode}-mode rows in the ladder")
     controls = {"pretrained": "#e2e8f0", "onehot": "#cbd5e0", "aux": "#a0aec0", "random": "#718096", "permuted": "#4a5568"}

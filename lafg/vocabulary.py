@@ -30,6 +30,13 @@ class VocabularyConfig:
         return asdict(self)
 
 
+def suggested_atoms(n_distinct: int, limit: int = VocabularyConfig.n_atoms, per_atom: int = 4) -> int:
+    """N for a vocabulary of ``n_distinct`` distinct sentences: about ``per_atom`` sentences per atom (so that
+    atoms are shared and classes can borrow), at most ``limit`` (the default, validated on sets of thousands of
+    sentences) and at least 2."""
+    return max(2, min(limit, round(n_distinct / per_atom)))
+
+
 @dataclass
 class Atom:
     index: int

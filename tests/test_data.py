@@ -187,3 +187,57 @@ def test_names_file_errors_name_the_problem(tmp_path):
         load_image_set(root, names_file=tmp_path / "list.json")
     with pytest.raises(InputError, match="not found"):
         load_image_set(root, names_file=tmp_path / "nope.csv")
+
+
+from lafg.data import unwrap_single_folder, write_seen_split  # noqa: E402
+
+
+def _png(path, value=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(path)
+
+
+def test_a_single_top_level_folder_is_unwrapped(tmp_path):
+    for c in ("A_bird", "B_bird", "C_bird", "D_bird"):
+        _png(tmp_path / "up" / "myset" / c / "1.png")
+    (tmp_path / "up" / "__MACOSX" / "myset" / "A_bird").mkdir(parents=True)  # what macOS's archiver adds
+    (tmp_path / "up" / "__MACOSX" / "myset" / "A_bird" / "._1.png").write_bytes(b"x")
+    root = unwrap_single_folder(tmp_path / "up")
+    assert root == tmp_path / "up" / "myset"
+    assert load_image_set(root).classes == ["A bird", "B bird", "C bird", "D bird"]
+    # twice wrapped: unwrapped twice; the __MACOSX folder is never a class
+    _png(tmp_path / "two" / "x" / "y" / "A" / "1.png")
+    _png(tmp_path / "two" / "x" / "y" / "B" / "1.png")
+    assert unwrap_single_folder(tmp_path / "two") == tmp_path / "two" / "x" / "y"
+    _png(tmp_path / "mac" / "A" / "1.png")
+    _png(tmp_path / "mac" / "B" / "1.png")
+    (tmp_path / "mac" / "__MACOSX" / "A").mkdir(parents=True)
+    assert unwrap_single_folder(tmp_path / "mac") == tmp_path / "mac"
+    assert load_image_set(tmp_path / "mac").classes == ["A", "B"]
+
+
+def test_a_single_class_folder_or_loose_files_stay_as_they_are(tmp_path):
+    _png(tmp_path / "one" / "only_class" / "1.png")  # one folder of images: one class, not a wrapper
+    assert unwrap_single_folder(tmp_path / "one") == tmp_path / "one"
+    _png(tmp_path / "loose" / "x" / "A" / "1.png")
+    _png(tmp_path / "loose" / "stray.png")
+    assert unwrap_single_folder(tmp_path / "loose") == tmp_path / "loose"
+
+
+def test_write_seen_split_makes_every_reader_see_the_chosen_seen_classes(tmp_path):
+    for i, c in enumerate(("A", "B", "C", "D", "E")):
+        _png(tmp_path / c / "1.png", i)
+        _png(tmp_path / c / "2.png", i)
+    image_set = load_image_set(tmp_path)
+    assert [image_set.classes[i] for i in image_set.seen] == ["A", "B"]
+    write_seen_split(image_set, ["B", "D"])
+    again = load_image_set(tmp_path)
+    assert again.layout == "csv" and again.classes == ["A", "B", "C", "D", "E"]
+    assert [again.classes[i] for i in again.seen] == ["B", "D"] and len(again) == 10
+    assert again.split("unseen")[2] == ["A", "C", "E"]
+    write_seen_split(again, ["A", "B", "C"])  # a second choice rewrites the CSVs
+    assert [load_image_set(tmp_path).classes[i] for i in load_image_set(tmp_path).seen] == ["A", "B", "C"]
+    with pytest.raises(InputError, match="at least one seen"):
+        write_seen_split(again, [])
+    with pytest.raises(InputError, match="not in"):
+        write_seen_split(again, ["Z"])

@@ -106,3 +106,12 @@ def test_permuted_grounded_deranges_the_grounded_prototypes():
     train, _ = side.for_method(get_method("permuted-grounded"), seed=2)
     np.testing.assert_array_equal(train, grounded[derangement(5, control_seed(2))])
     np.testing.assert_array_equal(side.for_method(get_method("grounded"), seed=2)[0], grounded)
+
+
+def test_controls_for_each_method_include_its_own_permuted_prototypes():
+    from lafg.methods import controls_for
+
+    assert controls_for("lafg") == ("pretrained", "random", "permuted")
+    assert controls_for("grounded") == ("pretrained", "random", "permuted-grounded")
+    assert controls_for("permuted") == ("pretrained", "random")
+    assert controls_for("aux") == ("pretrained", "random", "permuted")

@@ -47,3 +47,39 @@ def test_drop_flagged_keeps_the_last_sentence():
     only = {"A": ["A is a B thing."], "B": ["b"]}
     assert drop_flagged(only, offtopic_flags(only, WordEncoder()))["A"] == ["A is a B thing."]
     assert offtopic_flags({"A": ["x"]}, WordEncoder()) == {}
+
+
+def test_the_kind_rule_flags_a_class_described_as_another_kind_of_thing():
+    """Three dog breeds, one described as clothing (what the bundled model wrote for an Alaskan Malamute)."""
+
+    class KindEncoder:
+        """One dimension per kind word: dog-ish words → animal, clothing words → clothing."""
+
+        words = {"dog": 0, "animal": 0, "bird": 0, "fur": 0, "paws": 0, "tail": 0, "coat": 0, "beagle": 0, "pug": 0,
+                 "malamute": 0, "clothing": 1, "garment": 1, "fabric": 1, "wool": 1, "hat": 1, "clothes": 1, "fedora": 1,
+                 "trench": 1}
+
+        def encode(self, texts):
+            out = np.full((len(texts), 3), 1e-3, dtype=np.float32)
+            for i, t in enumerate(texts):
+                for w in t.lower().replace(",", " ").replace(".", " ").split():
+                    if w in self.words:
+                        out[i, self.words[w]] += 1
+                out[i, 2] += 0.5  # everything shares a little
+            return out
+
+    desc = {
+        "Beagle": ["a small dog with floppy ears", "a dog with a white tail tip"],
+        "Pug": ["a small dog with a curly tail", "a dog with a short fur coat"],
+        "Alaskan Malamute": ["it is a traditional clothing with a wide hat", "the fabric of this garment is wool"],
+    }
+    flags = offtopic_flags(desc, KindEncoder())
+    assert list(flags) == ["Alaskan Malamute"] and len(flags["Alaskan Malamute"]) == 2
+    assert flags["Alaskan Malamute"][0].reason == "is about clothing, while the list is about an animal"
+    assert offtopic_flags(desc, KindEncoder(), OfftopicConfig(kind_check=False)) == {}
+    # a mixed list (no kind has more than half the votes of names and sentences) has nothing to be off
+    mixed = {"Beagle": desc["Beagle"], "Pug": desc["Pug"], "Fedora": ["a hat of felt and wool"], "Trench coat": ["a long garment of fabric"]}
+    assert offtopic_flags(mixed, KindEncoder()) == {}
+    # a short list the model got half wrong: the names still say what kind of thing the list is about
+    half = {"Beagle": desc["Beagle"], "Pug": ["a wool garment", "a fabric hat"], "Alaskan Malamute": desc["Alaskan Malamute"]}
+    assert sorted(offtopic_flags(half, KindEncoder())) == ["Alaskan Malamute", "Pug"]

@@ -45,6 +45,22 @@ class Session:
     offtopic: dict = field(default_factory=dict)  # class -> [(sentence, reason)] flagged by lafg.offtopic
     colour_by: str = "atom"  # vocabulary map colours: "atom" or "class"
 
+    def __hash__(self) -> int:
+        # Gradio decides that a gr.State changed (and fires its .change) by hashing it before and after an event
+        # (gradio.utils.deep_hash); an unhashable dataclass hashes by id, so a handler that edits the session in
+        # place would never look changed. This hash covers what the browser keeps of tabs 1–3
+        # (lafg.app.restore.recipe), so exactly those edits are saved.
+        return hash(self.fingerprint())
+
+    def fingerprint(self) -> tuple:
+        """What tabs 1–3 hold, cheaply: names, descriptions, flags and settings, and which vocabulary and
+        prototypes (by identity: a rebuild makes new objects)."""
+        return (
+            tuple(self.names), tuple((k, tuple(v)) for k, v in self.descriptions.items()), self.source,
+            self.visual_only, self.colour_by, self.projection,
+            tuple((c, tuple(map(tuple, v))) for c, v in self.offtopic.items()), id(self.vocab), id(self.prototypes),
+        )
+
 
 def demo_session() -> Session:
     """The embedded demo: its 20 class names and their bundled descriptions (no model needed)."""

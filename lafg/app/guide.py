@@ -1,27 +1,28 @@
 """Guidance for a classroom: the glossary, the "what the full experiment shows" panel (the committed ladder, read
 plainly) and the "too small to separate methods" note of the Train tab.
 
-The panel reads ``benchmarks/results/ladder.json`` (the project's committed results) and says what it shows,
-computed from the rows, never typed in: whether lafg is within the seed spread of the permuted control.
+The panel reads the project's committed ladder (``benchmarks/results/ladder.json``, shipped inside the package as
+``lafg/results/ladder.json``) and says what it shows, computed from its MiniLM rows with the ladder's own verdict
+(:mod:`lafg.verdict`), never typed in: whether lafg is within the seed spread of the permuted control.
 """
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 
 import gradio as gr
 
+from lafg import verdict
 from lafg.plots import empty_figure, ladder_chart
-
-LADDER = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "ladder.json"
+from lafg.verdict import LADDER_DATA, Outcome
 
 TRAIN_NOTE = (
-    "Training uses only the **seen** classes' images; the chart then measures retrieval on the **unseen** classes "
-    "(never trained on) after every epoch, next to the untrained backbone. Queue the **controls** too: a method "
-    "uses language only if it beats *permuted* (the same prototypes shuffled between classes) by more than the "
-    "seed spread. The 120-image demo is far too small for that: see *What the full experiment shows* below."
+    "Training uses only the **seen** classes' images; the chart shows the training loss per epoch. Retrieval on "
+    "the **unseen** classes (never trained on) is measured **once, at the end**, next to the untrained backbone. "
+    "Queue the **controls** too: a method uses language only if it beats *permuted* (the same prototypes shuffled "
+    "between classes) by more than the seed spread. The demo is far too small for that (the results table says "
+    "so in every row): see *What the full experiment shows* below."
 )
 RETRIEVE_NOTE = (
     "Search a gallery by image or by words, with the pretrained backbone or a trained run. Each result's "
@@ -52,43 +53,47 @@ GLOSSARY = """
 """
 
 
-def read_ladder(path: Path = LADDER) -> list[dict]:
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    return rows if isinstance(rows, list) else list(rows.get("rows", []))
+def read_ladder(path: Path = LADDER_DATA) -> list[dict]:
+    """The committed ladder rows the panel reads (package data; see :data:`lafg.verdict.LADDER_DATA`)."""
+    return verdict.read_ladder(path)
 
 
-def _cmp(a: list, b: list) -> float:
-    """a − b when it is outside twice the larger seed std (and 0.3 points), else 0.0 (a tie)."""
-    diff = a[0] - b[0]
-    return 0.0 if abs(diff) <= max(2 * max(a[1], b[1]), 0.3) else diff
+def _said(v: verdict.Verdict, a: str, b: str) -> str:
+    """The verdict in words: who is ahead, or a tie (see :mod:`lafg.verdict` for the rule)."""
+    if v.outcome is Outcome.TIE:
+        return "a tie within the seed spread"
+    if v.outcome is Outcome.NO_SPREAD:
+        return "one seed each: no spread to judge"
+    return f"{a if v.outcome is Outcome.WIN else b} ahead beyond the seed spread"
+
+
+def _pm(row: dict) -> str:
+    """R@1 as ``mean ± std`` with ladder.md's two decimals (the same figures as its table)."""
+    return f"{row['R@1'][0]:.2f} ± {row['R@1'][1]:.2f}"
 
 
 def ladder_reading(rows: list[dict], mode: str = "head") -> str:
-    """Plain-language reading of the ladder, every claim computed from its rows (lafg vs permuted, vs aux and
-    vs the untrained backbone, per set)."""
+    """Plain-language reading of the ladder, every claim computed from its MiniLM rows (the rows the chart and
+    ``ladder.md``'s verdicts use, :func:`lafg.verdict.main_rows`) with :func:`lafg.verdict.compare`: lafg vs
+    permuted, vs aux and vs the untrained backbone, per set."""
     lines, ties, beats_backbone = [], [], []
     for set_name in dict.fromkeys(r["set"] for r in rows if r.get("mode") == mode):
-        get = {
-            r["method"]: r["R@1"] for r in rows
-            if r.get("mode") == mode and r["set"] == set_name and r.get("descriptions") in ("gpt4", "-") and r.get("reading") in ("relational", "-")
-        }
+        get = verdict.main_rows(rows, mode, set_name)
         if "lafg" not in get or "permuted" not in get:
             continue
         lafg, perm = get["lafg"], get["permuted"]
-        d = _cmp(lafg, perm)
-        ties.append(d == 0.0)
-        text = f"**{set_name}**: lafg {lafg[0]:.1f} ± {lafg[1]:.1f} vs permuted {perm[0]:.1f} ± {perm[1]:.1f}: "
-        text += "a tie (shuffling the prototypes between classes costs nothing)" if d == 0.0 else ("lafg ahead" if d > 0 else "permuted ahead")
+        v = verdict.compare(lafg, perm)
+        ties.append(v.outcome is Outcome.TIE)
+        text = f"**{set_name}**: lafg {_pm(lafg)} vs permuted {_pm(perm)}: {_said(v, 'lafg', 'permuted')}"
+        if v.outcome is Outcome.TIE:
+            text += " (shuffling the prototypes between classes costs nothing)"
         for other, label in (("aux", "no language at all (aux)"), ("pretrained", "the untrained backbone")):
             if other in get:
-                d2 = _cmp(lafg, get[other])
-                verdict = "ties" if d2 == 0.0 else ("beats" if d2 > 0 else "is below")
-                text += f"; lafg {verdict} {label} ({get[other][0]:.1f})"
+                v2 = verdict.compare(lafg, get[other])
+                said = {Outcome.WIN: "beats", Outcome.LOSS: "is below"}.get(v2.outcome, "ties")
+                text += f"; lafg {said} {label} ({_pm(get[other])})"
                 if other == "pretrained":
-                    beats_backbone.append(d2 > 0)
+                    beats_backbone.append(v2.outcome is Outcome.WIN)
         lines.append(text + ".")
     if not lines:
         return "The committed ladder has no rows for this mode."
@@ -103,8 +108,13 @@ def ladder_reading(rows: list[dict], mode: str = "head") -> str:
         reading += "The language prototypes and the permuted control differ beyond the seed spread in some sets: read the rows. "
     if beats_backbone and not all(beats_backbone):
         reading += "Training does not always beat the untrained backbone on unseen classes (see the rows). "
-    reading += "The app's small demo cannot show any of this: with 36 unseen images one image is 2.8 points of R@1."
+    reading += "The app's small demo cannot show any of this: one unseen image there moves R@1 by points, not tenths."
     return "\n".join(f"- {x}" for x in lines) + "\n\n" + reading
+
+
+def ladder_figure(rows: list[dict], mode: str):
+    """The chart of the same rows as :func:`ladder_reading` (MiniLM and language-free rows only)."""
+    return ladder_chart(verdict.minilm_rows(rows, mode), mode)
 
 
 def experiment_panel() -> None:
@@ -113,13 +123,15 @@ def experiment_panel() -> None:
     with gr.Accordion("What the full experiment shows (the project's committed results)", open=False, elem_id="experiment-panel"):
         gr.Markdown(
             "Unseen-class R@1 of every method with its controls on two real data sets (cars196: 98 unseen car "
-            "models; cub100: 50 unseen bird species), 3 seeds each, error bars = seed std. From "
-            "`benchmarks/results/ladder.json` (`python -m benchmarks.ladder`)."
+            "models; cub100: 50 unseen bird species), 3 seeds each, error bars = seed std, MiniLM text encoder. "
+            "From `benchmarks/results/ladder.json` (`python -m benchmarks.ladder`), shipped with the package. "
+            "A difference counts only when every seed of one method is above every seed of the other *and* the "
+            "means are further apart than the two seed spreads together; anything else is a tie."
         )
-        gr.Plot(value=ladder_chart(rows, "head") if rows else empty_figure("benchmarks/results/ladder.json not found"), label="Head mode (frozen backbone)")
+        gr.Plot(value=ladder_figure(rows, "head") if rows else empty_figure("the package's ladder results are missing"), label="Head mode (frozen backbone)")
         gr.Markdown(ladder_reading(rows, "head") if rows else "")
         if any(r.get("mode") == "partial" for r in rows):
-            gr.Plot(value=ladder_chart(rows, "partial"), label="Partial mode (last two backbone stages fine-tuned)")
+            gr.Plot(value=ladder_figure(rows, "partial"), label="Partial mode (last two backbone stages fine-tuned)")
             gr.Markdown(ladder_reading(rows, "partial"))
 
 
@@ -128,14 +140,29 @@ def glossary() -> None:
         gr.Markdown(GLOSSARY)
 
 
+def too_small(n_classes: int, n_unseen_images: int) -> bool:
+    """True when one query image moves R@1 by more than the differences the full experiment measures between
+    methods (< 1 point), or there are too few unseen classes for a retrieval measure to mean much."""
+    return n_unseen_images > 0 and (100.0 / n_unseen_images >= 0.5 or n_classes < 20)
+
+
+def separation_cell(n_classes: int, n_unseen_images: int) -> str:
+    """What the results table can say about its rows: every app run is one seed, so no seed spread exists;
+    on a small set one image is worth more than the gaps between methods."""
+    if n_unseen_images <= 0:
+        return "unknown (the data set cannot be read)"
+    if too_small(n_classes, n_unseen_images):
+        return f"no: too few classes to separate methods (1 image = {100.0 / n_unseen_images:.1f} points)"
+    return "one seed, no spread: gaps under ~1 point are ties on the full data sets"
+
+
 def too_small_note(result: dict, n_unseen_images: int | None = None) -> str:
-    """Says when a data set is too small to separate methods (one query image moves R@1 by more than the
-    differences the full experiment measures between methods, < 1 point)."""
+    """Says when a data set is too small to separate methods (see :func:`too_small`)."""
     n_classes = len(result.get("unseen_classes") or [])
     if n_unseen_images is None or n_unseen_images <= 0:
         return ""
     step = 100.0 / n_unseen_images
-    if step < 0.5 and n_classes >= 20:
+    if not too_small(n_classes, n_unseen_images):
         return ""
     return (
         f"\n\nℹ️ **This data set is too small to separate methods**: {n_unseen_images} unseen images in {n_classes} classes, "

@@ -56,6 +56,24 @@ def published_source(llm) -> str:
     return text
 
 
+def toy_note(names: list[str]) -> str:
+    """The bundled model is a toy: say so plainly, and where better descriptions of these names come from."""
+    published = PublishedDescriptionsLLM()
+    known = [n for n in names if published.lookup(n) is not None]
+    others = [n for n in names if n not in known]
+    text = (
+        "⚠️ **The bundled LLM is a toy** (135M parameters, offline): it often describes something else entirely "
+        "(it called an Alaskan Malamute “an Inuit traditional clothing” and a Lotus a car). "
+    )
+    if known and not others:
+        return text + "All your names are in the published GPT-3 sets: choose **Published descriptions** instead."
+    where = "use an OpenAI-compatible endpoint (OpenAI, Ollama, vLLM…) or import a JSON file of descriptions"
+    if known:
+        return text + (f"{len(known)} of your {len(names)} names are in the published GPT-3 sets (choose **Published "
+                       f"descriptions** for those); for the others ({md_join(others[:4], limit=80)}{' …' if len(others) > 4 else ''}) {where}.")
+    return text + f"None of your names is in the published GPT-3 sets (the presets): {where}."
+
+
 def flags_md(s: Session) -> str:
     """The off-topic flags of the current descriptions, per class."""
     live = {c: [(x, r) for x, r in v if x in s.descriptions.get(c, [])] for c, v in s.offtopic.items()}
@@ -98,7 +116,7 @@ def build(svc: Services, state: gr.State) -> dict:
 
     with gr.Accordion("Generate descriptions with an LLM", open=False):
         with gr.Row():
-            backend = gr.Dropdown(choices=LLM_CHOICES, value="published", label="LLM")
+            backend = gr.Dropdown(choices=LLM_CHOICES, value="published", label="LLM", elem_id="llm-backend")
             model = gr.Textbox(label="Model (transformers: Hub id; endpoint: model name)", placeholder="e.g. Qwen/Qwen2.5-1.5B-Instruct or gpt-4o-mini")
             base_url = gr.Textbox(label="Endpoint URL (OpenAI-compatible only)", placeholder="e.g. http://localhost:11434/v1")
             key_env = gr.Dropdown(choices=["none", *svc.llm_key_envs], value=(svc.llm_key_envs or ["none"])[0], label="API key from the server", info="variables the operator allowed (--llm-key-env)")
@@ -144,9 +162,10 @@ def build(svc: Services, state: gr.State) -> dict:
             warning(f"{len(cats.duplicates)} repeated name(s) dropped: {', '.join(cats.duplicates[:5])}")
         first = s.names[0]
         # The names now live in the text box; clear the file and preset so later edits of the text win.
-        return s, "\n".join(s.names), summary(s), gr.Dropdown(choices=s.names, value=first), class_text(s, first), None, None
+        # The flags (and the toy note of a generation) were about the previous names: show only what still holds.
+        return s, "\n".join(s.names), summary(s), gr.Dropdown(choices=s.names, value=first), class_text(s, first), None, None, flags_md(s) if s.offtopic else ""
 
-    use_btn.click(set_names, [state, names_box, names_file, preset], [state, names_box, names_info, class_pick, desc_edit, names_file, preset], api_name="set_names")
+    use_btn.click(set_names, [state, names_box, names_file, preset], [state, names_box, names_info, class_pick, desc_edit, names_file, preset, flags_box], api_name="set_names")
 
     @user_errors
     def generate(s: Session, backend_name: str, model_id: str, url: str, key_var: str, key_typed: str, prompt_text: str, n: float, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (the Gradio idiom)
@@ -169,11 +188,8 @@ def build(svc: Services, state: gr.State) -> dict:
             s.descriptions.update(llm.stored_descriptions(s.names))
             s.source, s.offtopic, s.vocab, s.prototypes = published_source(llm), {}, None, None
             return s, summary(s), class_text(s, s.names[0]), ""
-        if backend_name == "bundled" and len(s.names) > 3:
-            gr.Warning(
-                f"The bundled 135M-parameter LLM is slow on a CPU (up to minutes per class on a busy machine) and its "
-                f"descriptions are weak; for {len(s.names)} classes prefer an OpenAI-compatible endpoint or import a JSON file."
-            )
+        if backend_name == "bundled":
+            gr.Warning(toy_note(s.names) + " It is also slow on a CPU (seconds to minutes per class).")
         progress(0, desc=f"loading the {backend_name} LLM")
         # An endpoint call takes a slot of the small endpoint pool (a tarpit holds only its visitor's slot).
         slot = svc.external(visitor_key(request)) if backend_name == "openai" else svc.heavy(owner_of(s, request), request)
@@ -205,7 +221,8 @@ def build(svc: Services, state: gr.State) -> dict:
         check_offtopic(svc, s)
         if empty:
             warning(f"the LLM gave no usable description for {len(empty)} class(es): {', '.join(empty[:5])}")
-        return s, summary(s), class_text(s, s.names[0]), flags_md(s)
+        toy = toy_note(s.names) + "\n\n" if backend_name == "bundled" else ""
+        return s, summary(s), class_text(s, s.names[0]), toy + flags_md(s)
 
     gen_btn.click(generate, [state, backend, model, base_url, key_env, api_key, prompt, n_per_class], [state, names_info, desc_edit, flags_box], api_name="generate_descriptions",
                   concurrency_limit=svc.limits.external_calls + 2)  # endpoint calls: their own pool of external_calls

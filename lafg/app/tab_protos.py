@@ -168,15 +168,15 @@ def build(svc: Services, state: gr.State, vocab_tab: dict | None = None) -> dict
         return fig, evidence_md(cmp)
 
     compare_btn.click(compare, [state, cls_a, cls_b], [compare_plot, compare_md], api_name="compare_classes")
-    def redraw(s: Session) -> tuple:
-        """(info, class pick, its bars, text, A, B, spread) for a session loaded from a bundle."""
+    def redraw(s: Session, origin: str = "loaded from a run bundle") -> tuple:
+        """(info, class pick, its bars, text, A, B, spread) for a session loaded from a bundle (or restored)."""
         p = s.prototypes
         if p is None:
-            return "No prototypes in the loaded session: press **Build prototypes**.", gr.Dropdown(choices=[]), empty_figure("build the prototypes"), "", gr.Dropdown(choices=[]), gr.Dropdown(choices=[]), empty_figure("no atom weights yet", 220)
+            return "No prototypes in this session yet: press **Build prototypes**.", gr.Dropdown(choices=[]), empty_figure("build the prototypes"), "", gr.Dropdown(choices=[]), gr.Dropdown(choices=[]), empty_figure("no atom weights yet", 220)
         first, second = p.names[0], p.names[1] if len(p.names) > 1 else p.names[0]
         fig, md = class_figure(s, first)
-        info = f"**{len(p.names)} prototypes** loaded from a run bundle (top-{p.top_weights.shape[1]} atoms, τ_p = {p.config.tau:g})."
+        info = f"**{len(p.names)} prototypes** {origin} (top-{p.top_weights.shape[1]} atoms, τ_p = {p.config.tau:g})."
         return (info, gr.Dropdown(choices=p.names, value=first), fig, md, gr.Dropdown(choices=p.names, value=first),
                 gr.Dropdown(choices=p.names, value=second), weight_spread(p.top_weights, p.names, p.config.tau))
 
-    return {"redraw": redraw, "outputs": [proto_info, class_pick, class_plot, class_md, cls_a, cls_b, spread_plot], "class_plot": class_plot, "spread_plot": spread_plot, "compare_plot": compare_plot}
+    return {"redraw": redraw, "settings": [template, top_k, tau], "outputs": [proto_info, class_pick, class_plot, class_md, cls_a, cls_b, spread_plot], "class_plot": class_plot, "spread_plot": spread_plot, "compare_plot": compare_plot}

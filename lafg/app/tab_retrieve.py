@@ -15,7 +15,7 @@ from gradio.components.plot import PlotData
 from lafg.errors import InputError
 from lafg.plots import empty_figure, explanation_bar_spec, phrase
 
-from . import retrieval, safe_text
+from . import own_data, retrieval, safe_text
 from .common import Session, file_path, progress_callback, user_errors
 from .datasets import shared_descriptions
 from .gradio_speed import Gallery
@@ -33,7 +33,7 @@ NAME_EXAMPLE = "Blue Jay"
 TEXT_TITLES = ("near your words: result likely shows (chance)", "near your words: result unlikely to (chance)")
 
 
-def _q(text: str, n: int = 50) -> str:
+def _q(text: str, n: int = 200) -> str:
     """An atom label or sentence as escaped text (visitor / LLM text is never live HTML, a link or an image)."""
     return safe_text.md(phrase(text, n))
 
@@ -123,6 +123,8 @@ def build(svc: Services, state: gr.State) -> dict:
         refresh_btn = gr.Button("Refresh models", scale=0)
         gallery_ds = gr.Dropdown(choices=dataset_choices(svc, s0), value=dataset_choices(svc, s0)[0], label="Gallery", scale=2, allow_custom_value=True)
         index_btn = gr.Button("Build / load index", variant="primary", scale=1, elem_id="build-index")
+    with gr.Accordion("Search your own images: upload a zip of class folders", open=False, elem_id="retrieve-own"):
+        own_data.upload_block(svc, state, gallery_ds, dataset_choices, "retrieve")
     index_info = gr.Markdown("Build the index to search this gallery.", elem_id="index-info")
     with gr.Row():
         with gr.Column(scale=2):
@@ -165,15 +167,18 @@ def build(svc: Services, state: gr.State) -> dict:
             g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress),
                                         visual_only=s.visual_only)
         s.gallery_key, s.query, s.hits = g.key, None, []
-        explain = g.space.description if g.space.available else f"unavailable ({g.space.description})"
-        info = (f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {safe_text.md(ckpt_label, 120)} · "
-                f"explanations and text search read the {html.escape(explain, quote=False)}.")
+        explain = (f"explanations and text search read the {html.escape(g.space.description, quote=False)}" if g.space.available
+                   else f"no explanations: {html.escape(g.space.description, quote=False)}")
+        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {safe_text.md(ckpt_label, 120)} · {explain}."
         if g.space.available and g.space.grounding is not None:
             info += "\n\n" + grounding_md(g.space)
         shown = [(thumb(g, i), f"#{i} {g.classes[g.labels[i]]}") for i in range(min(len(g), MAX_BROWSE))]
         return s, info, shown
 
-    index_btn.click(build_index, [state, ckpt, gallery_ds], [state, index_info, browse], api_name="build_index")
+    index_btn.click(build_index, [state, ckpt, gallery_ds], [state, index_info, browse], api_name="build_index").success(
+        lambda: ([], "", empty_figure("search this gallery to see why a result matched")), None, [results, explain_md, explain_plot],
+        api_name="clear_results", api_visibility="private",
+    )  # a new index: the last gallery's results and explanation are gone
 
     def thumb(g, row: int) -> str:
         # Remembered per gallery row (the gallery is rebuilt when its files change): a repeat costs no I/O.
@@ -247,10 +252,10 @@ def build(svc: Services, state: gr.State) -> dict:
     def search_text(s: Session, text: str):
         g = gallery_of(s)
         s.query = retrieval.query_from_text(svc, g, text)
-        return show_results(s, g, retrieval.search(g, s.query))
+        return (*show_results(s, g, retrieval.search(g, s.query)), None)  # no query image: the preview clears
 
-    search_text_btn.click(search_text, [state, query_text], outs, api_name="search_text", concurrency_limit=QUERIES_AT_ONCE)
-    query_text.submit(search_text, [state, query_text], outs, api_name="search_text_submit", concurrency_limit=QUERIES_AT_ONCE)
+    search_text_btn.click(search_text, [state, query_text], [*outs, query_preview], api_name="search_text", concurrency_limit=QUERIES_AT_ONCE)
+    query_text.submit(search_text, [state, query_text], [*outs, query_preview], api_name="search_text_submit", concurrency_limit=QUERIES_AT_ONCE)
 
     @user_errors
     def explain(s: Session, rank):

@@ -14,16 +14,17 @@ import gradio as gr
 
 from lafg.errors import InputError
 from lafg.jobs import ACTIVE
+from lafg.methods import controls_for
 from lafg.plots import training_curves
 from lafg.train import DEFAULT_EPOCHS, TrainConfig
 
-from .common import Session, file_path, user_errors
-from .datasets import load_dataset_inside, shared_descriptions
-from .guide import experiment_panel, too_small_note, unseen_images
+from . import own_data
+from .common import Session, user_errors
+from .datasets import shared_descriptions
+from .guide import experiment_panel, separation_cell, too_small_note, unseen_images
 from .services import Services, content_key
-from .uploads import discard_on_error, extract_zip, new_upload_folder, owner_of
+from .uploads import owner_of
 
-CONTROLS = ("pretrained", "random", "permuted")  # runs that tell whether the language helped
 METHOD_HELP = {
     "lafg": "LaFG (the paper): language prototypes from the attribute vocabulary",
     "grounded": "LaFG with each class's own atoms only (what its own sentences say)",
@@ -62,12 +63,33 @@ def fmt_eta(seconds: float | None) -> str:
     return f" · ETA {m} min {sec:02d} s" if m else f" · ETA {sec} s"
 
 
-def progress_html(st) -> str:
+def stopped_epochs(st, job_dir: Path | None = None) -> tuple[int, int] | None:
+    """(epochs kept, epochs asked) of a stopped or interrupted training run, or None. A run stopped before its
+    evaluation has no result: its kept epochs are the lines of its ``metrics.jsonl`` (one per saved epoch)."""
+    if st is None or st.state not in ("cancelled", "interrupted"):
+        return None
+    r = st.result or {}
+    asked = int(r.get("epochs") or st.params.get("epochs") or 0)
+    if "epochs_done" in r:
+        return int(r["epochs_done"]), asked
+    metrics = job_dir / "metrics.jsonl" if job_dir is not None else None
+    done = len(metrics.read_text(encoding="utf-8").splitlines()) if metrics is not None and metrics.is_file() else 0
+    return done, asked
+
+
+def progress_html(st, job_dir: Path | None = None) -> str:
     if st is None:
         return "<div class='lafg-job'>No training job attached. Choose a method and press <b>Start training</b>.</div>"
     pct = int(100 * st.fraction) if st.state != "done" else 100
     colour = {"failed": "#c53030", "cancelled": "#b7791f", "interrupted": "#b7791f", "done": "#2f855a"}.get(st.state, "#2b6cb0")
     msg = html.escape(st.message or "")
+    kept = stopped_epochs(st, job_dir)
+    if kept and kept[1]:
+        # The bar shows the epochs kept, not the last stage's progress (the evaluation after the stop).
+        pct = int(100 * kept[0] / kept[1])
+        msg = (f"Stopped after {kept[0]} of {kept[1]} epochs: the weights of epoch {kept[0]} are kept"
+               + (" and were evaluated" if st.result and st.result.get("recall") else "")
+               + (f". Press <b>Resume</b> to train the other {kept[1] - kept[0]}." if kept[0] < kept[1] else "."))
     return (
         f"<div class='lafg-job' id='job-progress'><b>{html.escape(st.title)}</b> — <span class='job-state'>{st.state}</span>"
         f" · {pct}%{fmt_eta(st.eta_s) if st.state == 'running' else ''}<br>"
@@ -77,8 +99,9 @@ def progress_html(st) -> str:
 
 
 def results_table(svc: Services, dataset: str | None, owner: str = "") -> list[list]:
-    """Finished runs (the visitor's own) on the same data set: method, epochs, unseen Recall@K, and the pretrained baseline."""
-    rows, baseline = [], None
+    """Finished runs (the visitor's own) on the same data set: method, epochs, unseen Recall@K, the pretrained
+    baseline, and in every row whether such runs can be told apart at all (:func:`guide.separation_cell`)."""
+    rows, baseline, separation = [], None, ""
     for st in svc.jobs.list(owner):
         r = st.result or {}
         if st.state not in ("done", "cancelled") or not r.get("recall"):
@@ -87,16 +110,17 @@ def results_table(svc: Services, dataset: str | None, owner: str = "") -> list[l
             continue
         rec = r["recall"]
         baseline = baseline or r.get("pretrained")
+        separation = separation or separation_cell(len(r.get("unseen_classes") or []), unseen_images(str(r.get("dataset", ""))))
         if r.get("method") == "pretrained":
             continue  # shown once, as the baseline row
         delta = rec.get("R@1", 0) - (r.get("pretrained") or {}).get("R@1", 0)
-        rows.append([r.get("method"), r.get("epochs_done", 0), rec.get("R@1"), rec.get("R@2"), rec.get("R@4"), rec.get("R@8"), f"{delta:+.1f}", st.id])
+        rows.append([r.get("method"), r.get("epochs_done", 0), rec.get("R@1"), rec.get("R@2"), rec.get("R@4"), rec.get("R@8"), f"{delta:+.1f}", separation, st.id])
     if baseline:
-        rows.insert(0, ["pretrained (frozen backbone)", 0, baseline.get("R@1"), baseline.get("R@2"), baseline.get("R@4"), baseline.get("R@8"), "+0.0", "baseline"])
+        rows.insert(0, ["pretrained (frozen backbone)", 0, baseline.get("R@1"), baseline.get("R@2"), baseline.get("R@4"), baseline.get("R@8"), "+0.0", separation, "baseline"])
     return rows
 
 
-RESULT_HEADERS = ["method", "epochs", "R@1", "R@2", "R@4", "R@8", "Δ R@1 vs pretrained", "job"]
+RESULT_HEADERS = ["method", "epochs", "R@1", "R@2", "R@4", "R@8", "Δ R@1 vs pretrained", "can these runs be told apart?", "job"]
 
 
 def verdict(st) -> str:
@@ -139,23 +163,25 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
                 # Server folders are an operator feature (app.py --data-root): hidden unless turned on.
                 folder = gr.Textbox(label="Folder on this machine", placeholder="/path/to/set (class-per-folder, or classes.csv + images.csv)", visible=bool(svc.data_roots), info="inside " + ", ".join(str(r) for r in svc.data_roots) if svc.data_roots else None)
                 add_folder_btn = gr.Button("Add folder", visible=bool(svc.data_roots))
-                zip_file = gr.File(label="…or upload a zip of class folders", file_types=[".zip"], type="filepath", height=90)
+                own_data.upload_block(svc, state, dataset, dataset_choices, "train")
         with gr.Column(scale=2):
             method = gr.Dropdown(choices=method_choices(), value="lafg", label="Method")
-            mode = gr.Radio(["head", "full"], value="head", label="Mode", info=cuda_note)
+            # full fine-tuning needs CUDA: not offered without it (start() refuses it too, for API clients)
+            mode = gr.Radio(["head", "full"] if svc.cuda else ["head"], value="head", label="Mode", info=cuda_note, elem_id="train-mode")
         with gr.Column(scale=1):
             epochs = gr.Slider(1, 200, value=DEFAULT_EPOCHS["head"], step=1, label="Epochs", info="default: the validated schedule")
             lr = gr.Number(value=TrainConfig.lr, label="Learning rate", minimum=1e-6, maximum=1.0, info="1e-4 validated (1e-3 lost ~6 R@1)")
-            controls = gr.Checkbox(value=False, label="Also queue the controls", info="pretrained baseline, random and permuted prototypes, same settings")
+            controls = gr.Checkbox(value=False, label="Also queue the controls", info="pretrained baseline, random prototypes and this method's prototypes given to the wrong classes, same settings")
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", elem_id="start-training")
         stop_btn = gr.Button("Stop", variant="stop")
-        job_pick = gr.Dropdown(choices=job_choices(svc, s0.owner), label="Re-attach to a job", scale=2, allow_custom_value=True)
+        resume_btn = gr.Button("Resume", elem_id="resume-training")
+        job_pick = gr.Dropdown(choices=job_choices(svc, s0.owner), label="Re-attach to a job", scale=2, allow_custom_value=True, elem_id="job-pick")
         refresh_btn = gr.Button("Refresh job list", scale=0)
     progress = gr.HTML(progress_html(None), elem_id="job-box")
     curves = gr.Plot(value=training_curves({}), label="Training loss (unseen-class recall is measured once, at the end)")
     verdict_md = gr.Markdown(elem_id="train-verdict")
-    table = gr.Dataframe(headers=RESULT_HEADERS, value=results_table(svc, None, s0.owner), label="Finished runs on this data set (unseen classes, %)", interactive=False)
+    table = gr.Dataframe(headers=RESULT_HEADERS, value=results_table(svc, None, s0.owner), label="Finished runs on this data set (unseen classes, %)", interactive=False, wrap=True)
     timer = gr.Timer(1.0, active=False)
     experiment_panel()
 
@@ -167,21 +193,6 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         return s, gr.Dropdown(choices=dataset_choices(svc, s), value=label)
 
     add_folder_btn.click(add_folder, [state, folder], [state, dataset], api_name="add_folder")
-
-    @user_errors
-    def add_zip(s: Session, path, request: gr.Request):
-        path = file_path(path)
-        if not path:
-            return s, gr.skip()
-        dest = new_upload_folder(svc.visitor_dir(owner_of(s, request)))
-        with discard_on_error(dest):  # refused after unpacking: nothing of it stays
-            extract_zip(path, dest, svc.limits)
-            ds = load_dataset_inside(dest)
-        label = f"{Path(path).stem} (upload, {len(ds.classes)} classes)"
-        s.datasets[label] = str(dest)
-        return s, gr.Dropdown(choices=dataset_choices(svc, s), value=label)
-
-    zip_file.upload(add_zip, [state, zip_file], [state, dataset], api_name="upload_dataset")
 
     def render(s: Session, job_id: str, force: bool = False):
         """(progress html, curves, verdict, table, timer, job list) for a job; skips what did not change."""
@@ -200,7 +211,7 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         s.job_seen = mark
         jobs_value = gr.Dropdown(choices=job_choices(svc, s.owner), value=job_id) if state_changed else gr.skip()
         table_value = results_table(svc, (st.result or {}).get("dataset") or st.params.get("dataset_dir"), s.owner) if not active else gr.skip()
-        return progress_html(st), training_curves(st.history, title=st.title), verdict(st), table_value, gr.Timer(active=active), jobs_value
+        return progress_html(st, svc.jobs.job_dir(st.id)), training_curves(st.history, title=st.title), verdict(st), table_value, gr.Timer(active=active), jobs_value
 
     @user_errors
     def start(s: Session, ds_label: str, method_name: str, mode_name: str, n_epochs: float, rate: float, with_controls: bool, request: gr.Request):
@@ -222,7 +233,7 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
             "visual_only": s.visual_only,  # the vocabulary tab's toggle; the library filters (RunConfig.vocab)
         }
         busy = svc.jobs.active()  # all visitors' (titles are not shown: only that the machine is busy)
-        methods = [method_name] + ([m for m in CONTROLS if m != method_name] if with_controls else [])
+        methods = [method_name] + (list(controls_for(method_name)) if with_controls else [])
         ids = []
         for m in methods:
             title = f"{m} · {mode_name} · {int(n_epochs)} epochs · {ds_label.split(' (')[0]}"
@@ -248,6 +259,24 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
         return render(s, s.job_id, force=True)
 
     stop_btn.click(stop, [state], outputs, api_name="stop_training")
+
+    @user_errors
+    def resume(s: Session, request: gr.Request):
+        owner = owner_of(s, request)
+        if not s.job_id:
+            raise InputError("attach a stopped run first (Re-attach to a job)")
+        st = svc.jobs.status(s.job_id, owner)
+        kept = stopped_epochs(st, svc.jobs.job_dir(st.id))
+        if kept is None or not (svc.jobs.job_dir(st.id) / "checkpoint.pt").is_file():
+            raise InputError("only a stopped training run with a saved epoch can be resumed")
+        if kept[0] >= kept[1]:
+            raise InputError("this run already trained all its epochs")
+        title = f"{st.title} · resumed"
+        job_id = svc.jobs.submit(lambda ctx: svc.train_job(svc, ctx), {**st.params, "resume_from": st.id}, title, owner=owner)
+        s.job_id, s.job_seen = job_id, ""
+        return (s, job_id, *render(s, job_id, force=True))
+
+    resume_btn.click(resume, [state], [state, job_store, *outputs], api_name="resume_training")
 
     def poll(s: Session):
         return render(s, s.job_id)

@@ -7,7 +7,7 @@ import gradio as gr
 
 from lafg.errors import InputError
 from lafg.plots import BackgroundUmap, empty_figure, pca_2d, vocabulary_map
-from lafg.vocabulary import VocabularyConfig
+from lafg.vocabulary import VocabularyConfig, suggested_atoms
 
 from .common import Session, note, progress_callback, user_errors
 from .safe_text import md, md_join
@@ -79,7 +79,7 @@ def clamp_note(requested: int, built: int, n_sentences: int, n_classes: int) -> 
     """Say so when N was larger than the distinct sentences (k-means cannot make more atoms than points)."""
     if built >= requested:
         return ""
-    suggest = max(2, min(built, round(n_sentences / 4)))
+    suggest = suggested_atoms(n_sentences, built)
     return (
         f" ⚠️ **{requested} atoms requested but only {built} distinct sentences**: N was lowered to {built}, so most "
         f"atoms hold one sentence and no class can borrow. Try **N ≈ {suggest}** (about 4 sentences per atom) for "
@@ -146,8 +146,13 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
         filtered = filter_descriptions(current) if s.visual_only else None
         s.set_aside = filtered.set_aside if filtered else {}
         used = filtered.kept if filtered else current
+        n_distinct = len({x.casefold() for c in s.names for x in used.get(c, [])})
+        # The slider left at the library default: N follows the set's size (the default is for thousands of
+        # sentences; on a small set it would give one sentence per atom). A chosen N is used as it is.
+        auto = int(n) == defaults.n_atoms and suggested_atoms(n_distinct) < int(n)
+        n_used = suggested_atoms(n_distinct) if auto else int(n)
         with svc.heavy(owner_of(s, request), request):  # encoding thousands of sentences: one heavy call per visitor at a time
-            s.vocab = encode_vocabulary(used, s.names, encoder, VocabularyConfig(n_atoms=int(n), visual_only=s.visual_only), svc.cache, progress_callback(progress))
+            s.vocab = encode_vocabulary(used, s.names, encoder, VocabularyConfig(n_atoms=n_used, visual_only=s.visual_only), svc.cache, progress_callback(progress))
         s.vocab_key = vocab_key(encoder.name, s.vocab)
         s.prototypes, s.highlight, s.projection = None, [], proj
         umap.get(s.vocab_key, svc_embeddings(s.vocab))  # start UMAP now, in the background
@@ -158,8 +163,10 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
             info += f" ({', '.join(f'{r} {k}' for r, k in list(filtered.reasons().items())[:4])})." if filtered.n_set_aside else "."
             if filtered.emptied:
                 info += f" {len(filtered.emptied)} class(es) had only non-visual sentences and keep them: {md_join(filtered.emptied[:4], limit=80)}."
-        n_distinct = len({x.casefold() for x in s.vocab.sentences})
-        info += clamp_note(int(n), s.vocab.n_atoms, n_distinct, len(s.names)) + (f" {note_text}" if note_text else "")
+        if auto:
+            info += (f" N = {n_used}: about 4 sentences per atom for these {n_distinct} distinct sentences (the default "
+                     f"{defaults.n_atoms} is for full data sets of thousands; move the slider to choose N yourself).")
+        info += clamp_note(n_used, s.vocab.n_atoms, n_distinct, len(s.names)) + (f" {note_text}" if note_text else "")
         return s, fig, info, atom_rows(s), gr.Dropdown(choices=s.names, value=s.names[0]), own_borrowed_md(s, s.names[0]), gr.Timer(active=proj == "UMAP" and bool(note_text)), set_aside_md(s)
 
     build_btn.click(build_vocab, [state, n_atoms, projection, visual_only, colour_by], [state, map_plot, vocab_info, atoms_table, class_pick, class_md, umap_timer, aside_md], api_name="build_vocabulary")
@@ -212,16 +219,18 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
         set_highlight, [state, highlight], [state, map_plot], api_name="highlight_selected", api_visibility="private"
     )
     class_pick.change(own_borrowed_md, [state, class_pick], class_md, api_name="own_borrowed")
-    def redraw(s: Session) -> tuple:
-        """(map, info, atom table, class pick, own/borrowed, set-aside) for a session loaded from a bundle."""
+    def redraw(s: Session, origin: str = "loaded from a run bundle") -> tuple:
+        """(map, info, atom table, class pick, own/borrowed, set-aside) for a session loaded from a bundle (or
+        restored after a reload: ``origin`` says which)."""
         if s.vocab is None:
-            return empty_figure("no vocabulary in this session yet", 420), "No vocabulary in the loaded session: press **Build vocabulary**.", [], gr.Dropdown(choices=s.names, value=None), "", set_aside_md(s)
+            return empty_figure("no vocabulary in this session yet", 420), "No vocabulary in this session yet: press **Build vocabulary**.", [], gr.Dropdown(choices=s.names, value=None), "", set_aside_md(s)
         fig, _ = figure(s)
-        info = f"**{s.vocab.n_atoms} atoms** from {len(s.vocab.sentences)} sentences of {len(s.vocab.class_names)} classes (loaded from a run bundle)."
+        info = f"**{s.vocab.n_atoms} atoms** from {len(s.vocab.sentences)} sentences of {len(s.vocab.class_names)} classes ({origin})."
         first = s.vocab.class_names[0]
         return fig, info, atom_rows(s), gr.Dropdown(choices=s.names, value=first), own_borrowed_md(s, first), set_aside_md(s)
 
     return {"class_pick": class_pick, "class_md": class_md, "map_plot": map_plot, "redraw": redraw,
+            "settings": [n_atoms, visual_only, colour_by, projection],
             "outputs": [map_plot, vocab_info, atoms_table, class_pick, class_md, aside_md]}
 
 

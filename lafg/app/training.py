@@ -10,6 +10,7 @@ Train tab shows).
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -147,11 +148,19 @@ def train_job(services, ctx: JobContext) -> dict:
         ctx.log("training loss", event.step / max(1, event.total_steps / cfg.train.epochs), loss)
 
     encoder = services.text_encoder() if (method.align or read_descriptions(p)) else None
+    resume = bool(p.get("resume_from"))
+    if resume:  # Resume: the stopped job's last checkpoint continues here (the library checks the settings match)
+        from lafg.train import CHECKPOINT, METRICS
+
+        stopped = services.jobs.job_dir(str(p["resume_from"]))
+        for name in (CHECKPOINT, METRICS):
+            if (stopped / name).is_file():
+                shutil.copyfile(stopped / name, ctx.dir / name)
     out = train_run(
         cfg, seen_paths, seen_labels, seen_names, ctx.dir, descriptions=read_descriptions(p), backbone=backbone,
         encoder=encoder, prepared=prepared, backbone_id=embedder.name, feature_cache=services.cache,
         text_cache=services.cache, progress=stage_progress(ctx, "preparing the training inputs"), step=on_step,
-        cancel=ctx.cancelled, device=device, num_workers=APP_DIFFERENCES["num_workers"],
+        cancel=ctx.cancelled, device=device, num_workers=APP_DIFFERENCES["num_workers"], resume=resume,
     )
     ctx.progress(0, 1, "measuring unseen-class retrieval (once, at the end)")
     trained = load_run(out.checkpoint, backbone=backbone, encoder=encoder, device=device)

@@ -7,10 +7,21 @@ import secrets
 
 import gradio as gr
 
+from lafg.errors import LafgError
 from lafg.plots import BackgroundUmap
 
-from . import gradio_speed, guide, tab_describe, tab_protos, tab_retrieve, tab_session, tab_train, tab_vocab
-from .common import Session, demo_session, note
+from . import (
+    gradio_speed,
+    guide,
+    restore,
+    tab_describe,
+    tab_protos,
+    tab_retrieve,
+    tab_session,
+    tab_train,
+    tab_vocab,
+)
+from .common import Session, demo_session, log, note
 from .limits import install_fair_queue, limit_threads
 from .refusals import quiet_input_refusals
 from .services import Services, default_services
@@ -28,6 +39,8 @@ CSS = """
 /* Errors appear once, as the toast: no "Error" badge over every output of the failed event (they cover the
    form until each is closed). */
 [data-testid="status-tracker"]:has(.clear-status) { display: none !important; }
+/* Whole class names under thumbnails: captions wrap instead of ending in "…" ("#0 Red …" could be two classes). */
+.caption-label { white-space: normal !important; text-overflow: clip !important; max-width: 100% !important; }
 """
 
 
@@ -48,6 +61,12 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
         # A random token per browser (never shown to anyone else): the visitor's uploads and jobs stay theirs
         # across page reloads. With --auth the login name is the owner instead.
         owner_store = gr.BrowserState("", storage_key="lafg-owner")
+        # Tabs 1–3 (names, descriptions, vocabulary and prototype settings) as a recipe rebuilt after a reload.
+        session_store = gr.BrowserState(None, storage_key="lafg-session")
+        with gr.Row():
+            restore_note = gr.Markdown(elem_id="restore-note")
+            # A reload keeps the session (below): this is the way back to the embedded demo.
+            reset_btn = gr.Button("Start again from the demo", size="sm", scale=0, elem_id="reset-demo")
         with gr.Tabs():
             with gr.Tab("1 · Categories & descriptions", id="describe"):
                 describe = tab_describe.build(svc, state)
@@ -95,7 +114,40 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
                 return (s, s.owner, f"<small>{note}</small>", gr.skip(), *[gr.skip()] * 4, gr.Timer(active=False), jobs)
             return (s, s.owner, f"<small>{note}</small>", *train["attach"](s, job_id, request)[1:])
 
-        demo.load(on_load, [state, job_store, owner_store], [state, owner_store, status, job_store, *train["outputs"]], api_name="on_load", api_visibility="private")
+        tab_outputs = [*describe["outputs"], *vocab["outputs"], *protos["outputs"], *vocab["settings"], *protos["settings"]]
+
+        def restore_tabs(s: Session, data, request: gr.Request):
+            """After on_load (the visitor's owner and job are set): tabs 1–3 from the browser's recipe."""
+            skip = (gr.skip(),) * (2 + len(tab_outputs))
+            if not data or restore.same_as(s, data):
+                return skip
+            if isinstance(data, dict) and data.get("too_big"):
+                return (gr.skip(), "Your last session was too large to keep in this browser: save it as a run bundle (tab 6) next time.", *skip[2:])
+            try:
+                got = restore.read_recipe(data, svc)
+                if got is None:
+                    return skip
+                restored, todo = got
+                restore.adopt(s, restored)
+                message = restore.rebuild(svc, s, todo, owner_of(s, request))
+            except LafgError as exc:  # a recipe edited in the browser, or one this server cannot rebuild
+                log.info("session restore refused: %s", exc)
+                return (gr.skip(), f"Your last session could not be restored ({exc}).", *skip[2:])
+            origin = "restored after a reload"
+            return (s, message, *describe["redraw"](s), *vocab["redraw"](s, origin), *protos["redraw"](s, origin), *restore.settings_values(s))
+
+        def reset_tabs(s: Session):
+            """Tabs 1–3 back to the embedded demo (the visitor's owner, uploads and job stay)."""
+            restore.adopt(s, demo_session())
+            origin = "the demo"
+            return (s, "Back to the embedded demo.", *describe["redraw"](s), *vocab["redraw"](s, origin), *protos["redraw"](s, origin), *restore.settings_values(s))
+
+        reset_btn.click(reset_tabs, [state], [state, restore_note, *tab_outputs], api_name="reset_to_demo", api_visibility="private")
+        demo.load(on_load, [state, job_store, owner_store], [state, owner_store, status, job_store, *train["outputs"]], api_name="on_load", api_visibility="private").then(
+            restore_tabs, [state, session_store], [state, restore_note, *tab_outputs], api_name="restore_session", api_visibility="private"
+        )
+        # Every change of tabs 1–3 (Session.__hash__ covers exactly those) is written back to the browser.
+        state.change(restore.recipe, [state], [session_store], api_name="keep_session", api_visibility="private", show_progress="hidden")
     quiet_input_refusals(demo)  # a value Gradio refuses (outside a dropdown's choices...) logs one line
     demo.services = svc  # for tests and the launcher
     demo.umap = umap  # the background UMAP projections (tests wait on their threads, not on a clock)

@@ -27,6 +27,9 @@ TESTED = {
     # issue 10 (classroom): tested in tests/app/test_classroom.py
     "check_offtopic", "drop_offtopic", "colour_map", "export_descriptions_file", "export_vocabulary", "export_prototypes",
     "export_bundle", "load_bundle", "export_results",
+    # issue 19: tests/app/test_own_data.py (uploads on Train and Retrieve) and tests/app/test_train_tab.py (Resume)
+    "retrieve_dataset", "train_set_report", "retrieve_set_report", "train_seen_classes", "retrieve_seen_classes",
+    "resume_training",
 }
 
 
@@ -234,7 +237,7 @@ def test_training_job_queue_stop_attach(client, app):
     assert "stopping after the current step" in stopped[0] or "cancelled" in stopped[0]
     assert svc.jobs.wait(first, 60).state == "cancelled"
     assert svc.jobs.wait(second[0], 60).state == "done"
-    with pytest.raises(AppError, match="CUDA"):
+    with pytest.raises(AppError, match="CUDA|not in the list of choices"):  # not offered without CUDA, and refused
         call(client, "start_training", DEMO_SET, "lafg", "full", 1, 0.001, False)
 
 
@@ -249,10 +252,12 @@ def test_retrieval_and_explanations(client, app, tmp_path):
     assert len(items) == 12 and "Shared" in md and fig["type"] == "plotly"
     # the panel carries the read-out's measured grounding, in words, and each percentage's meaning
     assert "How far to trust this" in md and "calibrated chance" in md and "+0.000" not in md
-    items, md, _ = call(client, "search_text", "red crown, black wings")
-    assert items and "·" in items[0]["caption"]
+    *_, preview = call(client, "search_image", handle_file(str(IMAGE)))
+    assert preview is not None
+    items, md, _fig, preview = call(client, "search_text", "red crown, black wings")
+    assert items and "·" in items[0]["caption"] and preview is None  # a text query shows no query image
     assert "your words are closest to these attributes" in md and "How far to trust this" in md
-    items, md, _ = call(client, "search_text_submit", "Scarlet Tanager")
+    items, md, *_ = call(client, "search_text_submit", "Scarlet Tanager")
     assert items
     md, fig = call(client, "explain_result", 2)
     assert "Result:" in md
@@ -300,7 +305,7 @@ def test_retrieve_and_explain_with_a_trained_run(client, app, reading):
     assert "trained projector" not in info
     items, md, fig = call(client, "search_gallery_image", 3)
     assert len(items) == 12 and space.search(md) and "Shared" in md and fig["type"] == "plotly"
-    items, md, _ = call(client, "search_text", "Scarlet Tanager")
+    items, md, *_ = call(client, "search_text", "Scarlet Tanager")
     assert items and space.search(md)
     md, _ = call(client, "explain_result", 1)
     assert space.search(md)

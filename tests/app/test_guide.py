@@ -1,9 +1,22 @@
-from lafg.app.guide import ladder_reading, read_ladder, too_small_note
+import json
+import re
+from pathlib import Path
+
+from lafg.app.guide import ladder_figure, ladder_reading, read_ladder, too_small_note
+from lafg.verdict import LADDER_DATA
+
+LADDER_MD = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "ladder.md"
 
 
-def row(method, r1, std=0.2, set_name="s"):
-    return {"set": set_name, "mode": "head", "method": method, "descriptions": "-" if method in ("aux", "pretrained") else "gpt4",
-            "reading": "-" if method in ("aux", "pretrained") else "relational", "R@1": [r1, std]}
+def row(method, r1, std=0.2, set_name="s", encoder=None, seeds=None):
+    language = method not in ("aux", "pretrained")
+    r = {"set": set_name, "mode": "head", "method": method, "descriptions": "gpt4" if language else "-",
+         "reading": "relational" if language else "-", "R@1": [r1, std], "seeds": 3}
+    if encoder:
+        r["encoder"] = encoder
+    if seeds:
+        r["R@1_seeds"] = seeds
+    return r
 
 
 def test_reading_is_computed_from_the_rows():
@@ -14,9 +27,55 @@ def test_reading_is_computed_from_the_rows():
     assert "no rows" in ladder_reading([], "head")
 
 
-def test_committed_ladder_reads_as_a_tie():
+def test_bridge_rows_do_not_replace_the_minilm_rows():
+    """The issue's bug: a bridge row after the MiniLM one overwrote it (and turned a tie into 'permuted ahead')."""
+    rows = [row("lafg", 54.42, 0.31, seeds=[54.77, 54.47, 54.01]), row("permuted", 54.95, 0.21, seeds=[55.21, 54.96, 54.69]),
+            row("lafg", 54.24, 0.23, encoder="bridge", seeds=[53.93, 54.28, 54.5]),
+            row("permuted", 54.79, 0.05, encoder="bridge", seeds=[54.74, 54.86, 54.77])]
+    text = ladder_reading(rows)
+    assert "lafg 54.42 ± 0.31 vs permuted 54.95 ± 0.21: a tie" in text and "54.24" not in text
+    lafg = next(t for t in ladder_figure(rows, "head").data if t.name == "lafg")
+    assert list(lafg.y) == [54.42]
+
+
+def _md_sections() -> dict[str, str]:
+    text = LADDER_MD.read_text(encoding="utf-8")
+    return {m.group(1): m.group(2) for m in re.finditer(r"^## (\w+) \(whole ladder.*?\n(.*?)(?=^## |\Z)", text, re.M | re.S)}
+
+
+def _md_r1(section: str, set_name: str, method: str) -> str:
+    """``mean ± std`` of R@1 in ladder.md's table row of a MiniLM (or language-free) row."""
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) > 6 and cells[0] == set_name and cells[1].rstrip(" ↺") == method and cells[2] in ("minilm", "-"):
+            return cells[6]
+    raise AssertionError(f"no {set_name} {method} row in ladder.md")
+
+
+def test_the_panel_reads_the_same_rows_and_verdicts_as_ladder_md():
     rows = read_ladder()
-    assert rows and "a tie" in ladder_reading(rows, "head")
+    sections = _md_sections()
+    assert rows and {"head", "partial"} <= set(sections)
+    for mode in ("head", "partial"):
+        text, section = ladder_reading(rows, mode), sections[mode]
+        sentences = re.findall(r"\*\*(\w+)\*\*: lafg ([\d.]+ ± [\d.]+) vs permuted ([\d.]+ ± [\d.]+): ([^(;.]+)", text)
+        assert len(sentences) == 2, text
+        chart = {t.name.split(" ")[0]: dict(zip(t.x, t.y, strict=True)) for t in ladder_figure(rows, mode).data}
+        for set_name, lafg, perm, said in sentences:
+            assert lafg == _md_r1(section, set_name, "lafg") and perm == _md_r1(section, set_name, "permuted")
+            assert f"{chart['lafg'][set_name]:.2f}" == lafg.split(" ")[0]
+            assert f"{chart['permuted'][set_name]:.2f}" == perm.split(" ")[0]
+            md_word = re.search(rf"^- {set_name}: lafg vs permuted: R@1 [-+\d.]+ → (.*)$", section, re.M).group(1)
+            expected = {"tie": "a tie", "**wins**": "lafg ahead", "**loses**": "permuted ahead"}[md_word.split(" ")[0]]
+            assert said.startswith(expected), (mode, set_name, said, md_word)
+        for name, by_set in chart.items():  # every bar is a MiniLM or language-free row of ladder.md
+            for set_name, y in by_set.items():
+                if y is not None:
+                    assert _md_r1(section, set_name, name).startswith(f"{y:.2f}")
+
+
+def test_the_package_copy_is_what_the_panel_reads():
+    assert read_ladder() == json.loads(LADDER_DATA.read_text(encoding="utf-8"))["rows"]
 
 
 def test_too_small_note():
@@ -24,3 +83,39 @@ def test_too_small_note():
     assert "too small to separate methods" in too_small_note(demo, 40) and "2.5 points" in too_small_note(demo, 40)
     assert too_small_note({"unseen_classes": ["c"] * 98}, 8000) == ""
     assert too_small_note(demo, 0) == ""
+
+
+def test_the_results_table_says_in_every_row_whether_runs_can_be_told_apart(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from lafg.app import tab_train
+
+    def job(method, r1, ident):
+        result = {"method": method, "dataset": "d", "unseen_classes": list("abcde"), "epochs_done": 60,
+                  "recall": {"R@1": r1}, "pretrained": {"R@1": 90.0}}
+        return SimpleNamespace(state="done", result=result, id=ident)
+
+    svc = SimpleNamespace(jobs=SimpleNamespace(list=lambda owner: [job("lafg", 100.0, "j1"), job("permuted", 95.0, "j2")]))
+    monkeypatch.setattr(tab_train, "unseen_images", lambda folder: 40)
+    rows = tab_train.results_table(svc, "d")
+    column = tab_train.RESULT_HEADERS.index("can these runs be told apart?")
+    assert [r[0] for r in rows] == ["pretrained (frozen backbone)", "lafg", "permuted"]
+    assert all(r[column] == "no: too few classes to separate methods (1 image = 2.5 points)" for r in rows)
+    assert len(rows[0]) == len(tab_train.RESULT_HEADERS)
+    monkeypatch.setattr(tab_train, "unseen_images", lambda folder: 8000)
+    svc.jobs.list = lambda owner: [SimpleNamespace(**{**vars(job("lafg", 55.0, "j3")), "result": {**job("lafg", 55.0, "j3").result, "unseen_classes": ["c"] * 98}})]
+    assert tab_train.results_table(svc, "d")[1][column].startswith("one seed, no spread")
+
+
+def test_the_bundled_model_is_called_a_toy_with_where_to_go_instead():
+    from lafg.app.tab_describe import toy_note
+    from lafg.llm.published import PublishedDescriptionsLLM
+
+    published = PublishedDescriptionsLLM()
+    known = next(n for n in ("Blue Jay", "Cardinal", "Sunflower", "Tesla Model S Sedan 2012") if published.lookup(n))
+    made_up = "Zorblax Flitterwing"
+    assert published.lookup(made_up) is None
+    assert "toy" in toy_note([made_up]) and "None of your names" in toy_note([made_up]) and "JSON" in toy_note([made_up])
+    assert "All your names are in the published" in toy_note([known])
+    mixed = toy_note([known, made_up])
+    assert "1 of your 2 names" in mixed and made_up in mixed and "endpoint" in mixed

@@ -88,3 +88,20 @@ def test_ladder_runs_on_any_folder_with_a_descriptions_file(tmp_path, capsys):
     assert [r["method"] for r in rows] == ["pretrained", "shuffled-atoms"]
     assert all(r["set"].startswith("data-") and 0 <= r["R@1"][0] <= 100 for r in rows)
     assert rows[1]["descriptions"] == "d.json" and rows[1]["encoder"] == "minilm" and rows[1]["seeds"] == 1
+
+
+def test_the_package_copy_holds_the_committed_ladder_rows():
+    """The app reads lafg/results/ladder.json (an installed wheel has no benchmarks/): it must be ladder.json."""
+    from lafg.verdict import LADDER_DATA, read_ladder
+
+    assert read_ladder(LADDER_DATA) == json.loads((ladder.RESULTS / "ladder.json").read_text())
+
+
+def test_write_results_elsewhere_leaves_the_package_copy_alone(tmp_path, monkeypatch):
+    written = []
+    monkeypatch.setattr(ladder, "write_package_copy", lambda rows, *a: written.append(rows))
+    ladder.write_results([{"set": "s", "mode": "head", "method": "aux", "descriptions": "-", "seeds": 1, "R@1": [1.0, 0.0], "seconds": 1}], "head", 1.0, tmp_path)
+    assert written == []
+    monkeypatch.setattr(ladder, "RESULTS", tmp_path)
+    ladder.write_results([], "partial", 1.0, tmp_path)
+    assert len(written) == 1 and written[0][0]["method"] == "aux"
