@@ -42,6 +42,11 @@ Or, instead of class folders, `classes.csv` (`class_id,name,split`, split `train
 default split **at least 4 classes**."""
 
 
+def code_text(text: str) -> str:
+    """A visitor's folder name inside a Markdown code span (shown as text; a backtick would end the span)."""
+    return text.replace("`", "'")[:120]
+
+
 def seen_with_descriptions(seen: list[str], descriptions: dict[str, list[str]]) -> list[str]:
     return [c for c in seen if descriptions.get(c)]
 
@@ -55,7 +60,7 @@ def set_report(label: str, folder: Path, descriptions: dict[str, list[str]], unw
     described = seen_with_descriptions(seen, known)
     lines = [
         f"**{md(label, 120)}**: {len(image_set.classes)} classes, {len(image_set)} images"
-        + (f" (read inside its top-level folder “{md(unwrapped, 120)}/”)" if unwrapped else "") + ".",
+        + (f" (read inside its top-level folder `{code_text(unwrapped)}/`)" if unwrapped else "") + ".",
         f"- **Seen** (training, explanations): {md_join(seen, limit=80)}",
         f"- **Unseen** (evaluation): {md_join(unseen, limit=80)}",
     ]

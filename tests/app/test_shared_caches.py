@@ -29,7 +29,7 @@ def marked(tmp_path: Path, word: str) -> str:
 
 def explanation(client: Client) -> str:
     client.predict(PRETRAINED, DEMO_SET, api_name="/build_index")
-    _, md, _ = client.predict("red crown", api_name="/search_text")
+    md = client.predict("red crown", api_name="/search_text")[1]
     return md
 
 
