@@ -5,9 +5,11 @@ the local network), ``--share`` (a public Gradio link; off by default), ``--work
 
 Hosting (see docs/HOSTING.md): ``--auth user:pass`` / ``--auth-file F`` (a login page), ``--data-root DIR``
 (repeatable: the only server folders visitors may add; off by default), ``--llm-key-env NAME`` (repeatable:
-variables a visitor may pick as the endpoint's API key; by default none), ``--llm-endpoint URL`` (repeatable:
-the only endpoints allowed), ``--llm-model ID`` (repeatable: transformers models visitors may load; served
-beyond 127.0.0.1 none unless listed), ``--queue-size N``.
+variables a visitor may pick as the endpoint's API key, only ever sent to a listed endpoint: it needs
+``--llm-endpoint``), ``--llm-endpoint URL`` (repeatable: the endpoints allowed whatever their address; served
+beyond 127.0.0.1 the only ones, on 127.0.0.1 visitors may also name endpoints at public addresses),
+``--llm-model ID`` (repeatable: transformers models visitors may load; served beyond 127.0.0.1 none unless
+listed), ``--queue-size N``.
 
 A Space runs ``python app.py`` without flags: the same settings come from variables (Space *secrets* for the
 login): ``LAFG_AUTH`` ("user:pass" items separated by commas or new lines), ``LAFG_AUTH_FILE``,
@@ -78,8 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--auth", action="append", default=[], metavar="USER:PASS", help="require a login (repeatable)")
     parser.add_argument("--auth-file", metavar="F", help="file of user:password lines (a login page)")
     parser.add_argument("--data-root", action="append", default=[], metavar="DIR", help="a server folder whose sub-folders visitors may add as data sets (repeatable; default: none)")
-    parser.add_argument("--llm-key-env", action="append", default=[], metavar="NAME", help="an environment variable visitors may pick as the endpoint API key (repeatable; default: none)")
-    parser.add_argument("--llm-endpoint", action="append", default=[], metavar="URL", help="an allowed OpenAI-compatible endpoint (repeatable; default: any)")
+    parser.add_argument("--llm-key-env", action="append", default=[], metavar="NAME", help="an environment variable visitors may pick as the endpoint API key, only ever sent to a --llm-endpoint URL (repeatable; needs --llm-endpoint; default: none)")
+    parser.add_argument("--llm-endpoint", action="append", default=[], metavar="URL", help="an allowed OpenAI-compatible endpoint (repeatable): the only ones served beyond 127.0.0.1, the only private/loopback ones (e.g. a local Ollama) and the only ones --llm-key-env keys go to")
     parser.add_argument("--llm-model", action="append", default=None, metavar="ID", help="a transformers model visitors may load (repeatable; default: any Hub id on 127.0.0.1, none when serving beyond it)")
     parser.add_argument("--queue-size", type=int, default=64, help="events waiting in the queue, all visitors together (default 64)")
     args = parser.parse_args(argv)
@@ -106,11 +108,16 @@ def main(argv: list[str] | None = None) -> None:
 
     from lafg.app import build_demo, default_services, launch
     from lafg.app.limits import Limits
+    from lafg.errors import InputError
 
     svc = default_services(
         args.work_dir, data_roots=roots, llm_key_envs=list(args.llm_key_env), llm_endpoints=list(args.llm_endpoint),
-        llm_models=models, limits=Limits(queue_size=max(1, args.queue_size)),
+        llm_models=models, limits=Limits(queue_size=max(1, args.queue_size)), public=public,
     )
+    try:
+        svc.check_settings()
+    except InputError as exc:
+        raise SystemExit(f"app.py: error: {exc}") from None
     demo = build_demo(svc)
     launch(demo, server_name=args.host, server_port=args.port, share=args.share, auth=auth or None)
 

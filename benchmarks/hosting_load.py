@@ -3,7 +3,7 @@ that nothing fails and that each visitor sees only their own uploads and jobs; l
 
 Bounded and offline: the app runs in this process over the small fake models of the tests (the numbers measure
 the web round trip, the queue, the per-visitor checks and the library wiring, not model speed), each visitor
-uploads its own 2-class zip, indexes it, searches it by gallery image and by text, and lists its jobs; then
+uploads its own 4-class zip (two seen classes: text search needs an attribute space), indexes it, searches it by gallery image and by text, and lists its jobs; then
 every visitor tries to attach to every other visitor's job (all must be refused).
 
     python benchmarks/hosting_load.py [--sessions 6] [--rounds 5]   # writes benchmarks/results/hosting_load.{json,md}
@@ -31,8 +31,8 @@ DEMO = ROOT / "assets" / "demo" / "images"
 
 
 def visitor_zip(folder: Path, tag: str) -> Path:
-    """A 2-class zip of demo photos (4 per class) named after the visitor."""
-    classes = sorted(p for p in DEMO.iterdir() if p.is_dir())[:2]
+    """A 4-class zip of demo photos (4 per class) named after the visitor."""
+    classes = sorted(p for p in DEMO.iterdir() if p.is_dir())[:4]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         for cls in classes:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
             barrier.wait(timeout=120)  # everyone starts together
             label = timed(client, "upload_dataset", handle_file(str(zip_path)))["value"]
             info, browse = timed(client, "build_index", "pretrained backbone (no training)", label)
-            assert "8 images" in info, info
+            assert "16 images" in info, info
             for r in range(args.rounds):
                 items, *_ = timed(client, "search_gallery_image", r % 8)
                 assert items

@@ -51,16 +51,25 @@ def vocabulary_dict(vocab: Vocabulary) -> dict:
     }
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads a cell starting so as a formula
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a string starting with ``= + - @``, a tab or a carriage return
+    (visitor or LLM text: "=HYPERLINK(...)") gets a leading apostrophe; numbers and other strings are unchanged."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def vocabulary_csv(vocab: Vocabulary) -> str:
     """One row per atom: index, label, number of sentences, classes (by contribution), member sentences."""
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["atom", "label", "sentences", "classes", "members"])
     for a in vocab.atoms:
-        w.writerow([
+        w.writerow([csv_cell(x) for x in (
             a.index, a.label, len(a.members), "; ".join(vocab.class_names[c] for c in a.classes),
             " | ".join(vocab.sentences[m] for m in a.members),
-        ])
+        )])
     return out.getvalue()
 
 
@@ -112,15 +121,15 @@ def figure_png(fig, path: str | Path, scale: float = 2.0) -> Path:
 
 
 def rows_csv(rows: list[dict]) -> str:
-    """Flat dicts as CSV (columns in first-seen order; lists and dicts written as JSON)."""
+    """Flat dicts as CSV (columns in first-seen order; lists and dicts written as JSON; no cell a formula)."""
     cols: list[str] = []
     for r in rows:
         cols += [k for k in r if k not in cols]
     out = io.StringIO()
     w = csv.DictWriter(out, fieldnames=cols)
-    w.writeheader()
+    w.writerow({c: csv_cell(c) for c in cols})
     for r in rows:
-        w.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v for k, v in r.items()})
+        w.writerow({k: csv_cell(json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v) for k, v in r.items()})
     return out.getvalue()
 
 

@@ -27,6 +27,12 @@ PALETTE = qualitative.Dark24 + qualitative.Light24
 OTHER_COLOUR = "#b8b8b8"
 
 
+def plot_text(text: object) -> str:
+    """Visitor or LLM text made inert for Plotly, which draws a subset of HTML in labels, hovers and titles
+    (``<a href>`` links among it): ``<``, ``>`` and ``&`` become entities, which Plotly shows as the characters."""
+    return html.escape(str(text), quote=False)
+
+
 def short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -169,7 +175,7 @@ def vocabulary_map(
     scatter = go.Scattergl if len(xy) > webgl_threshold else go.Scatter
     fig = go.Figure()
     hover = [
-        f"<b>{short(s, 90)}</b><br>class: {class_names[int(c)]}<br>atom {int(a)}: {short(atom_labels[int(a)], 50)}"
+        f"<b>{plot_text(short(s, 90))}</b><br>class: {plot_text(class_names[int(c)])}<br>atom {int(a)}: {plot_text(short(atom_labels[int(a)], 50))}"
         for s, c, a in zip(sentences, sentence_class, sentence_atom, strict=True)
     ]
     groups = [[g] for g in sorted(group_named, key=lambda g: -group_sizes[g])] + [[g for g in range(n_groups) if g not in group_named]]
@@ -181,7 +187,7 @@ def vocabulary_map(
         if is_other:
             name = f"other {'classes' if by_class else 'atoms'} ({len(group)})"
         else:
-            name = short(class_names[group[0]], 38) if by_class else f"{group[0]}: {phrase(atom_labels[group[0]], 38)}"
+            name = plot_text(short(class_names[group[0]], 38) if by_class else f"{group[0]}: {phrase(atom_labels[group[0]], 38)}")
         opacity = 0.85
         if highlight_set and not by_class:
             opacity = 0.95 if (not is_other and group[0] in highlight_set) else 0.15
@@ -202,7 +208,7 @@ def vocabulary_map(
             go.Scatter(
                 x=atom_xy[:, 0], y=atom_xy[:, 1], mode="markers", name="atom centres (★)",
                 marker=dict(symbol="star", size=[16 if a in highlight_set else 10 for a in range(n_atoms)], color="#222" if by_class else colours, line=dict(width=1, color="#222")),
-                hovertext=[f"<b>atom {a}</b>: {short(atom_labels[a], 80)}<br>{int(sizes[a])} sentences" for a in range(n_atoms)],
+                hovertext=[f"<b>atom {a}</b>: {plot_text(short(atom_labels[a], 80))}<br>{int(sizes[a])} sentences" for a in range(n_atoms)],
                 hoverinfo="text",
             )
         )
@@ -226,13 +232,13 @@ def atom_weights_bar(labels: Sequence[str], weights: Sequence[float], own: Seque
         idx = [i for i, o in enumerate(own) if bool(o) == flag]
         if idx:
             fig.add_trace(go.Bar(
-                x=[float(weights[i]) for i in idx], y=[phrase(labels[i], 70) for i in idx], orientation="h", name=name,
-                marker_color=colour, hovertext=[labels[i] for i in idx], hoverinfo="text+x",
+                x=[float(weights[i]) for i in idx], y=[plot_text(phrase(labels[i], 70)) for i in idx], orientation="h", name=name,
+                marker_color=colour, hovertext=[plot_text(labels[i]) for i in idx], hoverinfo="text+x",
             ))
     fig.update_layout(
-        title=dict(text=title, font=dict(size=14)), template="plotly_white", barmode="stack",
+        title=dict(text=plot_text(title), font=dict(size=14)), template="plotly_white", barmode="stack",
         height=max(300, 110 + 34 * len(labels)), margin=dict(l=10, r=10, t=40, b=60),
-        yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=[phrase(x, 70) for x in labels]),
+        yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=[plot_text(phrase(x, 70)) for x in labels]),
         xaxis=dict(title=None), legend=dict(orientation="h", yanchor="top", y=-0.12, x=0),
     )
     return fig
@@ -295,11 +301,11 @@ def ladder_chart(rows: Sequence[dict], mode: str = "head", metric: str = "R@1") 
 def compare_bar(labels: Sequence[str], a: Sequence[float], b: Sequence[float], name_a: str, name_b: str, title: str = "") -> go.Figure:
     """Grouped horizontal bars: how strongly each atom belongs to class A and to class B."""
     fig = go.Figure()
-    ys = [phrase(x, 70) for x in labels]
-    fig.add_trace(go.Bar(x=list(a), y=ys, orientation="h", name=name_a, marker_color="#2b6cb0", hovertext=list(labels)))
-    fig.add_trace(go.Bar(x=list(b), y=ys, orientation="h", name=name_b, marker_color="#c53030", hovertext=list(labels)))
+    ys, hovers = [plot_text(phrase(x, 70)) for x in labels], [plot_text(x) for x in labels]
+    fig.add_trace(go.Bar(x=list(a), y=ys, orientation="h", name=plot_text(name_a), marker_color="#2b6cb0", hovertext=hovers))
+    fig.add_trace(go.Bar(x=list(b), y=ys, orientation="h", name=plot_text(name_b), marker_color="#c53030", hovertext=hovers))
     fig.update_layout(
-        title=dict(text=title, font=dict(size=14)), template="plotly_white", barmode="group",
+        title=dict(text=plot_text(title), font=dict(size=14)), template="plotly_white", barmode="group",
         height=max(240, 60 + 40 * len(labels)), margin=dict(l=10, r=10, t=40, b=10),
         yaxis=dict(autorange="reversed"), xaxis=dict(title="similarity of the class to the atom"), legend=dict(orientation="h", y=-0.2),
     )
@@ -319,7 +325,7 @@ def training_curves(history: dict[str, list[list[float]]], title: str = "Trainin
             line=dict(dash="solid" if not is_recall else "dot"),
         ))
     fig.update_layout(
-        title=dict(text=title, font=dict(size=14)), template="plotly_white", height=320, margin=dict(l=10, r=10, t=40, b=10),
+        title=dict(text=plot_text(title), font=dict(size=14)), template="plotly_white", height=320, margin=dict(l=10, r=10, t=40, b=10),
         xaxis=dict(title="epoch"), yaxis=dict(title="loss"),
         yaxis2=dict(title="unseen Recall@1 (%)", overlaying="y", side="right", range=[0, 100]),
         legend=dict(orientation="h", y=-0.3),
@@ -349,12 +355,12 @@ def explanation_bar_spec(shared: Sequence, differing: Sequence, title: str = "Wh
                   else ("shared attributes (contribution)", "differing attributes (query − result)"))
     data = [
         {"type": "bar", "orientation": "h", "x": [float(c.contribution) for c in shared],
-         "y": [html.escape(phrase(c.label, 45)) for c in shared], "marker": {"color": "#2f855a"},
-         "hovertext": [html.escape(c.label) for c in shared], "name": "shared", "showlegend": False, "xaxis": "x", "yaxis": "y"},
+         "y": [plot_text(phrase(c.label, 45)) for c in shared], "marker": {"color": "#2f855a"},
+         "hovertext": [plot_text(c.label) for c in shared], "name": "shared", "showlegend": False, "xaxis": "x", "yaxis": "y"},
         {"type": "bar", "orientation": "h", "x": [float(c.contribution) for c in differing],
-         "y": [html.escape(phrase(c.label, 45)) for c in differing],
+         "y": [plot_text(phrase(c.label, 45)) for c in differing],
          "marker": {"color": ["#2b6cb0" if c.contribution >= 0 else "#c53030" for c in differing]},
-         "hovertext": [f"{html.escape(c.label)}<br>query {c.query:.2f} · result {c.result:.2f}" for c in differing],
+         "hovertext": [f"{plot_text(c.label)}<br>query {c.query:.2f} · result {c.result:.2f}" for c in differing],
          "name": "differing", "showlegend": False, "xaxis": "x2", "yaxis": "y2"},
     ]
     layout = {
@@ -364,7 +370,7 @@ def explanation_bar_spec(shared: Sequence, differing: Sequence, title: str = "Wh
                    **({"range": [0, 1] if text_query else [-1, 1], "tickformat": ".0%"} if calibrated else {})},
         "yaxis2": {"anchor": "x2", "domain": [0.0, 1.0], "autorange": "reversed"},
         "annotations": [axis_title(titles[0], 0.1625), axis_title(titles[1], 0.8375)],
-        "title": {"text": title, "font": {"size": 14}}, "template": _template("plotly_white"), "height": 340,
+        "title": {"text": plot_text(title), "font": {"size": 14}}, "template": _template("plotly_white"), "height": 340,
         "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
     }
     return {"data": data, "layout": layout}

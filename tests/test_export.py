@@ -122,3 +122,19 @@ def test_figure_png_through_kaleido(tmp_path):
 
     path = figure_png(go.Figure(go.Bar(x=[1, 2], y=[2, 3])), tmp_path / "f.png", scale=1)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000
+
+
+FORMULAS = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+2", "-2+3", "@SUM(A1)", "\tx", "\r=1"]
+
+
+def test_no_csv_cell_is_a_formula():
+    """Issue 18 item 6: visitor or LLM text starting = + - @ (or tab, CR) is exported as text (a leading ')."""
+    names = [f"{f} bird" for f in FORMULAS]
+    sentences = [f"{f} crown" for f in FORMULAS]
+    emb = np.eye(len(FORMULAS), 8, dtype=np.float32)
+    vocab = build_vocabulary(sentences, emb, np.arange(len(FORMULAS)), names, VocabularyConfig(n_atoms=len(FORMULAS), backend="sklearn"))
+    cells = [c for row in csv.reader(io.StringIO(vocabulary_csv(vocab))) for c in row]
+    cells += [c for row in csv.reader(io.StringIO(rows_csv([{"class": f, "score": -0.5, "shared": [f]} for f in FORMULAS] + [{"=cmd": 1}])))
+              for c in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or (c[:1] == "-" and c != "-0.5")]
+    assert "'=HYPERLINK(\"http://evil\",\"x\")" in cells and "-0.5" in cells  # numbers stay numbers

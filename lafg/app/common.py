@@ -15,6 +15,7 @@ from lafg.errors import LafgError
 from lafg.vocabulary import VocabularyConfig
 
 from .datasets import DEMO_DIR
+from .safe_text import plain
 
 log = logging.getLogger("lafg.app")
 
@@ -92,8 +93,9 @@ def user_errors(fn):
 
 
 def user_error(message: str) -> gr.Error:
-    """One toast for the user (Gradio prints no traceback for it: the message says all there is)."""
-    return gr.Error(message, print_exception=False)
+    """One toast for the user (Gradio prints no traceback for it: the message says all there is); any text of
+    the visitor's it quotes (a name, a path, a file name) is shown as text, never as HTML."""
+    return gr.Error(plain(message), print_exception=False)  # shown as text: it may quote a visitor's input
 
 
 def note(title: str, body: str) -> None:

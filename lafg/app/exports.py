@@ -13,6 +13,8 @@ from lafg.errors import InputError
 from lafg.vocabulary import VocabularyConfig
 
 from .common import Session
+from .limits import Limits
+from .safe_text import md
 
 log = logging.getLogger("lafg.app")
 
@@ -77,14 +79,16 @@ def export_bundle(s: Session, folder: Path, encoder_name: str = "") -> str:
     return str(write_bundle(RunBundle(list(s.names), dict(s.descriptions), s.vocab, s.prototypes, settings), folder / "lafg-session.zip"))
 
 
-def load_bundle(s: Session, path: str, encoder_name: str) -> str:
+def load_bundle(s: Session, path: str, encoder_name: str, limits: Limits | None = None) -> str:
     """Replace the session's work with a bundle's; returns a one-line summary. A vocabulary built with another
-    text encoder than the app's is dropped (its atoms would not match new embeddings), and the user is told."""
+    text encoder than the app's is dropped (its atoms would not match new embeddings), and the user is told.
+    The bundle's names and descriptions pass the same ``limits`` as the form's (checked before anything changes)."""
     from lafg.export import read_bundle
 
-    from .services import content_key
+    from .services import vocab_key
 
     b = read_bundle(path)
+    (limits or Limits()).check_session(list(b.names), {n: list(v) for n, v in b.descriptions.items()})
     s.names, s.descriptions = list(b.names), {n: list(b.descriptions.get(n, [])) for n in b.names}
     s.source = str(b.settings.get("source", "")) or "run bundle"
     s.visual_only = bool(b.settings.get("visual_only", VocabularyConfig.visual_only))
@@ -95,9 +99,9 @@ def load_bundle(s: Session, path: str, encoder_name: str) -> str:
     built_with = str(b.settings.get("encoder", ""))
     if s.vocab is not None and built_with and encoder_name and built_with != encoder_name:
         s.vocab = s.prototypes = None
-        note = f" Its vocabulary was built with {built_with}, not this app's {encoder_name}: rebuild it."
+        note = f" Its vocabulary was built with {md(built_with, 80)}, not this app's {encoder_name}: rebuild it."
     if s.vocab is not None:
-        s.vocab_key = content_key(built_with or encoder_name, s.vocab.sentences)
+        s.vocab_key = vocab_key(built_with or encoder_name, s.vocab)
     if s.prototypes is not None and s.vocab is not None:
         s.prototypes.vocabulary = s.vocab
     parts = [f"{len(s.names)} classes", f"{sum(len(v) for v in s.descriptions.values())} sentences"]

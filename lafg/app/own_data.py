@@ -19,8 +19,9 @@ from lafg.errors import InputError
 
 from .common import Session, file_path, user_errors
 from .datasets import load_dataset_inside, shared_descriptions, within
+from .safe_text import md, md_join
 from .services import Services
-from .uploads import extract_zip, new_upload_folder, owner_of
+from .uploads import discard_on_error, extract_zip, new_upload_folder, owner_of
 
 ZIP_LAYOUT = """**What to upload**: a `.zip` with **one folder per class**, the class's images inside (jpg, png, webp, bmp,
 gif). One top-level folder around them is fine (a file manager's *compress folder*); it is unwrapped.
@@ -41,6 +42,11 @@ Or, instead of class folders, `classes.csv` (`class_id,name,split`, split `train
 default split **at least 4 classes**."""
 
 
+def code_text(text: str) -> str:
+    """A visitor's folder name inside a Markdown code span (shown as text; a backtick would end the span)."""
+    return text.replace("`", "'")[:120]
+
+
 def seen_with_descriptions(seen: list[str], descriptions: dict[str, list[str]]) -> list[str]:
     return [c for c in seen if descriptions.get(c)]
 
@@ -53,10 +59,10 @@ def set_report(label: str, folder: Path, descriptions: dict[str, list[str]], unw
     known = {**shared_descriptions(folder), **{k: v for k, v in descriptions.items() if v}}
     described = seen_with_descriptions(seen, known)
     lines = [
-        f"**{label}**: {len(image_set.classes)} classes, {len(image_set)} images"
-        + (f" (read inside its top-level folder `{unwrapped}/`)" if unwrapped else "") + ".",
-        f"- **Seen** (training, explanations): {', '.join(seen)}",
-        f"- **Unseen** (evaluation): {', '.join(unseen)}",
+        f"**{md(label, 120)}**: {len(image_set.classes)} classes, {len(image_set)} images"
+        + (f" (read inside its top-level folder `{code_text(unwrapped)}/`)" if unwrapped else "") + ".",
+        f"- **Seen** (training, explanations): {md_join(seen, limit=80)}",
+        f"- **Unseen** (evaluation): {md_join(unseen, limit=80)}",
     ]
     if len(image_set.classes) < 4:
         lines.append(
@@ -69,7 +75,7 @@ def set_report(label: str, folder: Path, descriptions: dict[str, list[str]], unw
         missing = [c for c in seen if c not in described]
         lines.append(
             f"\n⚠️ Only {len(described)} seen class(es) have descriptions: text search and explanations need 2. "
-            f"Describe {', '.join(missing[:6])} in tab 1 (names → descriptions), then build the index again."
+            f"Describe {md_join(missing[:6], limit=80)} in tab 1 (names → descriptions), then build the index again."
         )
     else:
         lines.append(f"\n✅ {len(described)} seen classes have descriptions: text search and explanations can work.")
@@ -92,9 +98,10 @@ def upload_block(svc: Services, state: gr.State, dataset: gr.Dropdown, choices, 
         if not path:
             return s, gr.skip()
         dest = new_upload_folder(svc.visitor_dir(owner_of(s, request)))
-        extract_zip(path, dest, svc.limits)
-        root = unwrap_single_folder(dest)
-        image_set = load_dataset_inside(root, dest)
+        with discard_on_error(dest):  # refused after unpacking: nothing of it stays
+            extract_zip(path, dest, svc.limits)
+            root = unwrap_single_folder(dest)
+            image_set = load_dataset_inside(root, dest)
         label = f"{Path(path).stem} (upload, {len(image_set.classes)} classes)"
         s.datasets[label] = str(root)
         return s, gr.Dropdown(choices=choices(svc, s), value=label)

@@ -108,25 +108,30 @@ def load_checkpoint(services, ckpt: str):
 
 def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descriptions: dict[str, list[str]], progress=None,
                   visual_only: bool = VocabularyConfig.visual_only) -> Gallery:
-    """Embed a data set's images, index them and prepare the attribute space (cached per checkpoint × set).
+    """Embed a data set's images, index them and prepare the attribute space (cached per checkpoint × set ×
+    everything else that shapes it).
 
     ``visual_only`` is the visitor's vocabulary filter (the library default otherwise): the untrained backbone's
-    attribute space is built with it; a trained run's space is the one its checkpoint carries."""
+    attribute space is built with it; a trained run's space is the one its checkpoint carries.
+
+    The in-memory gallery is shared by every visitor whose inputs hash the same, so its key holds content hashes
+    of all of them (the images, the checkpoint file, the descriptions, labels, seen split, encoders, filter):
+    one visitor's descriptions never become another's explanations, and an edit gets its own gallery."""
+    from lafg.index import gallery_store
+
     embedder = services.image_embedder()
     run = load_checkpoint(services, ckpt) if ckpt else None
     image_set = image_list(services.work_dir, dataset_dir)
     paths, labels = image_set.paths, image_set.labels
-    key = (ckpt, str(Path(dataset_dir).resolve()), embedder.name, len(paths), bool(visual_only))
+    # Features, embeddings and indexes persist in the app's folder: a restart maps them back in seconds.
+    store, tag, lang_tag = gallery_store(services.work_dir, embedder.name, dataset_dir, paths, ckpt, descriptions)
+    # What the attribute space also reads: the labels and seen split (which images fit the read-out) and
+    # the text encoder (the vocabulary); a change in any of them refits and re-indexes.
+    space_tag = _digest(lang_tag, hashlib.sha256(labels.tobytes()).hexdigest(), sorted(image_set.seen), image_set.classes,
+                        getattr(services.text_encoder(), "name", ""), bool(visual_only), SPACE_VERSION)
+    key = (gallery_key(store.fingerprint, tag, space_tag, paths),)
 
     def build() -> Gallery:
-        from lafg.index import gallery_store
-
-        # Features, embeddings and indexes persist in the app's folder: a restart maps them back in seconds.
-        store, tag, lang_tag = gallery_store(services.work_dir, embedder.name, dataset_dir, paths, ckpt, descriptions)
-        # What the attribute space also reads: the labels and seen split (which images fit the read-out) and
-        # the text encoder (the vocabulary); a change in any of them refits and re-indexes.
-        space_tag = _digest(lang_tag, hashlib.sha256(labels.tobytes()).hexdigest(), sorted(image_set.seen), image_set.classes,
-                            getattr(services.text_encoder(), "name", ""), bool(visual_only), SPACE_VERSION)
         feats, kept = store.arrays(["features", "kept"], lambda: embedder.embed(paths, 1, progress))
         if len(kept) == 0:
             raise InputError("the gallery is empty: no readable images in this data set")
@@ -272,6 +277,12 @@ def pretrained_space(services, image_set, feats: np.ndarray, kept: np.ndarray, l
 
 
 SPACE_VERSION = 2  # bump when the vocabulary or read-out recipe changes: stored read-outs are refitted
+
+
+def gallery_key(fingerprint: str, tag: str, space_tag: str, paths: list[str]) -> str:
+    """The in-memory gallery's key: the image files (paths, sizes, times), the checkpoint file, and everything
+    the attribute space reads (``space_tag``: descriptions, labels, seen split, text encoder, filter)."""
+    return _digest(fingerprint, tag, space_tag, hashlib.sha256("\0".join(paths).encode("utf-8")).hexdigest())
 
 
 def _digest(*parts) -> str:

@@ -25,7 +25,7 @@ from lafg.jobs import JobRegistry
 
 from .datasets import available_datasets, load_dataset_inside, within
 from .embedder import BackboneEmbedder, ImageEmbedder, Progress
-from .limits import Limits
+from .limits import Limits, visitor_key
 from .uploads import safe_upload_dir
 
 GALLERY_MEMORY = int(os.environ.get("LAFG_GALLERY_MEMORY_MB", "4096")) * 2**20  # cached galleries' RAM cap
@@ -57,7 +57,8 @@ class Services:
     # Operator settings (app.py flags): what visitors may reach on this server.
     data_roots: list[Path] = field(default_factory=list)  # --data-root: the only folders whose sub-folders may be added
     llm_key_envs: list[str] = field(default_factory=list)  # --llm-key-env: variables a visitor may pick as the API key
-    llm_endpoints: list[str] = field(default_factory=list)  # --llm-endpoint: the only endpoints allowed (empty: any)
+    llm_endpoints: list[str] = field(default_factory=list)  # --llm-endpoint: endpoints allowed whatever their address
+    public: bool = False  # served beyond 127.0.0.1: no endpoint but the listed ones (a visitor is a stranger)
     llm_models: list[str] | None = None  # --llm-model: transformers models visitors may load (None: any Hub id)
     limits: Limits = field(default_factory=Limits)
     index_bytes_per_image: int = INDEX_BYTES_PER_IMAGE  # gallery index RAM budget per image (0: by size alone)
@@ -65,6 +66,13 @@ class Services:
     _models: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _index_cache: dict[tuple, Any] = field(default_factory=dict, repr=False)
+    _external: dict[str, int] = field(default_factory=dict, repr=False)  # visitor key -> endpoint calls running
+
+    def check_settings(self) -> None:
+        """Refuse, at start-up, settings that would hand the operator's key to an endpoint a visitor names."""
+        if self.llm_key_envs and not self.llm_endpoints:
+            raise InputError("--llm-key-env needs --llm-endpoint: a server-side API key only ever goes to an endpoint "
+                             "the operator listed (otherwise any visitor could send it to a server of their own)")
 
     def _shared(self, key: str, factory: Callable[[], Any]) -> Any:
         with self._lock:  # one load per process, even when several sessions ask at once
@@ -119,13 +127,21 @@ class Services:
         return folder, load_dataset_inside(folder, root)
 
     def check_endpoint(self, url: str) -> str:
-        """An LLM endpoint URL a visitor typed, if the operator allows it (``--llm-endpoint``; any when unset)."""
+        """An LLM endpoint URL a visitor typed: a listed one (``--llm-endpoint``), else, on a machine not served
+        beyond 127.0.0.1, one whose host resolves only to public addresses (never loopback, private, link-local:
+        those are this server's neighbours). Every refusal reads the same, whatever is (or is not) there."""
         url = (url or "").strip().rstrip("/")
         if not url.startswith(("http://", "https://")):
-            raise InputError("the endpoint URL must start with http:// or https://, e.g. http://localhost:11434/v1")
+            raise InputError("the endpoint URL must start with http:// or https://, e.g. https://api.openai.com/v1")
         allowed = [u.rstrip("/") for u in self.llm_endpoints]
-        if allowed and url not in allowed:
-            raise InputError("this endpoint is not allowed on this app; choose one of: " + ", ".join(allowed))
+        if url in allowed:
+            return url
+        if allowed or self.public:
+            listed = ", ".join(allowed) or "none (operators: --llm-endpoint URL)"
+            raise InputError("this endpoint is not allowed on this app; choose one of: " + listed)
+        from lafg.llm.endpoints import check_public_url
+
+        check_public_url(url)
         return url
 
     def check_model_id(self, model_id: str) -> str:
@@ -140,9 +156,10 @@ class Services:
             raise InputError("give a Hub model id such as Qwen/Qwen2.5-1.5B-Instruct (folders of this server cannot be named here)")
         return model_id
 
-    def api_key(self, source: str, typed: str) -> str | None:
-        """The API key for an endpoint call: the typed one, or an operator-allowed variable's value. A visitor
-        never names an arbitrary variable: anything else is refused without reading the environment."""
+    def api_key(self, source: str, typed: str, url: str) -> str | None:
+        """The API key for a call to ``url``: the typed one, or an operator-allowed variable's value, which only
+        ever goes to an endpoint the operator listed. A visitor never names an arbitrary variable: anything else
+        is refused without reading the environment."""
         if typed:
             return typed.strip()
         source = (source or "").strip()
@@ -150,22 +167,53 @@ class Services:
             return None
         if source not in self.llm_key_envs:
             raise InputError("that key source is not offered here: type the key, or pick one the operator allowed")
+        if url.rstrip("/") not in [u.rstrip("/") for u in self.llm_endpoints]:
+            raise InputError("the server's API key only goes to the endpoints this app lists: pick one of them, or type your own key")
         return os.environ.get(source) or None
 
     @contextlib.contextmanager
-    def heavy(self, owner: str):
-        """A slot for one heavy call of one visitor (``limits.heavy_per_session`` at once per visitor)."""
+    def heavy(self, owner: str, request: Any = None):
+        """A slot for one heavy call of one visitor: ``limits.heavy_per_session`` at once per owner, and
+        ``limits.heavy_per_address`` per client address for anonymous visitors (a client mints owners freely,
+        addresses not: :func:`~lafg.app.limits.visitor_key`)."""
+        keys = [owner]
+        address = visitor_key(request) if request is not None else ""
+        if address.startswith("a:"):
+            keys.append(address)
         with self._lock:
             if self._busy.get(owner, 0) >= self.limits.heavy_per_session:
                 raise InputError("you already have a heavy task running (describing, building a vocabulary, embedding or indexing): wait for it to finish")
-            self._busy[owner] = self._busy.get(owner, 0) + 1
+            if address in keys and self._busy.get(address, 0) >= self.limits.heavy_per_address:
+                raise InputError("your address already runs as many heavy tasks as this app allows: wait for one to finish")
+            for key in keys:
+                self._busy[key] = self._busy.get(key, 0) + 1
         try:
             yield
         finally:
             with self._lock:
-                self._busy[owner] -= 1
-                if not self._busy[owner]:
-                    del self._busy[owner]
+                for key in keys:
+                    self._busy[key] -= 1
+                    if not self._busy[key]:
+                        del self._busy[key]
+
+    @contextlib.contextmanager
+    def external(self, visitor: str):
+        """A slot in the small pool of calls to external endpoints (``limits.external_calls`` in all, one per
+        visitor key): a slow or silent endpoint holds only its own visitor's slot, never the rest of the app.
+        A full pool answers at once (nothing waits in the queue behind a tarpit)."""
+        with self._lock:
+            if self._external.get(visitor, 0) >= 1:
+                raise InputError("you already have a call to an LLM endpoint running: wait for it to finish")
+            if sum(self._external.values()) >= self.limits.external_calls:
+                raise InputError("all LLM endpoint slots of this app are busy: try again in a minute")
+            self._external[visitor] = self._external.get(visitor, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._external[visitor] -= 1
+                if not self._external[visitor]:
+                    del self._external[visitor]
 
     def get_index(self, key: tuple) -> Any | None:
         with self._lock:
@@ -252,3 +300,13 @@ def content_key(*parts: Any) -> str:
     """Short stable hash of JSON-able parts (cache keys for maps and indexes)."""
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def vocab_key(encoder_name: str, vocab: Any) -> str:
+    """Content key of a vocabulary's map (the shared UMAP cache): its sentences *and* the embeddings the map
+    is computed from (a loaded bundle carries its own; the same sentences with other numbers get another map)."""
+    import numpy as np
+
+    emb = getattr(vocab, "embeddings", None)
+    digest = hashlib.sha256(np.ascontiguousarray(emb).tobytes()).hexdigest() if emb is not None else ""
+    return content_key(encoder_name, vocab.sentences, digest, None if emb is None else list(np.shape(emb)))

@@ -4,17 +4,20 @@ read, edit and export them per class."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import gradio as gr
 
 from lafg.categories import list_presets, load_preset, parse_categories, read_categories
 from lafg.describe import load_descriptions_json
-from lafg.errors import InputError
+from lafg.errors import BackendError, InputError
 from lafg.llm.published import PublishedDescriptionsLLM
 
 from .common import Session, note, user_errors
 from .descriptions import merge_imported
+from .limits import visitor_key
+from .safe_text import info, md, md_join, warning
 from .services import Services, default_prompt
 from .uploads import owner_of
 
@@ -37,10 +40,10 @@ def summary(s: Session) -> str:
     missing = [n for n in s.names if not s.descriptions.get(n)]
     text = f"**{len(s.names)} classes · {n_sent} description sentences**"
     if missing:
-        shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
+        shown = md_join(missing[:8], limit=80) + (" …" if len(missing) > 8 else "")
         text += f" · {len(missing)} without descriptions: {shown}"
     if s.source:
-        text += f"\n\n<small>Source: {s.source}</small>"
+        text += f"\n\n<small>Source: {md(s.source, 600)}</small>"
     return text
 
 
@@ -67,7 +70,7 @@ def toy_note(names: list[str]) -> str:
     where = "use an OpenAI-compatible endpoint (OpenAI, Ollama, vLLM…) or import a JSON file of descriptions"
     if known:
         return text + (f"{len(known)} of your {len(names)} names are in the published GPT-3 sets (choose **Published "
-                       f"descriptions** for those); for the others ({', '.join(others[:4])}{' …' if len(others) > 4 else ''}) {where}.")
+                       f"descriptions** for those); for the others ({md_join(others[:4], limit=80)}{' …' if len(others) > 4 else ''}) {where}.")
     return text + f"None of your names is in the published GPT-3 sets (the presets): {where}."
 
 
@@ -80,7 +83,7 @@ def flags_md(s: Session) -> str:
     n = sum(len(v) for v in live.values())
     lines = [f"**⚠ {n} sentence(s) look off-topic** (advice, not a verdict; drop them with the button):"]
     for c, pairs in list(live.items())[:30]:
-        lines += [f"- **{c}**: “{x}” — {r}" for x, r in pairs[:5]]
+        lines += [f"- **{md(c, 80)}**: “{md(x, 300)}” — {md(r, 200)}" for x, r in pairs[:5]]
     return "\n".join(lines)
 
 
@@ -156,7 +159,7 @@ def build(svc: Services, state: gr.State) -> dict:
             s.vocab = s.prototypes = None
             s.offtopic = {}
         if cats.duplicates:
-            gr.Warning(f"{len(cats.duplicates)} repeated name(s) dropped: {', '.join(cats.duplicates[:5])}")
+            warning(f"{len(cats.duplicates)} repeated name(s) dropped: {', '.join(cats.duplicates[:5])}")
         first = s.names[0]
         # The names now live in the text box; clear the file and preset so later edits of the text win.
         # The flags (and the toy note of a generation) were about the previous names: show only what still holds.
@@ -171,12 +174,15 @@ def build(svc: Services, state: gr.State) -> dict:
         if "{class_name}" not in (prompt_text or ""):
             raise InputError("the prompt must contain {class_name} where the class name goes")
         options: dict = {}
+        until = time.monotonic() + svc.limits.external_seconds  # the whole request's deadline, not only each call's
         if backend_name == "transformers":
             options = {"model": svc.check_model_id(model_id)}
         elif backend_name == "openai":
             if not url:
                 raise InputError("give the endpoint URL, e.g. http://localhost:11434/v1")
-            options = {"base_url": svc.check_endpoint(url), "model": model_id, "api_key_env": "", "api_key": svc.api_key(key_var, key_typed)}
+            url = svc.check_endpoint(url)
+            options = {"base_url": url, "model": model_id, "api_key_env": "", "api_key": svc.api_key(key_var, key_typed, url),
+                       "public_only": url not in [u.rstrip("/") for u in svc.llm_endpoints], "until": until}
         if backend_name == "published":
             llm = PublishedDescriptionsLLM()
             s.descriptions.update(llm.stored_descriptions(s.names))
@@ -185,7 +191,9 @@ def build(svc: Services, state: gr.State) -> dict:
         if backend_name == "bundled":
             gr.Warning(toy_note(s.names) + " It is also slow on a CPU (seconds to minutes per class).")
         progress(0, desc=f"loading the {backend_name} LLM")
-        with svc.heavy(owner_of(s, request)):
+        # An endpoint call takes a slot of the small endpoint pool (a tarpit holds only its visitor's slot).
+        slot = svc.external(visitor_key(request)) if backend_name == "openai" else svc.heavy(owner_of(s, request), request)
+        with slot:
             llm = svc.llm_factory(backend_name, options)
             if callable(getattr(llm, "load", None)):  # load first, so the bar then moves class by class
                 progress(0, desc=f"loading the {backend_name} LLM (once per server; a few seconds to a minute)")
@@ -194,20 +202,30 @@ def build(svc: Services, state: gr.State) -> dict:
             # One class at a time for the slow local models, so the bar moves per class (bigger batches otherwise).
             step = 1 if backend_name in ("bundled", "transformers") else 16
             for start in range(0, len(s.names), step):
+                if time.monotonic() > until:
+                    gr.Warning(f"stopped after {svc.limits.external_seconds:g} s (this app's limit per request): {start} of {len(s.names)} classes described; press Generate again for the rest")
+                    break
                 chunk = s.names[start : start + step]
                 progress((start, len(s.names)), desc=f"describing {chunk[0]} ({start + 1}/{len(s.names)})")
-                new.update(svc.describe_fn(chunk, llm, prompt_text, int(n), None))
+                try:
+                    new.update(svc.describe_fn(chunk, llm, prompt_text, int(n), None))
+                except BackendError:
+                    if time.monotonic() <= until or not new:
+                        raise
+                    gr.Warning(f"stopped after {svc.limits.external_seconds:g} s (this app's limit per request): the classes described so far are kept")
+                    break
         empty = [c for c in s.names if not new.get(c)]
         s.descriptions.update({k: v for k, v in new.items() if v})
         s.vocab = s.prototypes = None
         s.source = f"generated by the {backend_name} LLM{(' ' + model_id) if model_id else ''}: check the off-topic flags below"
         check_offtopic(svc, s)
         if empty:
-            gr.Warning(f"the LLM gave no usable description for {len(empty)} class(es): {', '.join(empty[:5])}")
+            warning(f"the LLM gave no usable description for {len(empty)} class(es): {', '.join(empty[:5])}")
         toy = toy_note(s.names) + "\n\n" if backend_name == "bundled" else ""
         return s, summary(s), class_text(s, s.names[0]), toy + flags_md(s)
 
-    gen_btn.click(generate, [state, backend, model, base_url, key_env, api_key, prompt, n_per_class], [state, names_info, desc_edit, flags_box], api_name="generate_descriptions")
+    gen_btn.click(generate, [state, backend, model, base_url, key_env, api_key, prompt, n_per_class], [state, names_info, desc_edit, flags_box], api_name="generate_descriptions",
+                  concurrency_limit=svc.limits.external_calls + 2)  # endpoint calls: their own pool of external_calls
 
     @user_errors
     def import_json(s: Session, path: str | None):
@@ -216,7 +234,7 @@ def build(svc: Services, state: gr.State) -> dict:
         data = load_descriptions_json(path, show_as=Path(path).name[:80], **svc.limits.json_limits())
         matched, notes = merge_imported(s.descriptions, s.names, data)
         if notes:
-            gr.Warning(notes)
+            warning(notes)
         s.source, s.offtopic, s.vocab, s.prototypes = "imported JSON file", {}, None, None
         return s, summary(s), class_text(s, matched[0])
 
@@ -231,9 +249,11 @@ def build(svc: Services, state: gr.State) -> dict:
     def save(s: Session, name: str | None, text: str):
         if not name or name not in s.names:
             raise InputError("pick a class first")
-        s.descriptions[name] = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+        edited = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+        svc.limits.check_session(s.names, {name: edited})  # the limits of every other entry point
+        s.descriptions[name] = edited
         s.vocab = s.prototypes = None  # the language side must be rebuilt from the edited text
-        gr.Info(f"saved {len(s.descriptions[name])} descriptions for {name}")
+        info(f"saved {len(s.descriptions[name])} descriptions for {name}")
         return s, summary(s)
 
     save_btn.click(save, [state, class_pick, desc_edit], [state, names_info], api_name="save_descriptions")

@@ -8,6 +8,7 @@ from lafg.errors import InputError
 from lafg.plots import atom_weights_bar, compare_bar, empty_figure, phrase, short, weight_spread
 from lafg.prototypes import PrototypeConfig, class_sentences_by_atom, compare_on_evidence
 
+from . import safe_text
 from .common import Session, note, user_errors
 from .services import Services
 from .tab_vocab import own_borrowed_md
@@ -31,7 +32,7 @@ N_SHARED = 3
 def quote(sentences: list[str], n: int = 2) -> str:
     """The first ``n`` sentences as short quotes, and how many more there are."""
     more = f" (+{len(sentences) - n} more)" if len(sentences) > n else ""
-    return "; ".join(f"“{short(x, 90)}”" for x in sentences[:n]) + more
+    return "; ".join(f"“{safe_text.md(short(x, 90))}”" for x in sentences[:n]) + more
 
 
 def atom_label(v, a: int, said: list[str] | None = None) -> str:
@@ -47,15 +48,15 @@ def own_borrowed_lines(p, name: str) -> list[str]:
     said = class_sentences_by_atom(v, name)
     own, borrowed = p.own_and_borrowed(name)
     weight = dict(p.chosen_atoms(name))
-    lines = [f"**Own** ({len(own)}: {name}'s own sentences fall in these atoms)", ""]
+    lines = [f"**Own** ({len(own)}: {safe_text.md(name, 80)}'s own sentences fall in these atoms)", ""]
     for a in own:
-        label = "" if v.atoms[a].label in said[a] else f" · atom label *{phrase(v.atoms[a].label, 60)}*"
+        label = "" if v.atoms[a].label in said[a] else f" · atom label *{safe_text.md(phrase(v.atoms[a].label, 60))}*"
         lines.append(f"- atom {a} (weight {weight[a]:.2f}): {quote(said[a], 1)}{label}")
     lines += [] if own else ["- none"]
-    lines += ["", f"**Borrowed** ({len(borrowed)}: no sentence of {name} is in them)", ""]
+    lines += ["", f"**Borrowed** ({len(borrowed)}: no sentence of {safe_text.md(name, 80)} is in them)", ""]
     for a in borrowed:
         others = [v.class_names[k] for k in v.atoms[a].classes][:3]
-        lines.append(f"- atom {a} (weight {weight[a]:.2f}): *{phrase(v.atoms[a].label, 70)}* — described by {', '.join(others) or 'no class'}")
+        lines.append(f"- atom {a} (weight {weight[a]:.2f}): *{safe_text.md(phrase(v.atoms[a].label, 70))}* — described by {safe_text.md_join(others, limit=80) or 'no class'}")
     lines += [] if borrowed else ["- none"]
     return lines
 
@@ -69,7 +70,7 @@ def class_figure(s: Session, name: str | None):
     said = class_sentences_by_atom(p.vocabulary, name)
     labels = [f"{a}: {atom_label(p.vocabulary, a, said.get(a))}" for a, _ in chosen]
     fig = atom_weights_bar(labels, [w for _, w in chosen], [a in own for a, _ in chosen], title=f"{name}: atoms added to “{p.config.fill(name)}”")
-    head = (f"**{name}** uses {len(chosen)} atoms ({p.variant} prototypes): {len(own)} from its own descriptions, "
+    head = (f"**{safe_text.md(name, 80)}** uses {len(chosen)} atoms ({p.variant} prototypes): {len(own)} from its own descriptions, "
             f"{len(chosen) - len(own)} borrowed from other classes.")
     return fig, "\n".join([head, ""] + own_borrowed_lines(p, name))
 
@@ -78,14 +79,14 @@ def evidence_md(cmp) -> str:
     """Compare's text: each separating atom with the attributed class's own sentences, then the shared ones."""
     lines = ["**Separating attributes** (described by one class only, in its own words)"]
     for side, rows in ((cmp.a, cmp.only_a), (cmp.b, cmp.only_b)):
-        lines += ["", f"*Only {side}:*", ""]
+        lines += ["", f"*Only {safe_text.md(side, 80)}:*", ""]
         lines += [f"- atom {r.atom}: {quote(r.sentences[side])} "
                   f"(prototype cosines {r.score_a:+.2f} / {r.score_b:+.2f})" for r in rows[:N_SEPARATING]] or ["- none"]
     lines += ["", "**Shared attributes** (both classes' sentences fall in these atoms)", ""]
-    lines += [f"- atom {r.atom}: *{phrase(r.label, 70)}* — {cmp.a}: {quote(r.sentences[cmp.a], 1)}; {cmp.b}: {quote(r.sentences[cmp.b], 1)}"
+    lines += [f"- atom {r.atom}: *{safe_text.md(phrase(r.label, 70))}* — {safe_text.md(cmp.a, 80)}: {quote(r.sentences[cmp.a], 1)}; {safe_text.md(cmp.b, 80)}: {quote(r.sentences[cmp.b], 1)}"
               for r in cmp.shared[:N_SHARED]] or ["- none"]
     if cmp.without_sentences:
-        lines += ["", f"No sentence of {' or '.join(cmp.without_sentences)} is in the vocabulary: nothing of its own to compare on."]
+        lines += ["", f"No sentence of {safe_text.md_join(cmp.without_sentences, ' or ', 80)} is in the vocabulary: nothing of its own to compare on."]
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from gradio.components.plot import PlotData
 from lafg.errors import InputError
 from lafg.plots import empty_figure, explanation_bar_spec, phrase
 
-from . import own_data, retrieval
+from . import own_data, retrieval, safe_text
 from .common import Session, file_path, progress_callback, user_errors
 from .datasets import shared_descriptions
 from .gradio_speed import Gallery
@@ -34,14 +34,14 @@ TEXT_TITLES = ("near your words: result likely shows (chance)", "near your words
 
 
 def _q(text: str, n: int = 200) -> str:
-    """An atom label or sentence as escaped text (visitor / LLM text is never live HTML)."""
-    return html.escape(phrase(text, n), quote=False)
+    """An atom label or sentence as escaped text (visitor / LLM text is never live HTML, a link or an image)."""
+    return safe_text.md(phrase(text, n))
 
 
 def explanation_md(ex, hit, space) -> str:
     """Markdown for one result's explanation; ``space``: the gallery's attribute space (what it reads, and its
     measured grounding)."""
-    label = html.escape(hit.label, quote=False)
+    label = safe_text.md(hit.label, 80)
     how = html.escape(space.description, quote=False)
     if ex is None:
         return f"**{label}** (retrieval score {hit.score:.3f}). No attribute explanation: {how or 'no attribute space'}."
@@ -90,7 +90,7 @@ def explanation_md(ex, hit, space) -> str:
 
 def _quote(c, label: str, described: bool) -> str:
     if c.support:
-        return f" · {label}'s description: “{html.escape(c.support[0], quote=False)}”"
+        return f" · {label}'s description: “{safe_text.md(c.support[0], 300)}”"
     return f" · not in {label}'s description" if described else ""
 
 
@@ -162,14 +162,14 @@ def build(svc: Services, state: gr.State) -> dict:
         descriptions = dict(shared_descriptions(folder))
         descriptions.update({k: v for k, v in s.descriptions.items() if v})
         progress(0.02, desc="loading models")
-        with svc.heavy(owner_of(s, request)):
+        with svc.heavy(owner_of(s, request), request):
             # the library filters the untrained space's vocabulary once, with the visitor's setting
             g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress),
                                         visual_only=s.visual_only)
         s.gallery_key, s.query, s.hits = g.key, None, []
         explain = (f"explanations and text search read the {html.escape(g.space.description, quote=False)}" if g.space.available
                    else f"no explanations: {html.escape(g.space.description, quote=False)}")
-        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {html.escape(ckpt_label, quote=False)} · {explain}."
+        info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {safe_text.md(ckpt_label, 120)} · {explain}."
         if g.space.available and g.space.grounding is not None:
             info += "\n\n" + grounding_md(g.space)
         shown = [(thumb(g, i), f"#{i} {g.classes[g.labels[i]]}") for i in range(min(len(g), MAX_BROWSE))]
@@ -207,7 +207,7 @@ def build(svc: Services, state: gr.State) -> dict:
         if not ex.shared and not ex.differing:  # nothing cited: say so instead of empty axes
             return explanation_md(ex, hit, g.space), empty_figure(f"nothing to cite: {ex.note}")
         # Plain Plotly JSON (same figure as lafg.plots.explanation_bar): no validated figure object per query.
-        spec = explanation_bar_spec(ex.shared, ex.differing, title=f"Why “{html.escape(hit.label, quote=False)}” matched",
+        spec = explanation_bar_spec(ex.shared, ex.differing, title=f"Why “{hit.label}” matched",  # escaped by the plot
                                     calibrated=ex.calibrated, titles=TEXT_TITLES if ex.query_kind == "text" else None)
         return explanation_md(ex, hit, g.space), PlotData(type="plotly", plot=json.dumps(spec))
 
@@ -222,7 +222,7 @@ def build(svc: Services, state: gr.State) -> dict:
         suffix = Path(path).suffix.lower() if Path(path).suffix.lower() in IMAGE_EXTS else ".img"
         own = svc.visitor_dir(owner_of(s, request)) / f"query{suffix}"
         shutil.copyfile(path, own)
-        with svc.heavy(owner_of(s, request)):
+        with svc.heavy(owner_of(s, request), request):
             s.query = retrieval.query_from_image(svc, g, str(own))
         return (*show_results(s, g, retrieval.search(g, s.query)), str(own))
 

@@ -82,7 +82,7 @@ def build(svc: Services, state: gr.State, describe: dict, vocab: dict, protos: d
             return (gr.skip(),) * (2 + len(describe["outputs"]) + len(vocab["outputs"]) + len(protos["outputs"]))
         fresh = Session(owner=s.owner)  # the same visitor: their uploads and jobs stay theirs
         encoder = svc.text_encoder().name
-        message = exports.load_bundle(fresh, path, encoder)
+        message = exports.load_bundle(fresh, path, encoder, svc.limits)
         if not fresh.names:
             raise InputError("the run bundle holds no class names")
         return (fresh, message, *describe["redraw"](fresh), *vocab["redraw"](fresh), *protos["redraw"](fresh))

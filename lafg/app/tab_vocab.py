@@ -10,7 +10,8 @@ from lafg.plots import BackgroundUmap, empty_figure, pca_2d, vocabulary_map
 from lafg.vocabulary import VocabularyConfig, suggested_atoms
 
 from .common import Session, note, progress_callback, user_errors
-from .services import Services, content_key
+from .safe_text import md, md_join
+from .services import Services, vocab_key
 from .uploads import owner_of
 
 NOTE = (
@@ -45,16 +46,16 @@ def own_borrowed_md(s: Session, name: str | None) -> str:
         return "Build the vocabulary, then pick a class."
     c = v.class_names.index(name)
     own = v.own_atoms(c)
-    lines = [f"**{name}** — its own descriptions fall into {len(own)} atom(s):"]
+    lines = [f"**{md(name, 80)}** — its own descriptions fall into {len(own)} atom(s):"]
     for a in own[:12]:
         others = [v.class_names[k] for k in v.atoms[a].classes if k != c]
-        shared = f" · shared with {', '.join(others[:4])}{' …' if len(others) > 4 else ''}" if others else " · only this class"
-        lines.append(f"- atom {a}: *{v.atoms[a].label}*{shared}")
+        shared = f" · shared with {md_join(others[:4], limit=80)}{' …' if len(others) > 4 else ''}" if others else " · only this class"
+        lines.append(f"- atom {a}: *{md(v.atoms[a].label, 200)}*{shared}")
     if s.prototypes is not None and name in s.prototypes.names:
         _own, borrowed = s.prototypes.own_and_borrowed(name)
         lines.append("")
         lines.append(f"**Borrowed** (chosen for its prototype, described only by other classes): {len(borrowed)}")
-        lines += [f"- atom {a}: *{v.atoms[a].label}* (from {', '.join(v.class_names[k] for k in v.atoms[a].classes[:3])})" for a in borrowed]
+        lines += [f"- atom {a}: *{md(v.atoms[a].label, 200)}* (from {md_join((v.class_names[k] for k in v.atoms[a].classes[:3]), limit=80)})" for a in borrowed]
     else:
         lines.append("\n*Build the prototypes (next tab) to see which atoms this class borrows.*")
     return "\n".join(lines)
@@ -68,7 +69,7 @@ def set_aside_md(s: Session) -> str:
     reasons = Counter(r for pairs in s.set_aside.values() for _, r in pairs)
     lines = ["By reason: " + ", ".join(f"{r} {n}" for r, n in reasons.most_common()), ""]
     for c, pairs in list(s.set_aside.items())[:40]:
-        lines += [f"- **{c}**: “{x}” *({r})*" for x, r in pairs[:6]]
+        lines += [f"- **{md(c, 80)}**: “{md(x, 300)}” *({md(r, 200)})*" for x, r in pairs[:6]]
     if len(s.set_aside) > 40:
         lines.append(f"- … and {len(s.set_aside) - 40} more classes")
     return "\n".join(lines)
@@ -150,9 +151,9 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
         # sentences; on a small set it would give one sentence per atom). A chosen N is used as it is.
         auto = int(n) == defaults.n_atoms and suggested_atoms(n_distinct) < int(n)
         n_used = suggested_atoms(n_distinct) if auto else int(n)
-        with svc.heavy(owner_of(s, request)):  # encoding thousands of sentences: one heavy call per visitor at a time
+        with svc.heavy(owner_of(s, request), request):  # encoding thousands of sentences: one heavy call per visitor at a time
             s.vocab = encode_vocabulary(used, s.names, encoder, VocabularyConfig(n_atoms=n_used, visual_only=s.visual_only), svc.cache, progress_callback(progress))
-        s.vocab_key = content_key(encoder.name, s.vocab.sentences)
+        s.vocab_key = vocab_key(encoder.name, s.vocab)
         s.prototypes, s.highlight, s.projection = None, [], proj
         umap.get(s.vocab_key, svc_embeddings(s.vocab))  # start UMAP now, in the background
         fig, note_text = figure(s)
@@ -161,7 +162,7 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
             info += f" Visual filter: kept **{filtered.n_kept}**, set aside **{filtered.n_set_aside}** non-visual sentence(s)"
             info += f" ({', '.join(f'{r} {k}' for r, k in list(filtered.reasons().items())[:4])})." if filtered.n_set_aside else "."
             if filtered.emptied:
-                info += f" {len(filtered.emptied)} class(es) had only non-visual sentences and keep them: {', '.join(filtered.emptied[:4])}."
+                info += f" {len(filtered.emptied)} class(es) had only non-visual sentences and keep them: {md_join(filtered.emptied[:4], limit=80)}."
         if auto:
             info += (f" N = {n_used}: about 4 sentences per atom for these {n_distinct} distinct sentences (the default "
                      f"{defaults.n_atoms} is for full data sets of thousands; move the slider to choose N yourself).")

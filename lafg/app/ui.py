@@ -22,7 +22,7 @@ from . import (
     tab_vocab,
 )
 from .common import Session, demo_session, log, note
-from .limits import limit_threads
+from .limits import install_fair_queue, limit_threads
 from .refusals import quiet_input_refusals
 from .services import Services, default_services
 from .uploads import owner_of, sweep_uploads
@@ -160,6 +160,7 @@ def launch(demo: gr.Blocks, **kwargs):
     limit_threads()
     svc = getattr(demo, "services", None)
     if svc is not None:
+        svc.check_settings()  # settings that would leak the operator's key are refused before anything is served
         svc.warm_up()
         # Served: thumbnails of the operator's data sets, and visitor folders (uploads/<keyed hash>: a visitor's
         # files, at paths nobody else can compute). Never data sets themselves, jobs, caches or the work folder.
@@ -173,7 +174,16 @@ def launch(demo: gr.Blocks, **kwargs):
         gradio_speed.install()  # and checked against them without resolving the roots again per file
         kwargs.setdefault("blocked_paths", [str(svc.work_dir / "jobs"), str(svc.work_dir / "cache")])
         demo.queue(max_size=svc.limits.queue_size, default_concurrency_limit=2)
+        install_fair_queue(demo, svc.limits.queue_per_visitor)  # nobody fills the shared queue alone
         kwargs.setdefault("max_file_size", svc.limits.zip_bytes)  # any upload, refused by the web server itself
+    if kwargs.get("auth"):  # repeated wrong passwords wait, per user and per address
+        from starlette.middleware import Middleware
+
+        from .login_throttle import LoginThrottleMiddleware
+
+        app_kwargs = dict(kwargs.get("app_kwargs") or {})
+        app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), Middleware(LoginThrottleMiddleware)]
+        kwargs["app_kwargs"] = app_kwargs
     # No run history: it would copy every output (maps, figures) into the browser's localStorage, fill its
     # quota and keep the job id (BrowserState) from being saved.
     kwargs.setdefault("run_history", False)

@@ -16,6 +16,7 @@ from lafg.errors import InputError
 
 from .limits import Limits
 
+MAX_MEMBER_PATH = 1024  # characters of a zip member's path (a class folder and a file name need far fewer)
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 
 
@@ -73,7 +74,12 @@ def extract_zip(zip_path: str | Path, dest: Path, limits: Limits | None = None) 
         keep = []
         for info in infos:
             rel = Path(info.filename)
-            target = (dest / rel).resolve()
+            if len(info.filename) > MAX_MEMBER_PATH or any(len(part.encode("utf-8")) > 255 for part in rel.parts):
+                raise InputError(f"the zip has a member path over {MAX_MEMBER_PATH} characters (or a name over 255 bytes); refused")
+            try:
+                target = (dest / rel).resolve()
+            except (OSError, RuntimeError, ValueError):
+                raise InputError("the zip has a member path this server cannot use; refused") from None
             if info.is_dir() or rel.is_absolute() or ".." in rel.parts or root not in target.parents:
                 continue
             if rel.suffix.lower() not in IMAGE_EXTS and rel.name not in ("classes.csv", "images.csv"):
@@ -104,11 +110,24 @@ def extract_zip(zip_path: str | Path, dest: Path, limits: Limits | None = None) 
                         out.write(chunk)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
             shutil.rmtree(dest, ignore_errors=True)
-            raise InputError(f"{Path(zip_path).name} is damaged or encrypted ({type(exc).__name__})") from exc
+            raise InputError(f"{Path(zip_path).name} is damaged or encrypted ({type(exc).__name__})") from None
+        except OSError as exc:  # a path or file this file system refuses: one line, no server path, nothing kept
+            shutil.rmtree(dest, ignore_errors=True)
+            raise InputError(f"the zip could not be unpacked here ({type(exc).__name__}); refused") from None
         except InputError:
             shutil.rmtree(dest, ignore_errors=True)
             raise
     return dest
+
+
+@contextlib.contextmanager
+def discard_on_error(folder: Path):
+    """Remove ``folder`` when the block fails (a zip unpacked, then refused: nothing of it stays on disk)."""
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def folder_bytes(folder: Path) -> int:

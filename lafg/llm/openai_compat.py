@@ -7,7 +7,10 @@ local servers such as Ollama expect. One call has one overall deadline (``timeou
 the answer is read in chunks and abandoned when the deadline passes, so a server that drips bytes or stays silent
 costs at most ``timeout``. Retries with exponential backoff on connection errors, 429 and 5xx answers; everything
 else fails at once with a one-line :class:`BackendError` that quotes no more of a foreign server's reply than a
-short, escaped status line.
+short, escaped status line. Redirects are never followed (a redirect could lead a call, and its key, elsewhere);
+``public_only`` refuses any connection to a non-public address (:mod:`lafg.llm.endpoints`), and ``until`` (a
+``time.monotonic()`` value) ends every call at that moment however many calls are made: the app's deadline for
+one visitor's whole request.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class OpenAICompatLLM(LLM):
         timeout: float = 120.0,
         api_key: str | None = None,
         max_response_bytes: int = 4 * 1024 * 1024,
+        public_only: bool = False,
+        until: float | None = None,
     ):
         if not base_url or not base_url.startswith(("http://", "https://")):
             raise BackendError(f"LLM base URL must start with http:// or https://, got {_status_text(base_url, 80)!r}")
@@ -56,6 +61,8 @@ class OpenAICompatLLM(LLM):
         self.max_response_bytes = int(max_response_bytes)
         self.retries = max(0, int(retries))
         self.backoff = float(backoff)
+        self.public_only = bool(public_only)
+        self.until = until
         self._session = None
 
     @property
@@ -96,8 +103,16 @@ class OpenAICompatLLM(LLM):
 
         if self._session is None:
             self._session = requests.Session()
+            if self.public_only:
+                from lafg.llm.endpoints import public_only_adapter
+
+                self._session.trust_env = False  # no proxy from the environment: the peer checked is the endpoint
+                for scheme in ("http://", "https://"):
+                    self._session.mount(scheme, public_only_adapter())
         attempts = self.retries + 1
         deadline = time.monotonic() + self.deadline_s
+        if self.until is not None:
+            deadline = min(deadline, self.until)
         last = ""
         for attempt in range(attempts):
             if attempt:
@@ -107,9 +122,10 @@ class OpenAICompatLLM(LLM):
                 break
             timeout = (min(self.timeout[0], left), min(self.timeout[1], left))
             try:
-                with self._session.post(self.url, json=payload, headers=self._headers(), timeout=timeout, stream=True) as resp:
+                with self._session.post(self.url, json=payload, headers=self._headers(), timeout=timeout, stream=True,
+                                        allow_redirects=False) as resp:
                     status = f"HTTP {resp.status_code} {_status_text(resp.reason or '')}".strip()
-                    body = self._read(resp, deadline) if resp.status_code < 400 else b""
+                    body = self._read(resp, deadline) if 200 <= resp.status_code < 300 else b""
             except _Deadline:
                 last = f"no complete answer within {self.deadline_s:g} s"
                 break
@@ -123,6 +139,8 @@ class OpenAICompatLLM(LLM):
                 if attempt + 1 < attempts:
                     continue
                 raise BackendError(f"LLM endpoint {self.base_url} failed after {attempts} attempts: {last}")
+            if 300 <= resp.status_code < 400:
+                raise BackendError(f"LLM endpoint {self.base_url} answered with a redirect ({status}); give the final URL")
             if resp.status_code in (401, 403):
                 how = "check the API key you typed" if self._api_key else f"set the API key in ${self.api_key_env}"
                 raise BackendError(f"LLM endpoint {self.base_url} refused the request ({status}); {how}")

@@ -76,9 +76,11 @@ def test_space_settings_come_from_variables(tmp_path, monkeypatch):
     monkeypatch.setenv("LAFG_AUTH", "alice:pw, bob:pw2")
     monkeypatch.setenv("LAFG_DATA_ROOT", str(tmp_path))
     monkeypatch.setenv("LAFG_LLM_KEY_ENV", "OPENAI_API_KEY")
+    monkeypatch.setenv("LAFG_LLM_ENDPOINT", "https://api.openai.com/v1")  # a key variable needs its endpoint
     monkeypatch.setenv("LAFG_CACHE_DIR", str(tmp_path / "cache"))
     module.main(["--host", "0.0.0.0", "--work-dir", str(tmp_path / "work")])
     svc = seen["services"]
     assert seen["auth"] == [("alice", "pw"), ("bob", "pw2")]
     assert svc.data_roots == [tmp_path.resolve()] and svc.llm_key_envs == ["OPENAI_API_KEY"]
-    assert svc.llm_models == []  # served beyond 127.0.0.1: no visitor-named models
+    assert svc.llm_endpoints == ["https://api.openai.com/v1"]
+    assert svc.llm_models == [] and svc.public  # served beyond 127.0.0.1: no visitor-named models or endpoints

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assets" / "demo"
 IMAGE = DEMO / "images" / "010.Red_winged_Blackbird" / "0000.jpg"
 SECRET = "sk-operator-secret-0123456789"
+CLOSED = "http://127.0.0.1:1/v1"
 
 
 def call(client, name, *args):
@@ -50,6 +51,7 @@ def hosted(tmp_path_factory):
     svc.llm_factory = default_llm
     svc.describe_fn = default_describe
     svc.llm_key_envs = ["LAFG_ALLOWED_KEY"]
+    svc.llm_endpoints = [CLOSED]  # a key variable needs an endpoint list; each test lists its own server too
     demo = build_demo(svc)
     port = free_port()
     launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -71,6 +73,7 @@ def test_a_client_can_never_pick_an_environment_variable(hosted):
     client = new_client(hosted)
     call(client, "set_names", "Blue Jay", None, None)
     with _Server() as server:
+        hosted[1].llm_endpoints = [CLOSED, server.url]
         for source in ("LAFG_TEST_SECRET", "OPENAI_API_KEY", "PATH"):
             with pytest.raises(AppError):
                 generate(client, server.url, source)
@@ -80,6 +83,7 @@ def test_a_client_can_never_pick_an_environment_variable(hosted):
     seen = [r["auth"] for r in server.requests]
     assert not any(SECRET in (a or "") or "sk-default-variable" in (a or "") for a in seen)
     assert seen == [None, "Bearer sk-allowed", "Bearer sk-typed-by-visitor"]
+    hosted[1].llm_endpoints = [CLOSED]
 
 
 def test_endpoint_allow_list_and_escaped_status(hosted):
@@ -87,14 +91,15 @@ def test_endpoint_allow_list_and_escaped_status(hosted):
     call(client, "set_names", "Blue Jay", None, None)
     svc = hosted[1]
     with _Server(statuses=[400]) as server:
-        svc.llm_endpoints = ["http://127.0.0.1:1/v1"]
+        svc.llm_endpoints = [CLOSED]
+        with pytest.raises(AppError, match="not allowed on this app"):
+            generate(client, server.url, "none")
+        svc.llm_endpoints = [CLOSED, server.url]
         try:
-            with pytest.raises(AppError, match="not allowed on this app"):
+            with pytest.raises(AppError) as err:
                 generate(client, server.url, "none")
         finally:
-            svc.llm_endpoints = []
-        with pytest.raises(AppError) as err:
-            generate(client, server.url, "none")
+            svc.llm_endpoints = [CLOSED]
     assert len(server.requests) == 1 and "exploded" not in str(err.value) and "HTTP 400" in str(err.value)
 
 
