@@ -373,6 +373,11 @@ def explanation_bar_spec(shared: Sequence, differing: Sequence, title: str = "Wh
         "title": {"text": plot_text(title), "font": {"size": 14}}, "template": _template("plotly_white"), "height": 340,
         "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
     }
+    for items, axis, x in ((shared, "yaxis", 0.1625), (differing, "yaxis2", 0.8375)):
+        if not items:  # an empty panel says so instead of showing bare axes
+            layout[axis]["visible"] = False
+            layout["annotations"].append({"text": "none", "showarrow": False, "x": x, "xref": "paper", "y": 0.5,
+                                          "yref": "paper", "font": {"size": 14, "color": "#666"}})
     return {"data": data, "layout": layout}
 
 

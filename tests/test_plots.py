@@ -105,3 +105,17 @@ def test_explanation_spec_is_the_validated_subplot_figure():
     old.update_layout(title=dict(text="t", font=dict(size=14)), template="plotly_white", height=340, margin=dict(l=10, r=10, t=60, b=10))
     new = go.Figure(explanation_bar_spec(shared, differing, "t"))  # validates: a wrong key would raise
     assert new.to_plotly_json() == old.to_plotly_json()
+
+
+def test_an_empty_explanation_panel_says_none_instead_of_bare_axes():
+    import plotly.graph_objects as go
+
+    from lafg.explain import AtomContribution
+    from lafg.plots import explanation_bar_spec
+
+    spec = explanation_bar_spec([], [AtomContribution(1, "long yellow bill", 0.6, 0.4, 0.2)], "t")
+    go.Figure(spec)  # still a valid figure
+    assert spec["layout"]["yaxis"]["visible"] is False and "visible" not in spec["layout"]["yaxis2"]
+    assert [a["text"] for a in spec["layout"]["annotations"]][-1] == "none"
+    full = explanation_bar_spec([AtomContribution(0, "red crown", 0.8, 0.7, 0.31)], [], "t")
+    assert full["layout"]["yaxis2"]["visible"] is False and len(full["layout"]["annotations"]) == 3

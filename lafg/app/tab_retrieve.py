@@ -101,9 +101,9 @@ def _text_block(ex, label: str) -> str:
     for c in sorted([*ex.shared, *ex.differing], key=lambda c: -c.query):  # nearest your words first
         rows.append(f"- *{_q(c.label)}* ({c.query:.2f}) — result likely shows it: {c.result:.0%}"
                     f"{_quote(c, label, ex.described)}" if id(c) in likely
-                    else f"- *{_q(c.label)}* ({c.query:.2f}) — result unlikely to: {c.result:.0%}")
+                    else f"- *{_q(c.label)}* ({c.query:.2f}) — result unlikely to show it: {c.result:.0%}")
     if not ex.shared:
-        rows.append(f"Nothing to cite — {html.escape(ex.note, quote=False)}.")
+        rows.append(f"\nNothing to cite — {html.escape(ex.note, quote=False)}.")
     return "\n".join(rows)
 
 
