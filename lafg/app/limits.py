@@ -73,7 +73,7 @@ def install_fair_queue(demo: Any, per_visitor: int) -> None:
         waiting = sum(1 for q in queue.event_queue_per_concurrency_id.values() for e in q.queue
                       if visitor_key(types.SimpleNamespace(username=e.username, client=getattr(e.request, "client", None))) == key)
         if waiting >= per_visitor:
-            return False, f"You have {waiting} requests waiting already: wait for them to finish.", "queue_full"
+            return False, f"{waiting} requests from you (your login, else your network address) are waiting already: wait for them to finish.", "queue_full"
         return await push(body, request, username)
 
     queue.push = fair_push
