@@ -3,7 +3,6 @@ by image upload, gallery pick or text; results with scores; per result, the attr
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import shutil
@@ -42,7 +41,7 @@ def explanation_md(ex, hit, space) -> str:
     """Markdown for one result's explanation; ``space``: the gallery's attribute space (what it reads, and its
     measured grounding)."""
     label = safe_text.md(hit.label, 80)
-    how = html.escape(space.description, quote=False)
+    how = safe_text.plain(space.description)
     if ex is None:
         return f"**{label}** (retrieval score {hit.score:.3f}). No attribute explanation: {how or 'no attribute space'}."
     head = f"**Result: {label}** — retrieval score {hit.score:.3f} (how close the two images are in the model's search space)."
@@ -71,7 +70,7 @@ def explanation_md(ex, hit, space) -> str:
             rows.append(f"- *{_q(c.label)}* — query {c.query:.0%}, result {c.result:.0%}{_quote(c, label, ex.described)}")
         blocks.append("\n".join(rows))
     else:
-        blocks.append(f"**Shared:** nothing to cite — {html.escape(ex.note, quote=False)}.")
+        blocks.append(f"**Shared:** nothing to cite — {safe_text.plain(ex.note)}.")
     more_q = [c for c in ex.differing if c.contribution > 0][:2]
     more_r = [c for c in ex.differing if c.contribution < 0][:2]
     rows = []
@@ -103,7 +102,7 @@ def _text_block(ex, label: str) -> str:
                     f"{_quote(c, label, ex.described)}" if id(c) in likely
                     else f"- *{_q(c.label)}* ({c.query:.2f}) — result unlikely to show it: {c.result:.0%}")
     if not ex.shared:
-        rows.append(f"\nNothing to cite — {html.escape(ex.note, quote=False)}.")
+        rows.append(f"\nNothing to cite — {safe_text.plain(ex.note)}.")
     return "\n".join(rows)
 
 
@@ -113,7 +112,7 @@ def grounding_md(space) -> str:
     if g is None:
         return ("**How far to trust this:** not measured (too few seen classes with descriptions to hold some out "
                 "when the read-out was fitted).")
-    return f"**How far to trust this:** {html.escape(g.words(), quote=False)}"
+    return f"**How far to trust this:** {safe_text.plain(g.words())}"
 
 
 def build(svc: Services, state: gr.State) -> dict:
@@ -167,8 +166,8 @@ def build(svc: Services, state: gr.State) -> dict:
             g = retrieval.build_gallery(svc, choices[ckpt_label], folder, descriptions, progress_callback(progress),
                                         visual_only=s.visual_only)
         s.gallery_key, s.query, s.hits = g.key, None, []
-        explain = (f"explanations and text search read the {html.escape(g.space.description, quote=False)}" if g.space.available
-                   else f"no explanations: {html.escape(g.space.description, quote=False)}")
+        explain = (f"explanations and text search read the {safe_text.plain(g.space.description)}" if g.space.available
+                   else f"no explanations: {safe_text.plain(g.space.description)}")
         info = f"**{len(g)} images** of {len(g.classes)} classes indexed · model: {safe_text.md(ckpt_label, 120)} · {explain}."
         if g.space.available and g.space.grounding is not None:
             info += "\n\n" + grounding_md(g.space)

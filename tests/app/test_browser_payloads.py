@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from tests.app.test_browser import ARGS, CHROMIUM, open_tab, skip_without_chromium
+from tests.loopback import LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assets" / "demo"
 SHOTS = Path("/tmp/shots-18")
 
 
-class Watcher:
+class Watcher(LoopbackServer):
     """A loopback listener every payload points at: a request means a payload went live (pixel, form, link)."""
 
     def __init__(self):
@@ -39,16 +39,7 @@ class Watcher:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 def payloads(port: int) -> dict[str, str]:

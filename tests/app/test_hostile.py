@@ -20,6 +20,7 @@ from lafg.app.limits import Limits
 from lafg.errors import InputError
 from tests.app.conftest import free_port
 from tests.llm.test_openai_backend import _Server
+from tests.loopback import LoopbackServer
 
 SECRET = "sk-operator-secret-issue18"
 DEMO_SET = DEMO_LABEL
@@ -151,11 +152,11 @@ def test_a_listed_private_endpoint_works_and_redirects_are_not_followed(tmp_path
     assert listed.hits == 1 and target.requests == []
 
 
-class Redirector:
+class Redirector(LoopbackServer):
     """An endpoint that answers every request with a 307 to ``target`` (which would re-POST there)."""
 
     def __init__(self, target: str):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         owner = self
         self.hits = 0
@@ -172,16 +173,7 @@ class Redirector:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 # ---- 5. one client cannot starve the others ----------------------------------------------------------------------

@@ -11,9 +11,10 @@ import pytest
 from lafg.describe import DescribeConfig, describe_classes
 from lafg.errors import BackendError
 from lafg.llm import create_llm
+from tests.loopback import LoopbackServer
 
 
-class _Server:
+class _Server(LoopbackServer):
     """A chat-completions server; ``statuses`` lists the HTTP status of each successive request (then 200)."""
 
     def __init__(self, statuses=(), content="1. Red breast.\n2. Grey back."):
@@ -45,17 +46,7 @@ class _Server:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture(autouse=True)
