@@ -2,17 +2,19 @@
 
     python -m benchmarks.ladder --mode head            # all methods × 3 seeds, frozen features
     python -m benchmarks.ladder --mode partial         # the rows that decide whether the language matters
-    lafg bench ladder --mode head                      # the same through the CLI
-    lafg bench ladder --data FOLDER --descriptions D.json   # any data set in the classes.csv/images.csv
-                                                       # (or class-per-folder) layout, e.g. your own
+    python -m benchmarks.ladder --data FOLDER --descriptions D.json   # any data set in the classes.csv /
+                                                       # images.csv (or class-per-folder) layout, e.g. your own
 
 Rows: pretrained, onehot, aux, template, descriptions, lafg (MiniLM), grounded (LaFG from each class's own
 atoms), lafg (bridge: the vision-aligned text space of lafg/bridge.py), the controls permuted / shuffled-atoms /
 random / permuted-grounded (drawn per seed), and the oracle ``visual-means`` (the frozen backbone's own
 class-mean features as prototypes).
 
-Features / activations come from :mod:`benchmarks.activations` (one backbone pass per image and view, cached,
-shared by every method and seed). Language prototypes use MiniLM and the GPT-4 descriptions in
+Every row runs the library pipeline the CLI and the app run: the set is read by :func:`lafg.data.load_image_set`
+(seen / unseen per class), the training images' inputs are built once per set by :func:`lafg.train.prepare_inputs`
+(features or activations cached per image in the library's feature cache, shared by every method and seed), each
+method × seed trains through :func:`lafg.pipeline.train_run` and is scored by :meth:`lafg.pipeline.Run.evaluate`
+on the checkpoint :func:`lafg.pipeline.load_run` rebuilds. Language prototypes use MiniLM and the GPT-4 descriptions in
 ``../shared/data/descriptors``; the vocabulary is built from the *seen* classes' descriptions only, unseen
 classes' prototypes read it for zero-shot. Hyperparameters (``HEAD``, ``PARTIAL``) were chosen on a group-wise
 validation split of the seen classes (``benchmarks/validate.py``, results in ``results/validation.md``),
@@ -33,29 +35,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.activations import (
-    BACKBONE,
-    DATA,
-    TOP_STAGES,
-    activations,
-    pooled_features,
-    read_set,
-    register_folder,
-)
 from lafg import verdict
 from lafg.atomic import atomic_write_text
 from lafg.backbones import create_backbone
 from lafg.cache import ArrayCache
+from lafg.data import load_image_set
 from lafg.encode import create_text_encoder
-from lafg.evaluate import evaluate_embeddings, evaluate_model
-from lafg.methods import LanguageSide, get_method, list_methods
-from lafg.pipeline import build_language_side  # the one pipeline: seen-class descriptions only
-from lafg.prototypes import PrototypeConfig
-from lafg.train import DEFAULT_VIEWS, CachedInputs, TrainConfig, train
+from lafg.methods import get_method, list_methods
+from lafg.pipeline import Language, RunConfig, evaluate_backbone, load_run, seen_language, train_run
+from lafg.prototypes import PrototypeConfig, Prototypes
+from lafg.train import DEFAULT_TOP_STAGES, DEFAULT_VIEWS, PreparedInputs, TrainConfig, prepare_inputs
 from lafg.verdict import Outcome
 from lafg.vocabulary import VocabularyConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
+DATA = Path(os.environ.get("LAFG_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+BACKBONE = "efficientnet_lite0"
+TOP_STAGES = DEFAULT_TOP_STAGES  # partial mode fine-tunes the last two MBConv stages + conv head
 SETS = ("cars196", "cub100")
 DESCRIPTORS = {"cars196": "cars196", "cub100": "cub200"}
 LLM_FILES = {"gpt4": "gpt4_adaptclipzs", "gpt3": "gpt3_waffleclip"}
@@ -95,58 +91,104 @@ EXTRA_READINGS = {"head": (), "partial": ()}  # e.g. ("meankl",): its projectors
 
 @dataclass
 class SetData:
-    """One set's cached inputs, split into training classes and evaluation classes."""
+    """One set as the library sees it (:func:`lafg.data.load_image_set`: seen / unseen decided per class), with
+    the training classes' inputs of the mode built once by :func:`lafg.train.prepare_inputs` (features or
+    activations cached per image in the library's feature cache) and shared by every row and seed."""
 
     name: str
-    train_names: list[str]
-    eval_names: list[str]
-    train_views: np.ndarray  # (V, N_train, ...) cached views of the training images
+    backbone: object  # the frozen backbone (lafg.backbones), shared by every run of the set
+    views: int  # cached augmented views per training image besides the evaluation crop
+    stages: int  # partial mode: backbone stages fine-tuned
+    train_paths: list[Path]  # training images (the seen classes, or a validation split's training part)
     train_labels: np.ndarray  # (N_train,) 0..len(train_names)-1
-    eval_inputs: np.ndarray  # (N_eval, ...) evaluation view of the evaluation images
+    train_names: list[str]
+    eval_paths: list[Path]  # evaluation images (the unseen classes, or the held-out part)
     eval_labels: np.ndarray  # (N_eval,) 0..len(eval_names)-1
+    eval_names: list[str]
+    prepared: PreparedInputs  # the training images' inputs of the mode
+
+    @property
+    def kept_train_labels(self) -> np.ndarray:
+        """Labels of the training images the library could read (rows of :attr:`prepared`)."""
+        return self.train_labels[self.prepared.kept]
+
+    def train_features(self) -> np.ndarray:
+        """(N_kept, 1280) frozen pooled features of the readable training images (their evaluation crop)."""
+        if self.prepared.trunk is None:  # head: the prepared inputs are these features (view 0)
+            return self.prepared.inputs.views[0].numpy()
+        feats, _ = frozen_features(self.backbone, [self.train_paths[i] for i in self.prepared.kept])
+        return feats
+
+    def eval_features(self) -> tuple[np.ndarray, np.ndarray]:
+        """(features, labels) of the readable evaluation images: the frozen backbone's pooled features."""
+        feats, kept = frozen_features(self.backbone, self.eval_paths)
+        return feats, self.eval_labels[kept]
 
 
-def load_cached(name: str, mode: str, views: int, stages: int = TOP_STAGES) -> tuple[list[np.ndarray], dict]:
-    """View 0 (all images) and views 1..views (seen images) of features (head) or activations below the last
-    ``stages`` stages (partial)."""
-    if mode == "head":
-        return [pooled_features(name, v) for v in range(views + 1)], read_set(name)
-    return [activations(name, v, stages=stages) for v in range(views + 1)], read_set(name)
+def feature_cache() -> ArrayCache:
+    """The library's feature cache (the one ``lafg train`` / ``lafg eval`` and the app read)."""
+    return ArrayCache(name="features")
 
 
-def split_data(
-    name: str, cached: list[np.ndarray], meta: dict, train_ids: list[int], eval_ids: list[int]
+def text_cache() -> ArrayCache:
+    return ArrayCache(name="text")
+
+
+def frozen_features(backbone, paths: list) -> tuple[np.ndarray, np.ndarray]:
+    """(pooled features, kept indices) of ``paths`` through the frozen backbone, cached."""
+    from lafg.evaluate import image_embeddings
+
+    return image_embeddings(None, backbone, "pretrained", paths, cache=feature_cache())
+
+
+FOLDERS: dict[str, Path] = {}  # set name → data folder outside ../shared/data (``--data``)
+
+
+def register_folder(folder: str | Path) -> str:
+    """Make a data set folder (any layout :func:`lafg.data.load_image_set` reads) usable by name."""
+    folder = Path(folder).expanduser().resolve()
+    load_image_set(folder)  # fail early, with the loader's message, on a bad layout
+    FOLDERS[folder.name] = folder
+    return folder.name
+
+
+def set_folder(name: str) -> Path:
+    return FOLDERS.get(name) or DATA / name
+
+
+def load_set(
+    name: str,
+    mode: str,
+    views: int = DEFAULT_VIEWS,
+    stages: int = TOP_STAGES,
+    train_ids: list[int] | None = None,
+    eval_ids: list[int] | None = None,
+    log=print,
 ) -> SetData:
-    """Inputs of the images of classes ``train_ids`` (all views) and ``eval_ids`` (view 0), labels remapped.
+    """Set ``name`` with training classes ``train_ids`` and evaluation classes ``eval_ids`` (indices into the
+    set's classes; default: its seen and unseen classes) and the training inputs of ``mode``."""
+    image_set = load_image_set(set_folder(name))
+    train_ids = sorted(image_set.seen) if train_ids is None else list(train_ids)
+    eval_ids = image_set.unseen if eval_ids is None else list(eval_ids)
+    backbone = create_backbone(BACKBONE)
 
-    ``train_ids`` must be seen classes (the augmented views exist for seen images only).
-    """
-    ids, seen = meta["class_ids"], meta["seen"]
-    seen_pos = np.flatnonzero(seen)  # row of each seen image inside the augmented views
-    train_rows = np.flatnonzero(np.isin(ids, train_ids))
-    if not seen[train_rows].all():
-        raise ValueError("training classes must be seen classes")
-    aug_rows = np.searchsorted(seen_pos, train_rows)
-    views = np.stack([cached[0][train_rows]] + [v[aug_rows] for v in cached[1:]])
-    eval_rows = np.flatnonzero(np.isin(ids, eval_ids))
-    remap_t = {c: i for i, c in enumerate(train_ids)}
-    remap_e = {c: i for i, c in enumerate(eval_ids)}
-    return SetData(
-        name,
-        [meta["names"][c] for c in train_ids],
-        [meta["names"][c] for c in eval_ids],
-        views,
-        np.array([remap_t[c] for c in ids[train_rows]]),
-        cached[0][eval_rows],
-        np.array([remap_e[c] for c in ids[eval_rows]]),
-    )
+    def part(ids: list[int]) -> tuple[list[Path], np.ndarray, list[str]]:
+        remap = {c: i for i, c in enumerate(ids)}
+        items = [(p, remap[c]) for p, c in image_set.items if c in remap]
+        return [p for p, _ in items], np.array([c for _, c in items], dtype=np.int64), [image_set.classes[c] for c in ids]
+
+    train_paths, train_labels, train_names = part(train_ids)
+    eval_paths, eval_labels, eval_names = part(eval_ids)
+    log(f"{name}: {len(train_paths)} training images ({len(train_names)} classes), {len(eval_paths)} evaluation "
+        f"images ({len(eval_names)} classes); preparing {mode} inputs")
+    prepared = prepare_inputs(backbone, mode, train_paths, views, stages, feature_cache(), num_workers=0)
+    return SetData(name, backbone, views, stages, train_paths, train_labels, train_names, eval_paths, eval_labels,
+                   eval_names, prepared)
 
 
-def seen_unseen(name: str, mode: str, views: int, stages: int = TOP_STAGES) -> SetData:
-    cached, meta = load_cached(name, mode, views, stages)
-    seen_ids = sorted({int(c) for c, s in zip(meta["class_ids"], meta["seen"], strict=True) if s})
-    unseen_ids = sorted(set(meta["names"]) - set(seen_ids))
-    return split_data(name, cached, meta, seen_ids, unseen_ids)
+def seen_unseen(name: str, mode: str, views: int = DEFAULT_VIEWS, stages: int = TOP_STAGES) -> SetData:
+    """The set's seen classes to train on, its unseen classes to evaluate on."""
+    return load_set(name, mode, views, stages)
 
 
 def load_descriptions(set_name: str, llm: str) -> dict[str, list[str]]:
@@ -165,62 +207,75 @@ def load_descriptions(set_name: str, llm: str) -> dict[str, list[str]]:
     return json.loads(path.read_text())
 
 
+_ENCODERS: dict[str, object] = {}
+
+
+def text_encoder(name: str):
+    """A registered text encoder (MiniLM or :data:`BRIDGE`), built once per process."""
+    if name not in _ENCODERS:
+        _ENCODERS[name] = create_text_encoder(name)
+    return _ENCODERS[name]
+
+
+LANGUAGE_VARIANTS = ("template", "descriptions", "lafg", "grounded")
+
+
 def language(
     data: SetData,
     descriptions: dict[str, list[str]],
     vocab: VocabularyConfig = VOCAB,
     proto: PrototypeConfig = PROTO,
     encoder: str = "minilm",
-) -> LanguageSide:
-    """All prototype variants for the set's training and evaluation classes (``encoder``: a registered text
-    encoder, MiniLM by default or :data:`BRIDGE`; embeddings cached)."""
-    encoder, cache = create_text_encoder(encoder), ArrayCache(name="text")
-    return build_language_side(
-        data.train_names, data.eval_names, descriptions, encoder, vocab, proto, cache=cache
-    )
+) -> Language:
+    """The language side of the set's training classes (:func:`lafg.pipeline.seen_language`: their descriptions
+    only), every prototype variant; ``encoder`` a registered text encoder (MiniLM or :data:`BRIDGE`)."""
+    return seen_language(data.train_names, descriptions, text_encoder(encoder), vocab, proto, LANGUAGE_VARIANTS,
+                         text_cache())
 
 
-def top_module(mode: str, stages: int = TOP_STAGES):
-    """The trainable trunk: None (head) or the backbone's last ``stages`` stage(s) + conv head (partial)."""
-    if mode == "head":
-        return None, 1280
-    backbone = create_backbone(BACKBONE)
-    return backbone.split_at(stages)[1], backbone.feature_dim
+def eval_prototypes(lang: Language, data: SetData, variant: str, encoder: str = "minilm") -> np.ndarray:
+    """The evaluation classes' prototypes from their names only, through the training classes' vocabulary."""
+    return lang.prototypes_for(data.eval_names, text_encoder(encoder), variant, text_cache())
+
+
+def oracle_language(data: SetData) -> Language:
+    """The oracle: the frozen backbone's class-mean features of the training classes as their ``lafg``
+    prototypes (the image structure the relational reading would ideally get from language)."""
+    means = class_means(data.train_features(), data.kept_train_labels)
+    none = np.zeros((len(means), 0))
+    protos = Prototypes(list(data.train_names), means, means, none.astype(np.int64), none.astype(np.float32),
+                        "lafg", PROTO, None)
+    return Language(list(data.train_names), ORACLE, None, {"lafg": protos}, "oracle: seen-class mean features")
+
+
+def class_means(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(C, d) L2-normalised mean of the L2-normalised features of each class."""
+    f = features / np.linalg.norm(features, axis=1, keepdims=True)
+    means = np.stack([f[labels == c].mean(0) for c in range(labels.max() + 1)])
+    return (means / np.linalg.norm(means, axis=1, keepdims=True)).astype(np.float32)
 
 
 def run_method(
-    method_name: str, cfg: TrainConfig, data: SetData, lang: LanguageSide, seed: int, stages: int = TOP_STAGES
+    method_name: str, cfg: TrainConfig, data: SetData, lang: Language | None, seed: int, encoder: str = "minilm"
 ) -> dict[str, float]:
-    """Train ``method_name`` (or not, for ``pretrained``) and return its metrics on the evaluation classes."""
+    """One row's run through the library pipeline: :func:`lafg.pipeline.train_run` on the training classes'
+    prepared inputs, then :meth:`lafg.pipeline.Run.evaluate` on the evaluation classes (or the untrained
+    backbone's features for ``pretrained``)."""
     method = get_method(method_name)
     if not method.trains:
-        feats = data.eval_inputs if cfg.mode == "head" else _pool(data.eval_inputs, stages)
-        return evaluate_embeddings(feats, data.eval_labels)
-    cfg = replace(cfg, method=method_name, seed=seed)
-    # The controls' draws change with the seed; methods without prototypes get no language side.
-    protos, eval_protos = lang.for_method(method, seed) if lang is not None else (None, None)
-    trunk, in_dim = top_module(cfg.mode, stages)
+        metrics, _ = evaluate_backbone(data.backbone, data.eval_paths, data.eval_labels, feature_cache())
+        return metrics
+    run_cfg = RunConfig(train=replace(cfg, method=method_name, seed=seed), backbone=BACKBONE, views=data.views,
+                        n_top_stages=data.stages, encoder=encoder if encoder != ORACLE else "minilm",
+                        vocab=VOCAB, proto=PROTO)
+    enc = text_encoder(encoder) if method.align and encoder != ORACLE else None
     with tempfile.TemporaryDirectory() as out:
-        result = train(
-            cfg,
-            CachedInputs(data.train_views),
-            data.train_labels,
-            out,
-            in_dim=in_dim,
-            prototypes=protos,
-            centroids=lang.centroids if lang is not None else None,
-            trunk=trunk,
-        )
-    zero_shot_protos = eval_protos if cfg.reading in ("meankl", "symkl") else None
-    return evaluate_model(result.model, data.eval_inputs, data.eval_labels, zero_shot_protos)
-
-
-@torch.no_grad()
-def _pool(acts: np.ndarray, stages: int = TOP_STAGES) -> np.ndarray:
-    _, top = create_backbone(BACKBONE).split_at(stages)
-    return np.concatenate(
-        [top(torch.from_numpy(acts[i : i + 256]).float()).numpy() for i in range(0, len(acts), 256)]
-    )
+        result = train_run(run_cfg, data.train_paths, data.train_labels, data.train_names, out,
+                           language=lang if method.align else None, backbone=data.backbone, encoder=enc,
+                           prepared=data.prepared, feature_cache=feature_cache(), text_cache=text_cache())
+        run = load_run(result.checkpoint, backbone=data.backbone, encoder=enc)
+        metrics, _ = run.evaluate(data.eval_paths, data.eval_labels, data.eval_names, feature_cache())
+    return metrics
 
 
 def summarise(set_name, mode, method, llm, reading, runs: list[dict], seconds: float) -> dict:
@@ -245,19 +300,6 @@ def parse_row(row: str) -> tuple[str, str]:
     if enc not in ("", "minilm", "bridge"):
         raise ValueError(f"unknown encoder {enc!r} in ladder row {row!r}; use METHOD, METHOD@bridge or {ORACLE}")
     return method, (BRIDGE if enc == "bridge" else "minilm")
-
-
-def oracle_side(data: SetData) -> LanguageSide:
-    """The oracle: the frozen backbone's class-mean features of the training classes as their prototypes
-    (the image structure the relational reading would ideally get from language)."""
-    from benchmarks.structure import class_means
-
-    if data.train_views.ndim == 3 and data.train_views.shape[-1] == 1280:  # head: pooled features already
-        feats = data.train_views[0]
-    else:  # partial: the same rows' pooled features of the frozen backbone
-        feats = seen_unseen(data.name, "head", 0).train_views[0]
-    means = class_means(feats, data.train_labels)
-    return LanguageSide({"lafg": means}, {"lafg": means[:0]}, means[:1])
 
 
 def ladder(
@@ -288,7 +330,7 @@ def ladder(
     rows = []
     for set_name in sets:
         data = seen_unseen(set_name, mode, views, stages)
-        langs: dict[tuple[str, str], LanguageSide] = {}
+        langs: dict[tuple[str, str], Language] = {}
         jobs = [(m, main_llm, cfg.reading) for m in methods]
         if "lafg" in methods:
             jobs += [("lafg", llm, cfg.reading) for llm in extra_llms]
@@ -300,7 +342,7 @@ def ladder(
             align = get_method(method).align
             if align and (llm, encoder) not in langs:
                 langs[(llm, encoder)] = (
-                    oracle_side(data)
+                    oracle_language(data)
                     if encoder == ORACLE
                     else language(data, load_descriptions(set_name, llm), vocab, encoder=encoder)
                 )
@@ -308,7 +350,7 @@ def ladder(
             n_seeds = 1 if method == "pretrained" else len(seeds)
             run_cfg = replace(cfg, reading=reading)
             lang = langs.get((llm, encoder))
-            runs = [run_method(method, run_cfg, data, lang, s, stages) for s in seeds[:n_seeds]]
+            runs = [run_method(method, run_cfg, data, lang, s, encoder) for s in seeds[:n_seeds]]
             llm_label = Path(llm).name if llm not in LLM_FILES and llm != "bundled" else llm
             row = summarise(
                 set_name,
@@ -340,7 +382,7 @@ def throughput(n_images: int = 64, batch_size: int = 32) -> dict[str, float]:
     from lafg.features import extract_features
 
     backbone = create_backbone(BACKBONE)
-    paths = read_set("cars196")["paths"][:n_images]
+    paths = [p for p, _ in load_image_set(DATA / "cars196").items[:n_images]]
     t0 = time.perf_counter()
     extract_features(backbone, paths, backbone.eval_transform(), batch_size=batch_size, cache=None)
     extract_rate = n_images / (time.perf_counter() - t0)

@@ -373,8 +373,6 @@ def train_run(
             from lafg.backbones import create_backbone
 
             backbone = create_backbone(cfg.backbone, **cfg.backbone_kw)
-        if cfg.train.mode == "full":  # the trunk trains in place: never the caller's (shared) backbone
-            backbone = copy.deepcopy(backbone)
         prepared = prepare_inputs(backbone, cfg.train.mode, paths, cfg.views, cfg.n_top_stages, feature_cache,
                                   progress, num_workers=num_workers)
     kept_labels = labels[prepared.kept]
@@ -404,7 +402,10 @@ def train_run(
     result = train(
         cfg.train, prepared.inputs, kept_labels, out, in_dim=prepared.in_dim,
         prototypes=language.train_prototypes(method, cfg.train.seed) if language else None,
-        centroids=language.centroids if language else None, trunk=prepared.trunk, progress=step, cancel=cancel,
+        centroids=language.centroids if language else None, progress=step, cancel=cancel,
+        # the trunk trains in place and shares its weights with the caller's backbone (the app's, shared by every
+        # visitor; the ladder's, shared by every row): each run fine-tunes its own copy
+        trunk=copy.deepcopy(prepared.trunk) if prepared.trunk is not None else None,
         resume=resume, device=device, extra=extra, override=override,
     )
     ckpt = out / CHECKPOINT
@@ -558,6 +559,15 @@ class Run:
             v, t = projected(self.model, emb, protos)
             metrics["zero_shot"] = zero_shot_accuracy(v, labels, t)
         return metrics, kept
+
+
+def evaluate_backbone(backbone, paths: list, labels: np.ndarray, cache=None, progress=None) -> tuple[dict, np.ndarray]:
+    """(metrics, kept indices): Recall@K and MAP@R of the untrained backbone's pooled features (the
+    ``pretrained`` method: nothing trained, the reference every trained run is compared with)."""
+    from lafg.evaluate import evaluate_embeddings, image_embeddings
+
+    emb, kept = image_embeddings(None, backbone, "pretrained", paths, cache=cache, progress=progress)
+    return evaluate_embeddings(emb, np.asarray(labels)[kept]), kept
 
 
 def load_run(path: str | Path, backbone=None, encoder=None, device: str = "cpu") -> Run:

@@ -64,12 +64,11 @@ def run(args: argparse.Namespace) -> int:
             mode = trained.spec.mode
         else:
             from lafg.backbones import create_backbone
-            from lafg.evaluate import evaluate_embeddings, image_embeddings
+            from lafg.pipeline import evaluate_backbone
 
-            emb, kept = image_embeddings(None, create_backbone(args.backbone), "pretrained", paths, cache=cache,
-                                         progress=bar)
+            metrics, kept = evaluate_backbone(create_backbone(args.backbone), paths, labels, cache, bar)
             _note_singletons(labels[kept], names)
-            metrics, mode = evaluate_embeddings(emb, labels[kept]), "pretrained"
+            mode = "pretrained"
     out = {"data": str(args.data), "split": args.split, "images": int(len(kept)), "classes": len(names)}
     out.update(
         {
