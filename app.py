@@ -106,8 +106,9 @@ def main(argv: list[str] | None = None) -> None:
         log.warning("serving beyond this machine without --auth: every visitor can use the app (each sees only their own work)")
     ensure_bundled_llm()
 
-    from lafg.app import build_demo, default_services, launch
     from lafg.app.limits import Limits
+    from lafg.app.services import default_services
+    from lafg.app.ui import build_demo, launch
     from lafg.errors import InputError
 
     svc = default_services(

@@ -19,10 +19,10 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from lafg.atomic import atomic_path
-from lafg.backbones import create_backbone
-from lafg.cache import default_cache_dir
-from lafg.train import DEFAULT_TOP_STAGES
+from lafg.store.atomic import atomic_path
+from lafg.store.cache import default_cache_dir
+from lafg.training.inputs import DEFAULT_TOP_STAGES
+from lafg.vision.backbones import create_backbone
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BACKBONE = "efficientnet_lite0"
@@ -37,11 +37,11 @@ FOLDERS: dict[str, Path] = {}  # set name → data folder outside ../shared/data
 
 
 def register_folder(folder: str | Path) -> str:
-    """Make a data set folder (any layout :func:`lafg.data.load_image_set` reads) usable by name; the name
+    """Make a data set folder (any layout :func:`lafg.vision.data.load_image_set` reads) usable by name; the name
     carries a hash of the absolute path, so its cached activations never mix with another folder's."""
     import hashlib
 
-    from lafg.data import load_image_set
+    from lafg.vision.data import load_image_set
 
     folder = Path(folder).expanduser().resolve()
     load_image_set(folder)  # fail early, with the loader's message, on a bad layout
@@ -54,7 +54,7 @@ def read_set(name: str, root: Path = DATA) -> dict:
     """paths, class ids, names and seen flags of a set in the ``classes.csv`` / ``images.csv`` layout (or of a
     folder registered with :func:`register_folder`)."""
     if name in FOLDERS:
-        from lafg.data import load_image_set
+        from lafg.vision.data import load_image_set
 
         image_set = load_image_set(FOLDERS[name])
         seen = set(image_set.seen)

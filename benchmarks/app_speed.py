@@ -131,8 +131,8 @@ def gallery_folder(tmp: Path) -> tuple[Path, str]:
 def gallery_services(work: Path):
     """``(services, gallery label)``: the real app services with the :func:`gallery_folder` set registered and
     its gallery features synthetic (:class:`SyntheticGalleryEmbedder`)."""
-    from lafg.app import default_services
     from lafg.app.datasets import load_dataset
+    from lafg.app.services import default_services
 
     folder, label = gallery_folder(work / "set")
     svc = default_services(work / "work")
@@ -146,7 +146,7 @@ def gallery_services(work: Path):
 def query_latency(n_queries: int = 10) -> dict:
     from gradio_client import Client, handle_file
 
-    from lafg.app import build_demo, launch
+    from lafg.app.ui import build_demo, launch
 
     tmp = Path(tempfile.mkdtemp(prefix="lafg-bench-"))
     svc, label = gallery_services(tmp)

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lafg.backbones import create_backbone
-from lafg.data import load_image, load_image_set, shared_data_root
-from lafg.features import extract_features
+from lafg.vision.backbones import create_backbone
+from lafg.vision.data import load_image, load_image_set, shared_data_root
+from lafg.vision.features import extract_features
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -28,11 +28,11 @@ DESCRIPTORS = SRC.parent / "descriptors" / "cars196_gpt4_adaptclipzs.json"
 def pack(dest: Path, area: int = 112 * 112, seen_per_class: int = 24) -> None:
     from PIL import Image
 
-    from lafg.cache import ArrayCache
-    from lafg.encode import create_text_encoder
-    from lafg.methods import build_language_side
-    from lafg.prototypes import PrototypeConfig
-    from lafg.vocabulary import VocabularyConfig
+    from lafg.language.encoders import create_text_encoder
+    from lafg.language.prototypes import PrototypeConfig
+    from lafg.language.vocabulary import VocabularyConfig
+    from lafg.store.cache import ArrayCache
+    from lafg.training.methods import build_language_side
 
     out = dest / "cars196"
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -78,11 +78,12 @@ def pack(dest: Path, area: int = 112 * 112, seen_per_class: int = 24) -> None:
 def run(src: Path, out: Path, epochs: int) -> None:
     import torch
 
-    from lafg.backbones import create_backbone
-    from lafg.data import load_image_set
-    from lafg.evaluate import evaluate_embeddings, image_embeddings
-    from lafg.methods import control_prototypes, get_method
-    from lafg.train import TrainConfig, prepare_inputs, train
+    from lafg.retrieval.evaluate import evaluate_embeddings, image_embeddings
+    from lafg.training.inputs import prepare_inputs
+    from lafg.training.loop import TrainConfig, train
+    from lafg.training.methods import control_prototypes, get_method
+    from lafg.vision.backbones import create_backbone
+    from lafg.vision.data import load_image_set
 
     out.mkdir(parents=True, exist_ok=True)
     data = load_image_set(src / "cars196")
@@ -148,7 +149,7 @@ def run(src: Path, out: Path, epochs: int) -> None:
 
 def ladder_rows(report: dict) -> list[dict]:
     """The report's rows in ``ladder.json``'s form (mode ``full``, one seed: std 0, the card's name)."""
-    from lafg.methods import get_method
+    from lafg.training.methods import get_method
 
     rows = []
     for r in report["rows"]:

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from lafg.backbones import create_backbone
-from lafg.evaluate import evaluate_embeddings, image_embeddings
-from lafg.methods import control_prototypes, get_method, random_prototypes
-from lafg.train import TrainConfig, prepare_inputs, train
+from lafg.retrieval.evaluate import evaluate_embeddings, image_embeddings
+from lafg.training.inputs import prepare_inputs
+from lafg.training.loop import TrainConfig, train
+from lafg.training.methods import control_prototypes, get_method, random_prototypes
+from lafg.vision.backbones import create_backbone
 
 
 def synthetic_set(root: Path, n_classes: int = 16, per_class: int = 24) -> tuple[list[Path], np.ndarray]:

@@ -4,8 +4,8 @@
     python -m benchmarks.grounding --no-train      # the untrained backbone only
 
 Each of CUB-200-2011's 312 attributes is rendered as a short phrase ("a bird with blue wings",
-:func:`lafg.grounding.attribute_phrase`), embedded by MiniLM, and scored for every *unseen*-class image of cub100
-through an attribute space fitted on the *seen* classes only (:func:`lafg.readout.text_scores`: the same cosine the
+:func:`lafg.retrieval.grounding.attribute_phrase`), embedded by MiniLM, and scored for every *unseen*-class image of cub100
+through an attribute space fitted on the *seen* classes only (:func:`lafg.retrieval.attribute_space.text_scores`: the same cosine the
 app's text search ranks by). An attribute is present for an image when annotators marked it on ≥ 50 % of its
 class's images. Reported per space, on the unseen classes:
 
@@ -40,19 +40,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from benchmarks.splits import bird_group, group_validation_split
 
-from lafg.cache import ArrayCache
-from lafg.encode import encode_cached
-from lafg.encode import l2_normalise as unit
-from lafg.evaluate import bird_group, group_validation_split
-from lafg.grounding import (
+from lafg.language.encode import encode_cached
+from lafg.language.encode import l2_normalise as unit
+from lafg.retrieval.attribute_space import (
+    EMBEDDINGS,
+    FEATURES,
+    ReadoutConfig,
+    fit_readout,
+    readout_space,
+    text_scores,
+)
+from lafg.retrieval.grounding import (
     attribute_correlations,
     attribute_phrase,
     mean_average_precision,
     precision_at_k,
     read_cub_attributes,
 )
-from lafg.readout import EMBEDDINGS, FEATURES, ReadoutConfig, fit_readout, readout_space, text_scores
+from lafg.store.cache import ArrayCache
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DESCRIPTIONS = "cub200_gpt4_adaptclipzs.json"
@@ -75,7 +82,7 @@ class Split:
 
 
 def shared_data() -> Path:
-    from lafg.data import shared_data_root
+    from lafg.vision.data import shared_data_root
 
     root = shared_data_root()
     if root is None:
@@ -85,7 +92,7 @@ def shared_data() -> Path:
 
 def load(root: Path):
     """cub100 paths, class names per image, seen flags; descriptions; annotations."""
-    from lafg.data import load_image_set
+    from lafg.vision.data import load_image_set
 
     image_set = load_image_set(root / "cub100")
     paths = [str(p) for p, _ in image_set.items]
@@ -139,7 +146,7 @@ class Bench:
         self.labels = np.array([self.seen_names.index(n) for n in self.seen.classes])
         self.phrases = unit(encode_cached(encoder, [attribute_phrase(a) for a in attrs.names], cache))
         self.unseen_names = sorted(set(self.unseen.classes))
-        from lafg.visual import filter_descriptions
+        from lafg.language.visual import filter_descriptions
 
         kept = filter_descriptions({n: descriptions.get(n, []) for n in self.unseen_names}).kept
         self.own_sentences = {n: unit(encode_cached(encoder, kept[n], cache)) for n in self.unseen_names if kept[n]}
@@ -147,7 +154,7 @@ class Bench:
         self.description_queries = np.stack([self.own_sentences[n].mean(axis=0) for n in self.unseen_names])
 
     def space_row(self, name: str, space, **extra) -> dict:
-        """A row for an attribute space: measured through :func:`lafg.readout.text_scores`, as the app reads."""
+        """A row for an attribute space: measured through :func:`lafg.retrieval.attribute_space.text_scores`, as the app reads."""
         unseen, seen = self.unseen.inputs[space.reads], self.seen.inputs[space.reads]
         scores = text_scores(space, unseen, self.phrases)
         reference = text_scores(space, seen, self.phrases)
@@ -272,8 +279,8 @@ def run_rows(bench: Bench, run) -> list[dict]:
 
 
 def backbone_embeddings(paths: list[str]) -> np.ndarray:
-    from lafg.backbones import create_backbone
-    from lafg.features import extract_features
+    from lafg.vision.backbones import create_backbone
+    from lafg.vision.features import extract_features
 
     backbone = create_backbone("efficientnet_lite0")
     feats, kept = extract_features(backbone, paths, backbone.eval_transform(), cache=ArrayCache(name="features"),
@@ -286,7 +293,7 @@ def backbone_embeddings(paths: list[str]) -> np.ndarray:
 def trained_run(paths, names, seen, image_set, descriptions, out_dir: Path, reading: str):
     """A head-mode run through the library pipeline (the CLI's defaults), then loaded from its checkpoint."""
     from lafg.pipeline import RunConfig, load_run, train_run
-    from lafg.train import DEFAULT_EPOCHS, TrainConfig
+    from lafg.training.loop import DEFAULT_EPOCHS, TrainConfig
 
     seen_names = [image_set.classes[c] for c in sorted(image_set.seen)]
     rows = np.flatnonzero(seen)
@@ -307,8 +314,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
     t0 = time.time()
-    from lafg.encode import create_text_encoder
-    from lafg.pipeline import pretrained_space, seen_language
+    from lafg.language.encoders import create_text_encoder
+    from lafg.language.side import seen_language
+    from lafg.pipeline import pretrained_space
 
     root = shared_data()
     paths, names, seen, image_set, descriptions, attrs = load(root)
@@ -397,7 +405,7 @@ def markdown(res: dict) -> str:
                      f"| {r['chance']:.1f} |")
     held = res["selection"][0]["val classes per split"]
     lines += ["", f"Held-out classes per split: {', '.join(map(str, held))} of 58 (whole genera, "
-              "`lafg.evaluate.group_validation_split`, seeds 0–2). "
+              "`lafg.retrieval.evaluate.group_validation_split`, seeds 0–2). "
               f"Selected α = {res['selected alpha']:g}; library default {res['readout']['alpha']:g}.", ""]
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lafg.cache import ArrayCache
+from lafg.store.cache import ArrayCache
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "assets" / "demo"
@@ -48,10 +48,11 @@ def description_sets(root: Path, names: list[str]) -> dict[str, dict[str, list[s
 def main() -> int:
     # issue 17's benchmark and attribute reader (one line each, so the import order lints on either branch)
     from benchmarks.grounding import Bench, backbone_embeddings, backbone_rows, shared_data  # noqa: I001
-    from lafg.grounding import read_cub_attributes
-    from lafg.data import load_image_set
-    from lafg.encode import create_text_encoder
-    from lafg.pipeline import pretrained_space, seen_language
+    from lafg.retrieval.grounding import read_cub_attributes
+    from lafg.vision.data import load_image_set
+    from lafg.language.encoders import create_text_encoder
+    from lafg.pipeline import pretrained_space
+    from lafg.language.side import seen_language
 
     t0 = time.time()
     root = shared_data()

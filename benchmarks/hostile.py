@@ -174,8 +174,8 @@ def attack_tarpit(tmp: Path) -> str:
 def attack_csv() -> str:
     import numpy as np
 
-    from lafg.export import rows_csv, vocabulary_csv
-    from lafg.vocabulary import VocabularyConfig, build_vocabulary
+    from lafg.language.vocabulary import VocabularyConfig, build_vocabulary
+    from lafg.store.export import rows_csv, vocabulary_csv
 
     bad = ['=HYPERLINK("http://evil","x")', "+1+2", "@SUM(A1)"]
     vocab = build_vocabulary([f"{b} crown" for b in bad], np.eye(3, 8, dtype=np.float32), np.arange(3), [f"{b} bird" for b in bad],
@@ -187,7 +187,7 @@ def attack_csv() -> str:
 def attack_bundle(url: str, tmp: Path) -> str:
     from gradio_client import Client, handle_file
 
-    from lafg.export import RunBundle, write_bundle
+    from lafg.store.export import RunBundle, write_bundle
 
     path = write_bundle(RunBundle([f"class {i}" for i in range(10_000)], {}), tmp / "big.zip")
     try:
@@ -231,7 +231,7 @@ def attack_login(tmp: Path) -> str:
 
 
 def run(label: str) -> dict:
-    from lafg.app import build_demo, launch
+    from lafg.app.ui import build_demo, launch
     from tests.app.conftest import free_port
     from tests.app.fakes import fake_services
 

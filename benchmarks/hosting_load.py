@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    from lafg.app import build_demo, launch
+    from lafg.app.ui import build_demo, launch
     from tests.app.conftest import free_port
     from tests.app.fakes import fake_services
 

@@ -6,12 +6,12 @@
                                                        # images.csv (or class-per-folder) layout, e.g. your own
 
 Rows: pretrained, onehot, aux, template, descriptions, lafg (MiniLM), grounded (LaFG from each class's own
-atoms), lafg (bridge: the vision-aligned text space of lafg/bridge.py), the controls permuted / shuffled-atoms /
+atoms), lafg (bridge: the vision-aligned text space of lafg/language/bridge.py), the controls permuted / shuffled-atoms /
 random / permuted-grounded (drawn per seed), and the oracle ``visual-means`` (the frozen backbone's own
 class-mean features as prototypes).
 
-Every row runs the library pipeline the CLI and the app run: the set is read by :func:`lafg.data.load_image_set`
-(seen / unseen per class), the training images' inputs are built once per set by :func:`lafg.train.prepare_inputs`
+Every row runs the library pipeline the CLI and the app run: the set is read by :func:`lafg.vision.data.load_image_set`
+(seen / unseen per class), the training images' inputs are built once per set by :func:`lafg.training.inputs.prepare_inputs`
 (features or activations cached per image in the library's feature cache, shared by every method and seed), each
 method × seed trains through :func:`lafg.pipeline.train_run` and is scored by :meth:`lafg.pipeline.Run.evaluate`
 on the checkpoint :func:`lafg.pipeline.load_run` rebuilds. Language prototypes use MiniLM and the GPT-4 descriptions in
@@ -35,18 +35,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lafg import verdict
-from lafg.atomic import atomic_write_text
-from lafg.backbones import create_backbone
-from lafg.cache import ArrayCache
-from lafg.data import load_image_set
-from lafg.encode import create_text_encoder
-from lafg.methods import get_method, list_methods
-from lafg.pipeline import Language, RunConfig, evaluate_backbone, load_run, seen_language, train_run
-from lafg.prototypes import PrototypeConfig, Prototypes
-from lafg.train import DEFAULT_TOP_STAGES, DEFAULT_VIEWS, PreparedInputs, TrainConfig, prepare_inputs
-from lafg.verdict import Outcome
-from lafg.vocabulary import VocabularyConfig
+from lafg.language.encoders import create_text_encoder
+from lafg.language.prototypes import PrototypeConfig, Prototypes
+from lafg.language.side import Language, seen_language
+from lafg.language.vocabulary import VocabularyConfig
+from lafg.pipeline import RunConfig, evaluate_backbone, load_run, train_run
+from lafg.retrieval import verdict
+from lafg.retrieval.verdict import Outcome
+from lafg.store.atomic import atomic_write_text
+from lafg.store.cache import ArrayCache
+from lafg.training.inputs import DEFAULT_TOP_STAGES, DEFAULT_VIEWS, PreparedInputs, prepare_inputs
+from lafg.training.loop import TrainConfig
+from lafg.training.methods import get_method, list_methods
+from lafg.vision.backbones import create_backbone
+from lafg.vision.data import load_image_set
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATA = Path(os.environ.get("LAFG_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -55,7 +57,7 @@ TOP_STAGES = DEFAULT_TOP_STAGES  # partial mode fine-tunes the last two MBConv s
 SETS = ("cars196", "cub100")
 DESCRIPTORS = {"cars196": "cars196", "cub100": "cub200"}
 LLM_FILES = {"gpt4": "gpt4_adaptclipzs", "gpt3": "gpt3_waffleclip"}
-BRIDGE = "bridge:efficientnet_lite0"  # the vision-aligned text encoder (lafg/bridge.py)
+BRIDGE = "bridge:efficientnet_lite0"  # the vision-aligned text encoder (lafg/language/bridge.py)
 ORACLE = "visual-means"  # pseudo-method: lafg trained on the frozen backbone's seen-class mean features
 # Rows: method, or "method@bridge" (the method with the bridge encoder's prototypes), or ORACLE.
 HEAD_METHODS = (
@@ -83,7 +85,7 @@ PARTIAL = replace(HEAD, mode="partial", epochs=6, trunk_lr=1e-4)
 # Partial mode fine-tunes TOP_STAGES = 2 stages (~3 R@1 over the last stage alone for aux, lafg and permuted,
 # grid "stages") and no cached augmented views are used: the evaluation crop alone beat 1 (and 3) views
 # averaged over aux, lafg, permuted and both sets, in head mode (64.9 vs 64.3 / 64.6) and in partial mode
-# (66.4 vs 66.0) (grids "views", "partial-views"). Both defaults live in lafg.train.
+# (66.4 vs 66.0) (grids "views", "partial-views"). Both defaults live in lafg.training.loop.
 VIEWS = DEFAULT_VIEWS
 # Extra rows of lafg with other readings of L_ali (none by default; results/ladder_v1.md has meankl).
 EXTRA_READINGS = {"head": (), "partial": ()}  # e.g. ("meankl",): its projectors give zero-shot accuracy
@@ -91,12 +93,12 @@ EXTRA_READINGS = {"head": (), "partial": ()}  # e.g. ("meankl",): its projectors
 
 @dataclass
 class SetData:
-    """One set as the library sees it (:func:`lafg.data.load_image_set`: seen / unseen decided per class), with
-    the training classes' inputs of the mode built once by :func:`lafg.train.prepare_inputs` (features or
+    """One set as the library sees it (:func:`lafg.vision.data.load_image_set`: seen / unseen decided per class), with
+    the training classes' inputs of the mode built once by :func:`lafg.training.inputs.prepare_inputs` (features or
     activations cached per image in the library's feature cache) and shared by every row and seed."""
 
     name: str
-    backbone: object  # the frozen backbone (lafg.backbones), shared by every run of the set
+    backbone: object  # the frozen backbone (lafg.vision.backbones), shared by every run of the set
     views: int  # cached augmented views per training image besides the evaluation crop
     stages: int  # partial mode: backbone stages fine-tuned
     train_paths: list[Path]  # training images (the seen classes, or a validation split's training part)
@@ -136,7 +138,7 @@ def text_cache() -> ArrayCache:
 
 def frozen_features(backbone, paths: list) -> tuple[np.ndarray, np.ndarray]:
     """(pooled features, kept indices) of ``paths`` through the frozen backbone, cached."""
-    from lafg.evaluate import image_embeddings
+    from lafg.retrieval.evaluate import image_embeddings
 
     return image_embeddings(None, backbone, "pretrained", paths, cache=feature_cache())
 
@@ -145,7 +147,7 @@ FOLDERS: dict[str, Path] = {}  # set name → data folder outside ../shared/data
 
 
 def register_folder(folder: str | Path) -> str:
-    """Make a data set folder (any layout :func:`lafg.data.load_image_set` reads) usable by name."""
+    """Make a data set folder (any layout :func:`lafg.vision.data.load_image_set` reads) usable by name."""
     folder = Path(folder).expanduser().resolve()
     load_image_set(folder)  # fail early, with the loader's message, on a bad layout
     FOLDERS[folder.name] = folder
@@ -377,9 +379,9 @@ def ladder(
 
 @torch.no_grad()
 def throughput(n_images: int = 64, batch_size: int = 32) -> dict[str, float]:
-    """Images/s of feature extraction through :func:`lafg.features.extract_features` (decode + transform +
+    """Images/s of feature extraction through :func:`lafg.vision.features.extract_features` (decode + transform +
     forward, no cache) beside a bare batched forward of the same backbone on random tensors, same process."""
-    from lafg.features import extract_features
+    from lafg.vision.features import extract_features
 
     backbone = create_backbone(BACKBONE)
     paths = [p for p, _ in load_image_set(DATA / "cars196").items[:n_images]]
@@ -465,7 +467,7 @@ def markdown(rows: list[dict], walls: dict) -> str:
         "# LaFG ablation ladder (unseen classes, mean ± std over seeds, %)",
         "",
         f"Backbone {BACKBONE} (ImageNet). Text encoders: MiniLM, and the bridge (`{BRIDGE}`: MiniLM read",
-        "through the ImageNet class names into the backbone's own feature space, lafg/bridge.py). Vocabulary",
+        "through the ImageNet class names into the backbone's own feature space, lafg/language/bridge.py). Vocabulary",
         f"N={VOCAB.n_atoms}, top-K={PROTO.top_k}, prototype temperature τ_p={PROTO.tau}.",
         _filter_line(rows),
         f"Head config: `{json.dumps(_cfg_summary(HEAD))}`",
@@ -551,7 +553,7 @@ LADDER_WORDS = {
 
 
 def compare(a: dict, b: dict) -> tuple[float, str]:
-    """(R@1 mean difference a − b, verdict in words): :func:`lafg.verdict.compare`, the rule the app reads too."""
+    """(R@1 mean difference a − b, verdict in words): :func:`lafg.retrieval.verdict.compare`, the rule the app reads too."""
     v = verdict.compare(a, b)
     if v.outcome is Outcome.NO_SPREAD:
         return v.diff, "one seed: no spread to judge"

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import torch
 
-from lafg.cache import ArrayCache
-from lafg.describe import load_descriptions_json
-from lafg.encode import create_text_encoder, encode_cached
-from lafg.language import template_embeddings
-from lafg.prototypes import PrototypeConfig, build_prototypes
-from lafg.vocabulary import VocabularyConfig, build_vocabulary, flatten_descriptions
+from lafg.language.describe import load_descriptions_json
+from lafg.language.encode import encode_cached
+from lafg.language.encoders import create_text_encoder
+from lafg.language.prototypes import PrototypeConfig, build_prototypes
+from lafg.language.side import template_embeddings
+from lafg.language.vocabulary import VocabularyConfig, build_vocabulary, flatten_descriptions
+from lafg.store.cache import ArrayCache
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO.parent / "shared" / "data" / "descriptors" / "cub200_gpt4_adaptclipzs.json"

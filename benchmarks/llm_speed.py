@@ -21,9 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lafg.cache import JsonCache  # noqa: E402
-from lafg.describe import DescribeConfig, describe_classes, empty_classes  # noqa: E402
-from lafg.llm import create_llm  # noqa: E402
+from lafg.language.describe import DescribeConfig, describe_classes, empty_classes  # noqa: E402
+from lafg.language.llm import create_llm  # noqa: E402
+from lafg.store.cache import JsonCache  # noqa: E402
 
 SHARED = Path(os.environ.get("LAFG_SHARED_DATA", REPO.parent / "shared" / "data"))
 GPT4_JSON = SHARED / "descriptors" / "cub200_gpt4_adaptclipzs.json"
@@ -32,7 +32,7 @@ RESULTS = REPO / "benchmarks" / "results"
 
 def cub_names(k: int) -> tuple[list[str], str]:
     try:
-        from lafg.categories import load_preset
+        from lafg.language.categories import load_preset
 
         return load_preset("cub200")[:k], "lafg preset cub200"
     except Exception:  # presets not built in this checkout: fall back to the shared descriptions' keys

@@ -1,4 +1,4 @@
-"""The off-topic check (:mod:`lafg.offtopic`) measured on the bundled model's real output.
+"""The off-topic check (:mod:`lafg.language.offtopic`) measured on the bundled model's real output.
 
     nice -n 10 python -m benchmarks.offtopic --generate /tmp/new.json   # new raw sentences (bundled SmolLM2)
     python -m benchmarks.offtopic                                      # precision/recall, before and after
@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from lafg.offtopic import OfftopicConfig, offtopic_flags
+from lafg.language.offtopic import OfftopicConfig, offtopic_flags
 
 HERE = Path(__file__).resolve().parent
 LABELS = HERE.parent / "tests" / "data" / "offtopic_labelled.json"
@@ -46,8 +46,8 @@ CONFIGS = {"before": OfftopicConfig(kind_check=False), "after": OfftopicConfig()
 def generate(path: Path) -> None:
     """Describe every class of :data:`GROUPS` with the bundled model (no cache: what the model writes now) and
     write the sentences, unlabelled, to ``path`` (labels are added by hand, into the labels file)."""
-    from lafg.describe import DescribeConfig, describe_classes
-    from lafg.llm import create_llm
+    from lafg.language.describe import DescribeConfig, describe_classes
+    from lafg.language.llm import create_llm
 
     llm = create_llm("bundled")
     groups = {}
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.generate:
         generate(args.generate)
         return 0
-    from lafg.encode import create_text_encoder
+    from lafg.language.encoders import create_text_encoder
 
     labels = json.loads(LABELS.read_text(encoding="utf-8"))
     encoder = create_text_encoder("minilm")

@@ -22,8 +22,7 @@ import torch
 
 import benchmarks.ladder as ladder_module
 from benchmarks.ladder import RESULTS, SETS, _row_key, ladder
-from lafg.atomic import atomic_write_bytes
-from lafg.runs import write_json
+from lafg.store.atomic import atomic_write_bytes, write_json
 
 
 def compare(new_rows: list[dict], old_rows: list[dict]) -> list[dict]:

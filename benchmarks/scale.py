@@ -8,7 +8,7 @@ Everything is measured in one run, side by side, so ratios hold on a shared, noi
    exact search. The *text* path is measured on the same galleries through a 128-d attribute matrix: the old
    path (renormalise + full sort per query) against the new one (an index over the pre-normalised matrix).
 2. ``real``: recall@10 of every kind on the frozen EfficientNet-Lite0 features of cub100 and cars196
-   (extracted through :mod:`lafg.features`, cached), queries held out from the calibration sample.
+   (extracted through :mod:`lafg.vision.features`, cached), queries held out from the calibration sample.
 3. ``embed``: images per CPU-second of the frozen backbone: extract_features with torch fp32 and with ONNX
    Runtime (decode included), and bare forwards on preloaded tensors (torch fp32, torch bf16, ONNX Runtime).
 4. ``restart``: a 100k-image app gallery (hard links to one JPEG; features synthetic) built once, then rebuilt
@@ -90,7 +90,7 @@ def latency(fn, queries) -> dict:
 def bench_index(sizes: list[int], hnsw_max: int) -> list[dict]:
     import faiss
 
-    from lafg.index import IndexSpec, build_index, exact_topk, recall_at_k
+    from lafg.retrieval.index import IndexSpec, build_index, exact_topk, neighbour_recall
 
     rows = []
     for n in sizes:
@@ -115,7 +115,7 @@ def bench_index(sizes: list[int], hnsw_max: int) -> list[dict]:
             rows.append({
                 "n": n, "kind": kind, "factory": index.info()["factory"], "nprobe_or_ef": index.spec.nprobe or index.spec.ef_search,
                 "build_cpu_s": round(build_cpu, 2), "build_wall_s": round(build_wall, 2), "bytes_per_vector": round(size / n, 1),
-                "recall@10": round(recall_at_k(found, truth), 4), "image_query": lat,
+                "recall@10": round(neighbour_recall(found, truth), 4), "image_query": lat,
             })
             print(rows[-1], flush=True)
             del index
@@ -137,7 +137,7 @@ def bench_compressed(sizes: list[int], scratch: Path, threads: int = 2, reuse: b
 
     import faiss
 
-    from lafg.index import IndexSpec, build_index
+    from lafg.retrieval.index import IndexSpec, build_index
 
     rows = []
     for n in sizes:
@@ -222,7 +222,7 @@ def measure_compressed(folder: Path) -> dict:
     queries (first pass: the vectors file as the page cache has it; second pass: warm), RSS after."""
     import faiss
 
-    from lafg.index import EmbeddingIndex, recall_at_k
+    from lafg.retrieval.index import EmbeddingIndex, neighbour_recall
 
     faiss.omp_set_num_threads(1)
     queries = mixture(N_QUERIES, DIM, points_seed=2)
@@ -240,7 +240,7 @@ def measure_compressed(folder: Path) -> dict:
         "resident_anon_bytes_per_vector": round((loaded["RssAnon"] - before["RssAnon"]) / n, 1),
         "resident_file_bytes_per_vector_after_queries": round((after["RssFile"] - before["RssFile"]) / n, 2),
         "faiss_estimate_bytes_per_vector": round(index.nbytes / n, 1),
-        "recall@10": round(recall_at_k(found, truth), 4), "query_first_pass": first, "query_warm": warm,
+        "recall@10": round(neighbour_recall(found, truth), 4), "query_first_pass": first, "query_warm": warm,
     }
 
 
@@ -248,7 +248,7 @@ def bench_text(x: np.ndarray, proj: np.ndarray, queries: np.ndarray, n: int) -> 
     """Text path: an attribute matrix (n, 128) queried by attribute vectors; old full sort vs an index."""
     import faiss
 
-    from lafg.index import build_index, exact_topk, recall_at_k
+    from lafg.retrieval.index import build_index, exact_topk, neighbour_recall
 
     lang = np.empty((n, TEXT_DIM), dtype=np.float32)
     for s in range(0, n, 100_000):
@@ -272,7 +272,7 @@ def bench_text(x: np.ndarray, proj: np.ndarray, queries: np.ndarray, n: int) -> 
     n_old = 3 if n >= 1_000_000 else 10
     out = {
         "n": n, "kind": f"text ({index.spec.kind}, {TEXT_DIM}-d attributes)", "build_cpu_s": round(build, 2),
-        "recall@10": round(recall_at_k(index.search(q, 10)[1], truth), 4),
+        "recall@10": round(neighbour_recall(index.search(q, 10)[1], truth), 4),
         "text_query": latency(lambda v: index.search(v[None], 11), q),
         "text_query_old_full_sort": latency(old, q[:n_old]),
     }
@@ -280,10 +280,10 @@ def bench_text(x: np.ndarray, proj: np.ndarray, queries: np.ndarray, n: int) -> 
 
 
 def real_features(name: str) -> tuple[np.ndarray, list[str]]:
-    from lafg.backbones import create_backbone
-    from lafg.cache import ArrayCache
-    from lafg.data import load_image_set
-    from lafg.features import extract_features
+    from lafg.store.cache import ArrayCache
+    from lafg.vision.backbones import create_backbone
+    from lafg.vision.data import load_image_set
+    from lafg.vision.features import extract_features
 
     image_set = load_image_set(SHARED / name)
     paths = [str(p) for p, _ in image_set.items]
@@ -293,7 +293,7 @@ def real_features(name: str) -> tuple[np.ndarray, list[str]]:
 
 
 def bench_real() -> list[dict]:
-    from lafg.index import IndexSpec, build_index, exact_topk, recall_at_k
+    from lafg.retrieval.index import IndexSpec, build_index, exact_topk, neighbour_recall
 
     rows = []
     for name in ("cub100", "cars196"):
@@ -311,7 +311,7 @@ def bench_real() -> list[dict]:
             rows.append({
                 "set": name, "n": len(feats), "d": feats.shape[1], "kind": kind, "factory": index.info()["factory"],
                 "nprobe_or_ef": index.spec.nprobe or index.spec.ef_search,
-                "recall@10": round(recall_at_k(index.search(queries, 10)[1], truth), 4),
+                "recall@10": round(neighbour_recall(index.search(queries, 10)[1], truth), 4),
                 "features_cpu_s": round(extract, 1),
             })
             print(rows[-1], flush=True)
@@ -321,9 +321,9 @@ def bench_real() -> list[dict]:
 def bench_embed(n_images: int = 64, threads: int = 1) -> dict:
     import torch
 
-    from lafg.backbones import create_backbone
-    from lafg.features import extract_features
-    from lafg.onnx_embed import onnx_backbone
+    from lafg.vision.backbones import create_backbone
+    from lafg.vision.features import extract_features
+    from lafg.vision.onnx_embed import onnx_backbone
 
     torch.set_num_threads(threads)
     folder = SHARED / "cub100" / "images"
@@ -379,11 +379,11 @@ def bench_int8(n_calibration: int = 150, threads: int = 1) -> dict:
     0.3 of fp32 on both sets."""
     import torch
 
-    from lafg.backbones import create_backbone
-    from lafg.data import load_image_set
-    from lafg.evaluate import evaluate_embeddings
-    from lafg.features import extract_features
-    from lafg.onnx_embed import int8_backbone, onnx_backbone
+    from lafg.retrieval.evaluate import evaluate_embeddings
+    from lafg.vision.backbones import create_backbone
+    from lafg.vision.data import load_image_set
+    from lafg.vision.features import extract_features
+    from lafg.vision.onnx_embed import int8_backbone, onnx_backbone
 
     torch.set_num_threads(threads)
     backbone = create_backbone("efficientnet_lite0")
@@ -602,7 +602,7 @@ def serve(port: int, work: Path) -> None:
     """The app on ``port`` with the cub100 gallery (synthetic gallery features), in its own process."""
     from app_speed import gallery_services
 
-    from lafg.app import build_demo, launch
+    from lafg.app.ui import build_demo, launch
 
     svc, _ = gallery_services(work)
     launch(build_demo(svc), server_name="127.0.0.1", server_port=port, quiet=True)

@@ -9,13 +9,13 @@ classes look alike. This measures that, per prototype variant and vocabulary siz
 - ``nn@5``: fraction of classes whose nearest class by prototype is among its 5 nearest by image features.
 
 ``permuted`` (a derangement of the LaFG prototypes) and ``random`` are the no-language references.
-Rows for both text encoders: MiniLM and the vision-aligned ``bridge`` (:mod:`lafg.bridge`).
+Rows for both text encoders: MiniLM and the vision-aligned ``bridge`` (:mod:`lafg.language.bridge`).
 
 The bridge's softmax temperature is chosen here on the *seen* classes (zero-shot accuracy of the seen images
 among the seen class names, nothing trained); then, with it fixed, zero-shot text→image accuracy on the
 *unseen* classes with the untrained backbone: the bridge as is (its vectors live in the backbone's feature
 space) against MiniLM through the path the app uses for the untrained backbone (a ridge probe from image
-features to the class prototypes, :func:`lafg.explain.fallback_projector`, fitted on the seen classes).
+features to the class prototypes, :func:`lafg.retrieval.explain.fallback_projector`, fitted on the seen classes).
 Writes ``results/structure.{json,md}``.
 
     python -m benchmarks.structure
@@ -30,7 +30,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from benchmarks.ladder import BRIDGE, PROTO, RESULTS, SETS, VOCAB, language, load_descriptions, seen_unseen
-from lafg.methods import get_method
+from lafg.training.methods import get_method
 
 VARIANTS = ("template", "descriptions", "lafg", "permuted", "shuffled-atoms", "random")
 SIZES = [(32, 5), (128, 1), (128, 5), (128, 20), (512, 5), (512, 20)]  # (N, K)
@@ -67,8 +67,8 @@ def zero_shot(class_vecs: np.ndarray, feats: np.ndarray, labels: np.ndarray) -> 
 
 def ridge_zero_shot(fit_feats, fit_labels, fit_vecs, feats, labels, class_vecs) -> float:
     """MiniLM's path for the untrained backbone: a ridge probe from unit image features to the class vectors
-    (:func:`lafg.explain.fallback_projector`) fitted on ``fit_*``, then nearest class vector."""
-    from lafg.explain import fallback_projector
+    (:func:`lafg.retrieval.explain.fallback_projector`) fitted on ``fit_*``, then nearest class vector."""
+    from lafg.retrieval.explain import fallback_projector
 
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
     project, _ = fallback_projector(unit(fit_feats), fit_labels, fit_vecs)
@@ -77,8 +77,8 @@ def ridge_zero_shot(fit_feats, fit_labels, fit_vecs, feats, labels, class_vecs) 
 
 def bridge_temperature_grid(sets: dict, temperatures=BRIDGE_TEMPERATURES) -> list[dict]:
     """Seen-class zero-shot accuracy of the bridge per (temperature, centring): the validation that fixes
-    :data:`lafg.bridge.DEFAULT_TEMPERATURE` (unseen classes untouched)."""
-    from lafg.bridge import BridgeEncoder
+    :data:`lafg.language.bridge.DEFAULT_TEMPERATURE` (unseen classes untouched)."""
+    from lafg.language.bridge import BridgeEncoder
 
     rows = []
     for t in temperatures:
@@ -139,7 +139,7 @@ def structure_rows(set_name: str, data, descriptions, encoder: str, sizes) -> li
 def main() -> int:
     import argparse
 
-    from lafg.bridge import DEFAULT_TEMPERATURE
+    from lafg.language.bridge import DEFAULT_TEMPERATURE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bridge-grid-only", action="store_true", help="only the bridge temperature grid")
@@ -167,7 +167,7 @@ def main() -> int:
 
 
 def markdown(result: dict, seconds: float) -> str:
-    from lafg.bridge import DEFAULT_TEMPERATURE
+    from lafg.language.bridge import DEFAULT_TEMPERATURE
 
     lines = [
         "# Prototype similarity structure vs image similarity structure (seen classes)",

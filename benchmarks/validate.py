@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from benchmarks.splits import bird_group, car_make, group_validation_split
 
 from benchmarks.activations import TOP_STAGES
 from benchmarks.ladder import (
@@ -33,9 +34,8 @@ from benchmarks.ladder import (
     split_data,
 )
 from benchmarks.structure import class_means
-from lafg.atomic import atomic_write_text
-from lafg.evaluate import bird_group, car_make, group_validation_split
-from lafg.methods import LanguageSide
+from lafg.store.atomic import atomic_write_text
+from lafg.training.methods import LanguageSide
 
 GROUPS = {"cars196": car_make, "cub100": bird_group}
 
@@ -108,7 +108,7 @@ PARTIAL_VIEWS_GRID = [
     for m in ("aux", "lafg", "permuted")
 ]
 
-# Prototype temperature τ_p of the top-K softmax (lafg/prototypes.py): at τ_p = 1 the K weights are uniform
+# Prototype temperature τ_p of the top-K softmax (lafg/language/prototypes.py): at τ_p = 1 the K weights are uniform
 # (0.19–0.21 for K = 5, the atoms' cosines to t_c differ by hundredths); smaller τ_p favours the nearest atoms.
 TAU_P = (1.0, 0.1, 0.03, 0.01)
 TAUP_GRID = [(f"{m} τp={t}", m, {}, {"tau_p": t}) for t in TAU_P for m in ("lafg", "permuted")]
@@ -206,9 +206,9 @@ def main() -> int:
 def weight_spread(data, descriptions: dict[str, list[str]], setup: dict) -> dict[str, float]:
     """What τ_p does to the training classes' prototypes: mean largest and smallest of the K softmax weights,
     and mean cosine between T_c and its template t_c."""
-    from lafg.cache import ArrayCache
-    from lafg.encode import create_text_encoder
-    from lafg.language import encode_vocabulary, language_prototypes
+    from lafg.language.encoders import create_text_encoder
+    from lafg.language.side import encode_vocabulary, language_prototypes
+    from lafg.store.cache import ArrayCache
 
     enc, cache = create_text_encoder("minilm"), ArrayCache(name="text")
     vocab_cfg, proto = _configs(setup)
@@ -271,7 +271,7 @@ def markdown(rows: list[dict]) -> str:
             "## Prototype temperature τ_p: what it does to the prototypes (training classes of the split)",
             "",
             "Mean over classes of the largest / smallest of the K = 5 softmax weights, and mean cos(T_c, t_c).",
-            "Chosen: τ_p = 0.01 (highest lafg R@1; lafg/prototypes.py PrototypeConfig.tau).",
+            "Chosen: τ_p = 0.01 (highest lafg R@1; lafg/language/prototypes.py PrototypeConfig.tau).",
             "",
             "| set | τ_p | w_max | w_min | cos(T_c, t_c) |",
             "|---|---|---|---|---|",

@@ -1,4 +1,4 @@
-"""The visual-attribute filter (:mod:`lafg.visual`): precision/recall on hand labels, and the head-mode ladder
+"""The visual-attribute filter (:mod:`lafg.language.visual`): precision/recall on hand labels, and the head-mode ladder
 with and without it.
 
     nice -n 10 python -m benchmarks.visual_filter            # labels + ladder (lafg, permuted; 3 seeds; both sets)
@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from lafg.visual import filter_descriptions, non_visual_reason
+from lafg.language.visual import filter_descriptions, non_visual_reason
 
 HERE = Path(__file__).resolve().parent
 LABELS = HERE / "data" / "visual_labels.json"
@@ -78,7 +78,7 @@ def ladder_rows(seeds=(0, 1, 2), sets=("cars196", "cub100"), methods=METHODS, lo
 
 def markdown(scores: dict, rows: list[dict]) -> str:
     lines = [
-        "# Visual-attribute filter (lafg/visual.py)",
+        "# Visual-attribute filter (lafg/language/visual.py)",
         "",
         "Positive class = non-visual (set aside). Labels: benchmarks/data/visual_labels.json, one developer's hand labels.",
         "*design* sentences were read while writing the rules (optimistic); *heldout* ones were labelled after the",

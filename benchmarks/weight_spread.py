@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lafg.cache import ArrayCache
-from lafg.encode import create_text_encoder
-from lafg.language import encode_vocabulary, template_embeddings
-from lafg.prototypes import PrototypeConfig, build_prototypes
+from lafg.language.encoders import create_text_encoder
+from lafg.language.prototypes import PrototypeConfig, build_prototypes
+from lafg.language.side import encode_vocabulary, template_embeddings
+from lafg.store.cache import ArrayCache
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TAUS = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02)
@@ -57,7 +57,7 @@ def markdown(rows: list[dict]) -> str:
     lines = [
         "# Prototype weight spread per τ_p (language side only)",
         "",
-        f"Library default τ_p = {default:g} (lafg.prototypes.PrototypeConfig). GPT-4 descriptions, MiniLM, N = 128 atoms "
+        f"Library default τ_p = {default:g} (lafg.language.prototypes.PrototypeConfig). GPT-4 descriptions, MiniLM, N = 128 atoms "
         "from the seen classes, K = 5; uniform weights would be 1/K = 0.20 with spread 0.",
         "",
         "| set | τ_p | classes | median spread (max − min weight) | mean top weight | cos(T_c, t_c) |",

@@ -26,13 +26,13 @@ T0 = time.perf_counter()
 
 # %% [markdown]
 # ## 1. Class names
-# Any list of names works (`lafg.categories.parse_categories` cleans, de-duplicates and checks them). The demo's
+# Any list of names works (`lafg.language.categories.parse_categories` cleans, de-duplicates and checks them). The demo's
 # names are CUB species; 14 of them are *seen* (used for training), the other 6 *unseen* (retrieval is
 # measured on them).
 
 # %%
-from lafg.categories import parse_categories
-from lafg.data import load_image_set
+from lafg.language.categories import parse_categories
+from lafg.vision.data import load_image_set
 
 images = load_image_set(DEMO)
 names = parse_categories("\n".join(images.classes)).names
@@ -49,8 +49,8 @@ print("unseen:", ", ".join(unseen_names))
 # `transformers`, `openai` (any compatible endpoint), `json` (your own file).
 
 # %%
-from lafg.describe import describe_classes
-from lafg.llm import create_llm
+from lafg.language.describe import describe_classes
+from lafg.language.llm import create_llm
 
 llm = create_llm("published", preset="cub200")
 descriptions = describe_classes(names, llm)
@@ -60,12 +60,12 @@ for sentence in descriptions[names[0]]:
 
 # %% [markdown]
 # ## 3. Keep what a photo can show
-# `lafg.visual` sets aside sentences about song, habitat, diet, price, engine power … (named rules; measured
-# precision/recall in `benchmarks/results/visual_filter.md`). The off-topic check (`lafg.offtopic`) flags
+# `lafg.language.visual` sets aside sentences about song, habitat, diet, price, engine power … (named rules; measured
+# precision/recall in `benchmarks/results/visual_filter.md`). The off-topic check (`lafg.language.offtopic`) flags
 # sentences that describe another class: useful for a weak LLM's output.
 
 # %%
-from lafg.visual import filter_descriptions, non_visual_reason
+from lafg.language.visual import filter_descriptions, non_visual_reason
 
 filtered = filter_descriptions(descriptions)
 print(f"kept {filtered.n_kept} visual sentences, set aside {filtered.n_set_aside}: {filtered.reasons()}")
@@ -80,9 +80,9 @@ print(non_visual_reason("A bird that is known for its high-pitched musical song.
 # demo classes have far fewer sentences, so N is clamped and the language side says so in its notes.
 
 # %%
-from lafg.encode import create_text_encoder
-from lafg.pipeline import seen_language
-from lafg.vocabulary import VocabularyConfig
+from lafg.language.encoders import create_text_encoder
+from lafg.language.side import seen_language
+from lafg.language.vocabulary import VocabularyConfig
 
 encoder = create_text_encoder("minilm")
 vcfg = VocabularyConfig()  # the validated defaults (N, visual filter, k-means)
@@ -123,11 +123,11 @@ for atom, weight in protos.chosen_atoms(seen_names[0]):
 # separate methods: see docs/RESULTS.md for the real comparison.)
 
 # %%
-from lafg.backbones import create_backbone
-from lafg.evaluate import evaluate_embeddings
-from lafg.features import extract_features
 from lafg.pipeline import RunConfig, load_run, train_run
-from lafg.train import DEFAULT_EPOCHS, TrainConfig
+from lafg.retrieval.evaluate import evaluate_embeddings
+from lafg.training.loop import DEFAULT_EPOCHS, TrainConfig
+from lafg.vision.backbones import create_backbone
+from lafg.vision.features import extract_features
 
 cfg = RunConfig(train=TrainConfig(mode="head", epochs=DEFAULT_EPOCHS["head"]))  # nothing else departs
 backbone = create_backbone(cfg.backbone)
@@ -155,8 +155,8 @@ print(f"unseen R@1: untrained backbone {before['R@1']:.1f} → trained head {aft
 # read oddly (a pelican through a blackbird's sentences): on a real data set 100+ classes stand behind the atoms.
 
 # %%
-from lafg.explain import explain_projected
-from lafg.index import build_index
+from lafg.retrieval.explain import explain_projected
+from lafg.retrieval.index import build_index
 
 space = run.attribute_space()
 print(f"explanations read: {space.kind} ({space.description})")
@@ -172,11 +172,11 @@ for score, i in zip(scores[0][1:], ids[0][1:], strict=True):
 
 # %% [markdown]
 # ## 8. Take it with you
-# `lafg.export` writes the vocabulary (JSON/CSV), prototypes (npz/JSON), charts (HTML/PNG) and a whole-session
+# `lafg.store.export` writes the vocabulary (JSON/CSV), prototypes (npz/JSON), charts (HTML/PNG) and a whole-session
 # run bundle that the app's *Take-aways* tab and `lafg bundle show/unpack` load again.
 
 # %%
-from lafg.export import RunBundle, read_bundle, write_bundle
+from lafg.store.export import RunBundle, read_bundle, write_bundle
 
 with tempfile.TemporaryDirectory() as out:
     path = write_bundle(RunBundle(seen_names, filtered.kept, vocab, protos, {"encoder": encoder.name}), Path(out) / "demo.zip")

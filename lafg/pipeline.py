@@ -1,14 +1,13 @@
 """One pipeline from names to explanations, called by the CLI, the app and the benchmarks alike.
 
-    seen classes' descriptions → vocabulary → prototypes   (:func:`seen_language`, :func:`language_from_run`)
+    seen classes' descriptions → vocabulary → prototypes   (:mod:`lafg.language.side`)
     + image inputs of the mode → model + objective → checkpoint with its run spec   (:func:`train_run`)
     checkpoint alone → trunk, head, projectors, encoder, vocabulary, prototypes   (:func:`load_run`)
     → retrieval embeddings and the attribute space explanations read   (:meth:`Run.attribute_space`)
 
-The language side is built from the *seen* classes' descriptions only: :func:`seen_language` keeps the
-descriptions of the names it is given and nothing else, so unseen classes' descriptions cannot reach a model.
-Classes met later (unseen, evaluation) get prototypes from their *names* through the seen vocabulary
-(:meth:`Language.prototypes_for`), which is all zero-shot needs.
+The language side is built from the *seen* classes' descriptions only (:func:`lafg.language.side.seen_language`);
+classes met later (unseen, evaluation) get prototypes from their *names* through the seen vocabulary
+(:meth:`lafg.language.side.Language.prototypes_for`), which is all zero-shot needs.
 """
 
 from __future__ import annotations
@@ -22,9 +21,10 @@ import numpy as np
 import torch
 
 from lafg.errors import InputError
-from lafg.methods import LanguageSide, Method, atom_mixture, control_prototypes, get_method
-from lafg.prototypes import PrototypeConfig, Prototypes, build_prototypes
-from lafg.readout import (
+from lafg.language.prototypes import PrototypeConfig
+from lafg.language.side import Language, seen_descriptions, seen_language
+from lafg.language.vocabulary import VocabularyConfig
+from lafg.retrieval.attribute_space import (
     EMBEDDINGS,
     FEATURES,
     PROJECTOR,
@@ -37,263 +37,48 @@ from lafg.readout import (
     projector_space,
     readout_space,
 )
-from lafg.runspec import RunSpec, check_checkpoint_keys, data_fingerprint
-from lafg.train import (
-    CHECKPOINT,
+from lafg.training.checkpoint import CHECKPOINT, read_checkpoint, write_checkpoint
+from lafg.training.inputs import (
     DEFAULT_TOP_STAGES,
     DEFAULT_VIEWS,
     CachedInputs,
     PreparedInputs,
-    TrainConfig,
-    TrainEvent,
     prepare_inputs,
-    read_checkpoint,
-    train,
-    trained_parts,
-    write_checkpoint,
 )
-from lafg.vocabulary import Atom, Vocabulary, VocabularyConfig
+from lafg.training.loop import TrainConfig, TrainEvent, train, trained_parts
+from lafg.training.methods import Method, control_prototypes, get_method
+from lafg.training.runspec import RunSpec, check_checkpoint_keys, data_fingerprint
 
 Progress = Callable[[int, int, str], None]
 RUN_FILE = "run.json"  # a human-readable copy of the run spec (never read back: the checkpoint is the truth)
 
 
 # ------------------------------------------------------------------------------------------- language side
-@dataclass
-class Language:
-    """The language side of a run: the seen classes' vocabulary and their prototypes per variant."""
-
-    seen_names: list[str]
-    encoder_id: str
-    vocabulary: Vocabulary | None  # over the seen classes' descriptions (None: template prototypes only)
-    prototypes: dict[str, Prototypes]  # variant → prototypes of the seen classes (no control applied)
-    source: str = "descriptions of the seen classes"
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def centroids(self) -> np.ndarray | None:
-        return None if self.vocabulary is None else self.vocabulary.centroids
-
-    @property
-    def atom_labels(self) -> list[str]:
-        return [] if self.vocabulary is None else [a.label for a in self.vocabulary.atoms]
-
-    @property
-    def proto_config(self) -> PrototypeConfig:
-        return next(iter(self.prototypes.values())).config
-
-    def train_prototypes(self, method: Method, seed: int | None = None) -> np.ndarray | None:
-        """The rows T_c a method trains with (its control applied, drawn for run ``seed``), or None for methods
-        without L_ali."""
-        if not method.align:
-            return None
-        variant = method.language_variant
-        if variant not in self.prototypes:
-            raise InputError(f"method {method.name!r} needs {variant!r} prototypes, which this language side lacks")
-        return control_prototypes(method, self.prototypes[variant], seed)  # Prototypes: shuffled-atoms needs its parts
-
-    def description_means(self) -> np.ndarray:
-        """(C, d) what a read-out maps image embeddings to: each seen class's normalised mean description
-        embedding (its own sentences, as the vocabulary kept them; the template for a class without any)."""
-        from lafg.prototypes import description_prototypes
-
-        base = next(iter(self.prototypes.values()))
-        return description_prototypes(self.seen_names, base.template, self.vocabulary, base.config).vectors
-
-    def class_atoms(self) -> np.ndarray:
-        """(C, N) bool: the seen class has a sentence of its own in the atom."""
-        v = self.vocabulary
-        out = np.zeros((len(self.seen_names), v.n_atoms), dtype=bool)
-        rows = {n: i for i, n in enumerate(self.seen_names)}
-        for c, a in zip(v.sentence_class, v.sentence_atom, strict=True):
-            if v.class_names[c] in rows:
-                out[rows[v.class_names[c]], a] = True
-        return out
-
-    def fit_readout(self, feats: np.ndarray, labels: np.ndarray, cfg: ReadoutConfig | None = None,
-                    reads: str = FEATURES) -> Readout:
-        """The read-out explanations and text search read (:func:`lafg.readout.fit_grounded_readout`): the
-        frozen backbone features ``feats`` of seen images (``labels`` index ``seen_names``; ``reads=EMBEDDINGS``
-        when they are a run's embeddings instead) onto the classes' own descriptions."""
-        if self.vocabulary is None:
-            raise InputError("a read-out needs the seen classes' descriptions (an attribute vocabulary)")
-        return fit_grounded_readout(feats, labels, self.description_means(), self.centroids, self.class_atoms(),
-                                    cfg, reads)
-
-    def prototypes_for(self, names: list[str], encoder, variant: str = "lafg", cache=None) -> np.ndarray:
-        """Prototypes of any classes from their *names* only: template + the seen vocabulary's atoms."""
-        from lafg.language import template_embeddings
-
-        if encoder.name != self.encoder_id:
-            raise InputError(f"this language side was built with {self.encoder_id}, not {encoder.name}")
-        if variant != "template" and self.vocabulary is None:
-            variant = "template"
-        if variant == "descriptions":  # a description mean needs the class's own descriptions: names only here
-            variant = "lafg"
-        t = template_embeddings(names, encoder, self.proto_config, cache)
-        return build_prototypes(names, t, self.vocabulary, self.proto_config, variant).vectors
-
-    # ---- checkpoint I/O (plain types and tensors)
-    def to_state(self) -> dict:
-        v = self.vocabulary
-        vocab = None
-        if v is not None:
-            vocab = {
-                "centroids": torch.from_numpy(v.centroids.copy()),
-                "embeddings": torch.from_numpy(v.embeddings.copy()),
-                "sentences": list(v.sentences),
-                "sentence_class": torch.from_numpy(v.sentence_class.copy()),
-                "sentence_atom": torch.from_numpy(v.sentence_atom.copy()),
-                "class_names": list(v.class_names),
-                "atoms": [{"index": a.index, "label": a.label, "members": a.members, "classes": a.classes}
-                          for a in v.atoms],
-                "config": v.config.to_dict(),
-            }
-        protos = {
-            k: {
-                "names": list(p.names),
-                "vectors": torch.from_numpy(p.vectors.copy()),
-                "template": torch.from_numpy(p.template.copy()),
-                "top_atoms": torch.from_numpy(p.top_atoms.copy()),
-                "top_weights": torch.from_numpy(p.top_weights.copy()),
-                "config": p.config.to_dict(),
-            }
-            for k, p in self.prototypes.items()
-        }
-        return {"seen_names": list(self.seen_names), "encoder_id": self.encoder_id, "vocabulary": vocab,
-                "prototypes": protos, "source": self.source, "notes": list(self.notes)}
-
-    @classmethod
-    def from_state(cls, s: dict) -> Language:
-        vocab = None
-        if s["vocabulary"] is not None:
-            v = s["vocabulary"]
-            atoms = [Atom(a["index"], a["label"], a["members"], a["classes"]) for a in v["atoms"]]
-            vocab = Vocabulary(v["centroids"].numpy(), v["embeddings"].numpy(), v["sentences"],
-                               v["sentence_class"].numpy(), v["sentence_atom"].numpy(), v["class_names"], atoms,
-                               VocabularyConfig(**v["config"]))
-        protos = {
-            k: Prototypes(p["names"], p["vectors"].numpy(), p["template"].numpy(), p["top_atoms"].numpy(),
-                          p["top_weights"].numpy(), k, PrototypeConfig(**p["config"]),
-                          vocab if k != "template" else None)
-            for k, p in s["prototypes"].items()
-        }
-        return cls(s["seen_names"], s["encoder_id"], vocab, protos, s["source"], s.get("notes", []))
-
-
-def seen_descriptions(descriptions: dict[str, list[str]] | None, seen_names: list[str]) -> dict[str, list[str]]:
-    """The descriptions of the seen classes, and nothing else (the only door descriptions enter by)."""
-    descriptions = descriptions or {}
-    return {n: [s for s in descriptions.get(n) or [] if s and s.strip()] for n in seen_names if descriptions.get(n)}
-
-
-def seen_language(
-    seen_names: list[str],
-    descriptions: dict[str, list[str]] | None,
-    encoder,
-    vocab_cfg: VocabularyConfig | None = None,
-    proto_cfg: PrototypeConfig | None = None,
-    variants: tuple[str, ...] = ("lafg",),
-    cache=None,
-    progress: Progress | None = None,
-) -> Language:
-    """Vocabulary over the seen classes' descriptions and the seen classes' prototypes of each variant.
-
-    ``descriptions`` may hold any classes: only ``seen_names``' entries are read. Without any seen-class
-    description only ``template`` prototypes can be built.
-    """
-    from lafg.language import encode_vocabulary, template_embeddings
-
-    vocab_cfg, proto_cfg = vocab_cfg or VocabularyConfig(), proto_cfg or PrototypeConfig()
-    own = seen_descriptions(descriptions, seen_names)
-    vocab, notes = None, []
-    if own and vocab_cfg.visual_only:  # the one place the visual filter runs for training (lafg.visual)
-        from lafg.visual import filter_descriptions
-
-        filtered = filter_descriptions(own)
-        own = filtered.kept
-        if filtered.n_set_aside:
-            notes.append(f"visual filter: set aside {filtered.n_set_aside} non-visual sentence(s) of the seen classes")
-    if own:
-        vocab = encode_vocabulary(own, seen_names, encoder, vocab_cfg, cache, progress)
-        if vocab.n_atoms < vocab_cfg.n_atoms:
-            notes.append(f"N clamped from {vocab_cfg.n_atoms} to {vocab.n_atoms} atoms "
-                         f"({vocab.n_atoms} distinct sentences in the seen classes' descriptions)")
-        if len(own) < len(seen_names):
-            notes.append(f"{len(seen_names) - len(own)} of {len(seen_names)} seen classes have no description")
-    elif any(v != "template" for v in variants):
-        raise InputError("none of the seen classes has a description: generate or import descriptions first "
-                         "(the template method needs none)")
-    t = template_embeddings(seen_names, encoder, proto_cfg, cache)
-    protos = {v: build_prototypes(seen_names, t, vocab, proto_cfg, v) for v in dict.fromkeys(variants)}
-    return Language(list(seen_names), encoder.name, vocab, protos, notes=notes)
-
-
-def language_from_run(run_dir: str | Path, seen_names: list[str], encoder, variants: tuple[str, ...] = ("lafg",),
-                      cache=None) -> Language:
-    """The vocabulary (``vocab.npz``) and prototypes (``prototypes.npz``) that ``lafg vocab`` / ``lafg prototypes``
-    wrote into ``run_dir``, for these seen classes.
-
-    The vocabulary must be built over seen classes only (else unseen classes' descriptions would train the
-    model): ``lafg vocab --run DIR --file seen.txt``. Saved prototypes are used for the classes they cover
-    when their variant is asked for; the other variants are built from the saved vocabulary.
-    """
-    from lafg.language import template_embeddings
-    from lafg.runs import load_prototypes, load_vocabulary
-
-    run_dir = Path(run_dir)
-    vocab, encoder_name = load_vocabulary(run_dir)
-    if encoder_name != encoder.name:
-        raise InputError(f"{run_dir}/vocab.npz was built with {encoder_name}, not {encoder.name}")
-    seen = set(seen_names)
-    foreign = [n for n in vocab.class_names if n not in seen]
-    if foreign:
-        raise InputError(
-            f"{run_dir}/vocab.npz was built over {len(foreign)} classes that are not seen (training) classes, e.g. "
-            f"{foreign[0]!r}: the model would learn from their descriptions. Rebuild it over the seen classes: "
-            f"lafg vocab --run {run_dir} --file SEEN.txt"
-        )
-    saved = load_prototypes(run_dir) if (run_dir / "prototypes.npz").is_file() else None
-    proto_cfg = saved.config if saved is not None else PrototypeConfig()
-    t = template_embeddings(seen_names, encoder, proto_cfg, cache)
-    protos, notes = {}, []
-    for v in dict.fromkeys(variants):
-        built = build_prototypes(seen_names, t, vocab, proto_cfg, v)
-        if saved is not None and saved.variant == v and set(seen_names) <= set(saved.names):
-            rows = [saved.names.index(n) for n in seen_names]
-            built = Prototypes(list(seen_names), saved.vectors[rows], saved.template[rows], saved.top_atoms[rows],
-                               saved.top_weights[rows], v, proto_cfg, vocab)
-            notes.append(f"{v} prototypes read from {run_dir}/prototypes.npz")
-        protos[v] = built
-    return Language(list(seen_names), encoder.name, vocab, protos, f"run folder {run_dir}", notes)
-
-
-def build_language_side(
-    train_names: list[str],
-    eval_names: list[str],
-    descriptions: dict[str, list[str]],
-    encoder,
-    vocab_cfg: VocabularyConfig | None = None,
-    proto_cfg: PrototypeConfig | None = None,
-    variants: tuple[str, ...] = ("template", "descriptions", "lafg", "grounded"),
-    cache=None,
-) -> LanguageSide:
-    """Every variant's prototypes for training and evaluation classes (the ladder's view of the pipeline).
-
-    Training rows come from :func:`seen_language` over ``train_names``; evaluation rows from the evaluation
-    classes' names only (:meth:`Language.prototypes_for`): their descriptions are never read.
-    """
-    lang = seen_language(train_names, descriptions, encoder, vocab_cfg, proto_cfg, variants, cache)
-    train_rows = {v: p.vectors for v, p in lang.prototypes.items()}
-    eval_rows = {v: lang.prototypes_for(eval_names, encoder, v, cache) for v in variants}
-    lafg = lang.prototypes.get("lafg")
-    parts = (lafg.template, atom_mixture(lafg)) if lafg is not None and lafg.vocabulary is not None else None
-    return LanguageSide(train_rows, eval_rows, lang.centroids, parts)
-
-
 def language_variants(method: Method) -> tuple[str, ...]:
     """Variants a run builds: its own (for training) and ``lafg`` (the read-out's target)."""
     return tuple(dict.fromkeys([v for v in (method.language_variant, "lafg") if v]))
+
+
+def method_prototypes(language: Language, method: Method, seed: int | None = None) -> np.ndarray | None:
+    """The rows T_c a method trains with (its control applied, drawn for run ``seed``), or None for methods
+    without L_ali."""
+    if not method.align:
+        return None
+    variant = method.language_variant
+    if variant not in language.prototypes:
+        raise InputError(f"method {method.name!r} needs {variant!r} prototypes, which this language side lacks")
+    return control_prototypes(method, language.prototypes[variant], seed)  # Prototypes: shuffled-atoms needs its parts
+
+
+def fit_readout(language: Language, feats: np.ndarray, labels: np.ndarray, cfg: ReadoutConfig | None = None,
+                reads: str = FEATURES) -> Readout:
+    """The read-out explanations and text search read (:func:`lafg.retrieval.attribute_space.fit_grounded_readout`):
+    the frozen backbone features ``feats`` of seen images (``labels`` index ``language.seen_names``;
+    ``reads=EMBEDDINGS`` when they are a run's embeddings instead) onto the classes' own descriptions."""
+    if language.vocabulary is None:
+        raise InputError("a read-out needs the seen classes' descriptions (an attribute vocabulary)")
+    return fit_grounded_readout(feats, labels, language.description_means(), language.centroids,
+                                language.class_atoms(), cfg, reads)
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -302,11 +87,11 @@ class RunConfig:
     """Everything a person chooses for one run; the defaults are the validated ones."""
 
     train: TrainConfig = field(default_factory=TrainConfig)
-    backbone: str = "efficientnet_lite0"  # lafg.backbones registry name
+    backbone: str = "efficientnet_lite0"  # lafg.vision.backbones registry name
     backbone_kw: dict = field(default_factory=dict)
     views: int = DEFAULT_VIEWS  # cached augmented views per image besides the evaluation crop
     n_top_stages: int = DEFAULT_TOP_STAGES  # partial mode: backbone stages fine-tuned
-    encoder: str = "minilm"  # lafg.encode registry name
+    encoder: str = "minilm"  # lafg.language.encode registry name
     encoder_kw: dict = field(default_factory=dict)
     vocab: VocabularyConfig = field(default_factory=VocabularyConfig)  # N atoms, visual filter
     proto: PrototypeConfig = field(default_factory=PrototypeConfig)  # template, K, τ
@@ -360,7 +145,7 @@ def train_run(
     described = bool(seen_descriptions(descriptions, seen_names))
     if language is None and (method.align or described):
         if encoder is None:
-            from lafg.encode import create_text_encoder
+            from lafg.language.encoders import create_text_encoder
 
             encoder = create_text_encoder(cfg.encoder, **cfg.encoder_kw)
         variants = language_variants(method) if described else ("template",)
@@ -370,7 +155,7 @@ def train_run(
                                  progress)
     if prepared is None:
         if backbone is None:
-            from lafg.backbones import create_backbone
+            from lafg.vision.backbones import create_backbone
 
             backbone = create_backbone(cfg.backbone, **cfg.backbone_kw)
         prepared = prepare_inputs(backbone, cfg.train.mode, paths, cfg.views, cfg.n_top_stages, feature_cache,
@@ -393,7 +178,7 @@ def train_run(
     extra = {"run": spec.to_dict(), "language": language.to_state() if language else None}
     out = Path(out_dir)
     kept_paths = [paths[i] for i in prepared.kept]
-    from lafg import distributed
+    from lafg.training import distributed
 
     is_main = distributed.context().is_main  # torchrun: rank 0 alone writes files
     # the read-out reads the frozen features: taken before training (full mode trains the backbone in place)
@@ -401,7 +186,7 @@ def train_run(
         if is_main and language is not None and language.vocabulary is not None else None
     result = train(
         cfg.train, prepared.inputs, kept_labels, out, in_dim=prepared.in_dim,
-        prototypes=language.train_prototypes(method, cfg.train.seed) if language else None,
+        prototypes=method_prototypes(language, method, cfg.train.seed) if language else None,
         centroids=language.centroids if language else None, progress=step, cancel=cancel,
         # the trunk trains in place and shares its weights with the caller's backbone (the app's, shared by every
         # visitor; the ladder's, shared by every row): each run fine-tunes its own copy
@@ -415,14 +200,14 @@ def train_run(
         # stay readable: Run.attribute_space(PROJECTOR)); benchmarks/grounding.py measures both.
         state = read_checkpoint(ckpt, parse=False)
         if frozen is not None:
-            readout = language.fit_readout(frozen, kept_labels)
+            readout = fit_readout(language, frozen, kept_labels)
         else:  # no frozen backbone at hand (prepared partial inputs without one): the trained embeddings
             model.load_state_dict(state["model"])  # a cancelled run: the read-out describes the checkpoint
             emb = _seen_embeddings(model, prepared, kept_paths, backbone, device)
-            readout = language.fit_readout(emb, kept_labels, reads=EMBEDDINGS)
+            readout = fit_readout(language, emb, kept_labels, reads=EMBEDDINGS)
         state["readout"] = readout.to_state()
         write_checkpoint(ckpt, state)
-    from lafg.runs import write_json
+    from lafg.store.atomic import write_json
 
     if is_main:
         write_json(out / RUN_FILE, {**spec.to_dict(), "status": result.status, "epochs_done": result.epochs_done})
@@ -444,7 +229,7 @@ def _frozen_features(mode: str, prepared: PreparedInputs, kept_paths: list, back
         return prepared.inputs.views[0].numpy()
     if backbone is None:
         return None
-    from lafg.features import extract_features
+    from lafg.vision.features import extract_features
 
     return extract_features(backbone, kept_paths, backbone.eval_transform(), cache=cache, num_workers=num_workers)
 
@@ -452,13 +237,13 @@ def _frozen_features(mode: str, prepared: PreparedInputs, kept_paths: list, back
 @torch.no_grad()
 def _seen_embeddings(model, prepared: PreparedInputs, kept_paths: list, backbone, device) -> np.ndarray:
     """Trained embeddings of the seen images' evaluation crops (view 0)."""
-    from lafg.evaluate import embed
+    from lafg.retrieval.evaluate import embed
 
     model.eval()
     if isinstance(prepared.inputs, CachedInputs):
         dev = next(model.parameters()).device.type
         return embed(model, prepared.inputs.views[0].numpy(), device=dev)
-    from lafg.features import extract_features
+    from lafg.vision.features import extract_features
 
     return extract_features(model, kept_paths, backbone.eval_transform(), cache=None, model_id="fine-tuned",
                             num_workers=0)
@@ -471,7 +256,7 @@ class Run:
 
     path: Path
     spec: RunSpec
-    model: object  # lafg.model.RetrievalModel, eval mode
+    model: object  # lafg.training.model.RetrievalModel, eval mode
     language: Language | None
     readout: Readout | None
     epochs_done: int
@@ -486,7 +271,7 @@ class Run:
     def backbone(self):
         """The frozen backbone the run trained on (built from the spec the first time it is needed)."""
         if self._backbone is None:
-            from lafg.backbones import create_backbone
+            from lafg.vision.backbones import create_backbone
 
             self._backbone = create_backbone(self.spec.backbone, **self.spec.backbone_kw)
             _check_backbone(self._backbone, self.spec, self.path)
@@ -495,7 +280,7 @@ class Run:
     def encoder(self):
         """The text encoder the language side was built with (from the spec unless one was passed in)."""
         if self._encoder is None:
-            from lafg.encode import create_text_encoder
+            from lafg.language.encoders import create_text_encoder
 
             self._encoder = create_text_encoder(self.spec.encoder, **self.spec.encoder_kw)
         if self._encoder.name != self.spec.encoder_id:
@@ -503,9 +288,18 @@ class Run:
                              f"not {self._encoder.name}")
         return self._encoder
 
+    def embed_features(self, feats: np.ndarray) -> np.ndarray:
+        """Retrieval embeddings of the frozen backbone's pooled features through the trained head (head-mode runs:
+        the features an app or a cache already holds need no second pass through the backbone)."""
+        from lafg.retrieval.evaluate import embed
+
+        if self.spec.mode != "head":
+            raise InputError(f"{self.path.name} fine-tuned backbone stages ({self.spec.mode} mode): embed images")
+        return embed(self.model, feats, device=next(self.model.parameters()).device.type)
+
     def embed_images(self, paths: list, cache=None, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(retrieval embeddings, kept indices) of image files through the run's trunk split."""
-        from lafg.evaluate import image_embeddings
+        from lafg.retrieval.evaluate import image_embeddings
 
         return image_embeddings(self.model, self.backbone, self.spec.mode, paths, self.spec.n_top_stages, cache,
                                 progress)
@@ -546,8 +340,8 @@ class Run:
         """(metrics, kept indices): Recall@K and MAP@R of ``paths`` (each querying the others); zero-shot
         accuracy over ``names`` when the projectors were trained. ``check(labels, names)`` runs on the kept
         labels before the metrics (the CLI's note on single-image classes)."""
-        from lafg.evaluate import evaluate_embeddings, projected
-        from lafg.metrics import zero_shot_accuracy
+        from lafg.retrieval.evaluate import evaluate_embeddings, projected
+        from lafg.retrieval.metrics import zero_shot_accuracy
 
         emb, kept = self.embed_images(paths, cache, progress)
         labels = np.asarray(labels)[kept]
@@ -564,7 +358,7 @@ class Run:
 def evaluate_backbone(backbone, paths: list, labels: np.ndarray, cache=None, progress=None) -> tuple[dict, np.ndarray]:
     """(metrics, kept indices): Recall@K and MAP@R of the untrained backbone's pooled features (the
     ``pretrained`` method: nothing trained, the reference every trained run is compared with)."""
-    from lafg.evaluate import evaluate_embeddings, image_embeddings
+    from lafg.retrieval.evaluate import evaluate_embeddings, image_embeddings
 
     emb, kept = image_embeddings(None, backbone, "pretrained", paths, cache=cache, progress=progress)
     return evaluate_embeddings(emb, np.asarray(labels)[kept]), kept
@@ -576,8 +370,8 @@ def load_run(path: str | Path, backbone=None, encoder=None, device: str = "cpu")
     ``backbone`` / ``encoder``: pass the ones already in memory (the app's); they are checked against the
     spec. A checkpoint from an older LaFG raises :class:`InputError` naming what it lacks.
     """
-    from lafg.ckpt_check import check_checkpoint_file
-    from lafg.model import ModelConfig, RetrievalModel
+    from lafg.training.checkpoint import check_checkpoint_file
+    from lafg.training.model import ModelConfig, RetrievalModel
 
     path = Path(path)
     state = check_checkpoint_file(path)  # one line for a missing, empty, damaged or foreign file
@@ -598,7 +392,7 @@ def load_run(path: str | Path, backbone=None, encoder=None, device: str = "cpu")
 
 
 def _build_backbone(spec: RunSpec, path):
-    from lafg.backbones import create_backbone
+    from lafg.vision.backbones import create_backbone
 
     backbone = create_backbone(spec.backbone, **spec.backbone_kw)
     _check_backbone(backbone, spec, path)
@@ -621,7 +415,7 @@ def pretrained_space(feats: np.ndarray, labels: np.ndarray, language: Language, 
         return no_space("no descriptions of the seen classes: no attribute vocabulary")
 
     def fit():
-        return language.fit_readout(feats() if callable(feats) else feats, labels)
+        return fit_readout(language, feats() if callable(feats) else feats, labels)
 
     readout = fitted(fit) if fitted else fit()
     return readout_space(readout, language.centroids, language.atom_labels, "frozen backbone features")

@@ -25,6 +25,6 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def minilm():
-    from lafg.encode import create_text_encoder
+    from lafg.language.encoders import create_text_encoder
 
     return create_text_encoder("minilm")

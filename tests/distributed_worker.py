@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lafg.train import CachedInputs, TrainConfig, train
+from lafg.training.inputs import CachedInputs
+from lafg.training.loop import TrainConfig, train
 
 N_CLASSES, PER_CLASS, DIM, TEXT_DIM, N_ATOMS = 8, 10, 32, 16, 12
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from lafg.atomic import atomic_path, atomic_write_bytes, atomic_write_text
-from lafg.index import EmbeddingIndex, write_shard
+from lafg.retrieval.index import EmbeddingIndex, write_shard
+from lafg.store.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 
 
 def test_atomic_write_leaves_no_temp_files_and_replaces(tmp_path):
@@ -27,7 +27,7 @@ def test_atomic_path_keeps_the_old_file_when_the_writer_fails_and_names_temps_un
 
 
 def test_index_and_shard_writes_leave_only_their_files(tmp_path):
-    """lafg.index writes through the same writer: the index, its sidecar and a shard, no temp files left."""
+    """lafg.retrieval.index writes through the same writer: the index, its sidecar and a shard, no temp files left."""
     index = EmbeddingIndex(4)
     index.add(np.eye(4, dtype=np.float32), np.arange(4))
     index.save(tmp_path / "g.faiss")

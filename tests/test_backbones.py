@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from lafg.backbones import create_backbone, list_backbones
 from lafg.errors import BackendError, InputError
+from lafg.vision.backbones import create_backbone, list_backbones
 
 torch.set_num_threads(2)
 
@@ -101,7 +101,7 @@ def test_transforms(lite0):
 
 @pytest.mark.slow
 def test_lite0_pretrained_features_group_cub_classes(lite0, shared_data):
-    from lafg.data import load_image, load_image_set
+    from lafg.vision.data import load_image, load_image_set
 
     paths, labels, _ = load_image_set(shared_data / "cub100").split("unseen")
     picked = [i for c in range(4) for i in np.flatnonzero(labels == c)[:3]]

@@ -3,9 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from lafg.bridge import BridgeEncoder, bridge_map, classifier_directions, imagenet_class_names
-from lafg.encode import TextEncoder, create_text_encoder, list_text_encoders
 from lafg.errors import BackendError
+from lafg.language.bridge import BridgeEncoder, bridge_map, classifier_directions, imagenet_class_names
+from lafg.language.encode import TextEncoder
+from lafg.language.encoders import create_text_encoder, list_text_encoders
 
 
 class LookupEncoder(TextEncoder):

@@ -3,7 +3,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from lafg.cache import ArrayCache, JsonCache, cache_key
+from lafg.store.cache import ArrayCache, JsonCache, cache_key
 
 
 def test_cache_key_is_order_independent_and_content_sensitive():
@@ -59,7 +59,7 @@ def test_json_cache_never_unpickles_a_tampered_row(tmp_path, big, caplog):
     """A row planted in diskcache's pickle mode (in the db or as a file) is refused, deleted and rebuilt."""
     import diskcache
 
-    from lafg.cache import JsonCache, cache_key
+    from lafg.store.cache import JsonCache, cache_key
 
     marker = tmp_path / "pwned"
     _RunsCode.marker = str(marker)
@@ -78,7 +78,7 @@ def test_json_cache_never_unpickles_a_tampered_row(tmp_path, big, caplog):
 def test_json_cache_refuses_text_mode_and_pickled_keys(tmp_path):
     import sqlite3
 
-    from lafg.cache import JsonCache
+    from lafg.store.cache import JsonCache
 
     cache = JsonCache(tmp_path, "d")
     cache.set({"k": 2}, [1, 2])

@@ -1,4 +1,4 @@
-"""Tests for lafg.categories: parsing and validation of class names, and the bundled preset class lists."""
+"""Tests for lafg.language.categories: parsing and validation of class names, and the bundled preset class lists."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lafg.categories import (
+from lafg.errors import InputError
+from lafg.language.categories import (
     CategoryLimits,
     CategoryList,
     clean_name,
@@ -22,7 +23,6 @@ from lafg.categories import (
     split_names,
     validate_names,
 )
-from lafg.errors import InputError
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -62,7 +62,7 @@ def test_preset_count_unique_and_clean(name, count):
 
 @pytest.mark.parametrize("name", list(PRESET_COUNTS))
 def test_preset_file_is_one_name_per_line(name):
-    raw = resources.files("lafg.presets").joinpath(f"{name}.txt").read_bytes()
+    raw = resources.files("lafg.language.presets").joinpath(f"{name}.txt").read_bytes()
     assert not raw.startswith(b"\xef\xbb\xbf")
     assert b"\r" not in raw
     assert raw.endswith(b"\n") and not raw.endswith(b"\n\n")
@@ -369,7 +369,7 @@ def test_resolve_precedence(tmp_path):
 # ----------------------------------------------------------------------------------------------------
 # matching names across sources (data-set class names vs description keys)
 
-from lafg.categories import loose_key, match_names, name_key  # noqa: E402
+from lafg.language.categories import loose_key, match_names, name_key  # noqa: E402
 
 
 def test_name_key_ignores_case_punctuation_spacing_and_accents():

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lafg.data import ImageSet, class_name_from_folder, load_image, load_image_set, shared_data_root
 from lafg.errors import InputError
+from lafg.vision.data import ImageSet, class_name_from_folder, load_image, load_image_set, shared_data_root
 
 
 def _tree(root, classes=("001.Red_Bird", "002.Blue_Bird", "003.Green_Bird", "004.Grey_Bird"), per_class=2):
@@ -22,7 +22,7 @@ def test_folder_layout_with_junk_files(tmp_path, caplog):
     root = _tree(tmp_path / "set")
     (root / "001.Red_Bird" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
     (root / "002.Blue_Bird" / "notes.txt").write_text("not an image")
-    with caplog.at_level(logging.WARNING, logger="lafg.data"):
+    with caplog.at_level(logging.WARNING, logger="lafg.vision.data"):
         image_set = load_image_set(root)
     assert image_set.classes == ["Red Bird", "Blue Bird", "Green Bird", "Grey Bird"]
     assert image_set.seen == [0, 1]
@@ -32,7 +32,7 @@ def test_folder_layout_with_junk_files(tmp_path, caplog):
     assert names == ["Green Bird", "Grey Bird"]
     assert labels.dtype == np.int64 and labels.tolist() == [0, 0, 1, 1]
     assert all(p.parent.name in {"003.Green_Bird", "004.Grey_Bird"} for p in paths)
-    with caplog.at_level(logging.WARNING, logger="lafg.data"):
+    with caplog.at_level(logging.WARNING, logger="lafg.vision.data"):
         assert load_image(root / "001.Red_Bird" / "broken.jpg") is None
         assert load_image(root / "002.Blue_Bird" / "notes.txt") is None
     assert "broken.jpg" in caplog.text
@@ -81,7 +81,7 @@ def test_csv_layout(tmp_path):
 def test_decompression_bomb_refused(tmp_path, caplog):
     path = tmp_path / "big.png"
     Image.new("RGB", (100, 100)).save(path)
-    with caplog.at_level(logging.WARNING, logger="lafg.data"):
+    with caplog.at_level(logging.WARNING, logger="lafg.vision.data"):
         assert load_image(path, max_pixels=5000) is None
     assert "big.png" in caplog.text
     assert load_image(path) is not None
@@ -91,7 +91,7 @@ def test_decompression_bomb_pil_limit(tmp_path, monkeypatch, caplog):
     path = tmp_path / "bomb.png"
     Image.new("RGB", (100, 100)).save(path)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # 10,000 px > 2 x limit: PIL itself refuses
-    with caplog.at_level(logging.WARNING, logger="lafg.data"):
+    with caplog.at_level(logging.WARNING, logger="lafg.vision.data"):
         assert load_image(path) is None
     assert "bomb.png" in caplog.text
 
@@ -128,7 +128,7 @@ def test_shared_cub100(shared_data):
 
 # ---------------------------------------------------------------- numeric folders and names files
 
-from lafg.data import natural_key, read_names_file  # noqa: E402
+from lafg.vision.data import natural_key, read_names_file  # noqa: E402
 
 FLOWERS = ["pink primrose", "globe-flower", "colt's foot", "Sweet William"]
 
@@ -189,7 +189,7 @@ def test_names_file_errors_name_the_problem(tmp_path):
         load_image_set(root, names_file=tmp_path / "nope.csv")
 
 
-from lafg.data import unwrap_single_folder, write_seen_split  # noqa: E402
+from lafg.vision.data import unwrap_single_folder, write_seen_split  # noqa: E402
 
 
 def _png(path, value=0):

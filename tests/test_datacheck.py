@@ -1,9 +1,9 @@
 import pytest
 from PIL import Image
 
-from lafg.data import load_image_set
-from lafg.datacheck import check_data, descriptions_for_training, match_descriptions, unreadable_images
 from lafg.errors import InputError
+from lafg.vision.data import load_image_set
+from lafg.vision.datacheck import check_data, descriptions_for_training, match_descriptions, unreadable_images
 
 # folder names as a user writes them; description keys as a published file spells them
 FOLDERS = {"01.Globe_Flower": 3, "02.Clarks_Nutcracker": 2, "03.Red_Fox": 1, "04.Air_Plant": 2, "05.Grey_Wolf": 2,

@@ -3,9 +3,9 @@ import time
 
 import pytest
 
-from lafg.cache import JsonCache
 from lafg.cli import main
-from lafg.describe import (
+from lafg.errors import InputError
+from lafg.language.describe import (
     DescribeConfig,
     build_prompt,
     default_prompt_template,
@@ -15,8 +15,8 @@ from lafg.describe import (
     parse_descriptions,
     save_descriptions_json,
 )
-from lafg.errors import InputError
-from lafg.llm.base import LLM
+from lafg.language.llm.base import LLM
+from lafg.store.cache import JsonCache
 
 
 class CountingLLM(LLM):
@@ -330,7 +330,7 @@ def test_cli_describe_errors_exit_2(tmp_path, capsys):
 # ---------------------------------------------------------------- thin answers
 
 def test_thin_classes_are_found_and_a_retry_only_adds(tmp_path):
-    from lafg.describe import retry_thin, thin_classes, uncached_classes
+    from lafg.language.describe import retry_thin, thin_classes, uncached_classes
 
     def thin_then_rich(calls):  # first answer gives 1 sentence, the sampled retry gives more
         return "1. Grey upper wings." if calls <= 1 else "1. Grey upper wings.\n2. A pale pink bill.\n3. A dark eye patch."

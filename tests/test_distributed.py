@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lafg.distributed import DistContext, check_batch
 from lafg.errors import InputError
+from lafg.training.distributed import DistContext, check_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 

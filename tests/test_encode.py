@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from lafg.cache import ArrayCache
-from lafg.encode import MiniLMEncoder, create_text_encoder, encode_cached, l2_normalise, list_text_encoders
 from lafg.errors import BackendError
+from lafg.language.encode import MiniLMEncoder, encode_cached, l2_normalise
+from lafg.language.encoders import create_text_encoder, list_text_encoders
+from lafg.store.cache import ArrayCache
 
 TINY_CLIP = {
     "embed_dim": 16,
@@ -28,7 +29,7 @@ def test_minilm_matches_sentence_transformers(minilm):
     """Our mean pooling reproduces sentence-transformers' embedding of the same bundled model."""
     from sentence_transformers import SentenceTransformer
 
-    from lafg.encode import bundled_minilm_dir
+    from lafg.language.encode import bundled_minilm_dir
 
     texts = ["A bird with a bright red crown.", "A car with a boxy grille.", "Ñandú, シジュウカラ"]
     ours = minilm.encode(texts)

@@ -1,16 +1,10 @@
 import numpy as np
 import pytest
 import torch
+from benchmarks.splits import bird_group, car_make, group_validation_split
 
-from lafg.evaluate import (
-    bird_group,
-    car_make,
-    embed,
-    evaluate_embeddings,
-    evaluate_model,
-    group_validation_split,
-)
-from lafg.model import ModelConfig, RetrievalModel
+from lafg.retrieval.evaluate import embed, evaluate_embeddings, evaluate_model
+from lafg.training.model import ModelConfig, RetrievalModel
 
 
 def _clusters(seed=0, n_classes=5, per_class=6, dim=8):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from lafg.errors import InputError
-from lafg.explain import atom_activations, explain_projected
+from lafg.retrieval.explain import atom_activations, explain_projected
 
 
 def test_contributions_add_up_to_the_similarity():
@@ -29,7 +29,7 @@ def test_dimension_check():
 
 
 def test_readout_maps_images_to_their_class_prototype():
-    from lafg.readout import fit_readout
+    from lafg.retrieval.attribute_space import fit_readout
 
     rng = np.random.default_rng(0)
     protos = np.eye(2, dtype=np.float32)
@@ -43,7 +43,7 @@ def test_readout_maps_images_to_their_class_prototype():
 
 
 def test_compare_prototypes_separates_and_shares():
-    from lafg.explain import compare_prototypes
+    from lafg.retrieval.explain import compare_prototypes
 
     atoms = np.eye(3, dtype=np.float32)
     cmp = compare_prototypes(np.array([1.0, 1.0, 0.0]), np.array([0.0, 1.0, 1.0]), atoms, ["red", "wings", "blue"], top=2)
@@ -59,7 +59,7 @@ def test_uncalibrated_explanations_list_no_zero_rows():
 
 
 def test_grounded_explanation_cites_only_what_clears_the_threshold_with_its_sentences():
-    from lafg.explain import explain_grounded
+    from lafg.retrieval.explain import explain_grounded
 
     labels = ["red crown", "black wings", "white belly", "long tail"]
     p_query = np.array([0.9, 0.6, 0.1, 0.7])
@@ -80,7 +80,7 @@ def test_grounded_explanation_cites_only_what_clears_the_threshold_with_its_sent
 
 
 def test_grounded_explanation_says_so_when_nothing_is_likely():
-    from lafg.explain import explain_grounded
+    from lafg.retrieval.explain import explain_grounded
 
     ex = explain_grounded(np.array([0.9, 0.1]), np.array([0.2, 0.1]), ["a", "b"], None, threshold=0.5)
     assert ex.shared == [] and "for both images" in ex.note and not ex.described and ex.agreement == (0, 1)
@@ -91,7 +91,7 @@ def test_grounded_explanation_says_so_when_nothing_is_likely():
 
 
 def test_class_support_groups_a_class_sentences_by_nearest_atom():
-    from lafg.explain import class_support
+    from lafg.retrieval.explain import class_support
 
     atoms = np.eye(3, dtype=np.float32)
     emb = np.array([[0.9, 0.1, 0.0], [1.0, 0.0, 0.0], [0.0, 0.2, 1.0]], dtype=np.float32)
@@ -101,7 +101,7 @@ def test_class_support_groups_a_class_sentences_by_nearest_atom():
 
 
 def test_a_text_query_is_explained_by_the_atoms_nearest_its_words():
-    from lafg.explain import explain_text_query
+    from lafg.retrieval.explain import explain_text_query
 
     atoms = np.eye(4, dtype=np.float32)
     text = np.array([0.9, 0.5, 0.0, 0.1], dtype=np.float32)  # nearest atoms: 0, then 1, then 3

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from lafg.errors import InputError
-from lafg.export import (
+from lafg.language.prototypes import PrototypeConfig, build_prototypes
+from lafg.language.vocabulary import VocabularyConfig, build_vocabulary
+from lafg.store.export import (
     RunBundle,
     figure_html,
     prototypes_dict,
@@ -16,8 +18,6 @@ from lafg.export import (
     vocabulary_csv,
     write_bundle,
 )
-from lafg.prototypes import PrototypeConfig, build_prototypes
-from lafg.vocabulary import VocabularyConfig, build_vocabulary
 
 
 def small_session():
@@ -72,9 +72,9 @@ def _zip(path, members: dict[str, bytes]):
 
 
 def test_hostile_bundles_are_refused(tmp_path, monkeypatch):
-    import lafg.export
+    import lafg.store.export
 
-    monkeypatch.setattr(lafg.export, "MAX_MEMBER_BYTES", 4096)
+    monkeypatch.setattr(lafg.store.export, "MAX_MEMBER_BYTES", 4096)
     manifest = json.dumps({"format": "lafg-run-bundle", "version": 1, "names": ["a"]}).encode()
     desc = json.dumps({"a": ["x y"]}).encode()
     # a traversal member is never read nor extracted
@@ -118,7 +118,7 @@ def test_cli_bundle_show_unpack_pack(tmp_path, capsys):
 def test_figure_png_through_kaleido(tmp_path):
     import plotly.graph_objects as go
 
-    from lafg.export import figure_png
+    from lafg.store.export import figure_png
 
     path = figure_png(go.Figure(go.Bar(x=[1, 2], y=[2, 3])), tmp_path / "f.png", scale=1)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000

@@ -8,8 +8,8 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms as T
 
-from lafg.cache import ArrayCache
-from lafg.features import extract_activations, extract_features
+from lafg.store.cache import ArrayCache
+from lafg.vision.features import extract_activations, extract_features
 
 
 class TinyBackbone(nn.Module):
@@ -96,7 +96,7 @@ def test_workers_give_the_same_result(images):
 
 
 def test_activations_of_a_real_bottom_are_float16_and_cached(images, tmp_path):
-    from lafg.backbones import create_backbone
+    from lafg.vision.backbones import create_backbone
 
     torch.set_num_threads(2)
     backbone = create_backbone("timm:test_resnet", pretrained=False)

@@ -1,9 +1,9 @@
-"""lafg.grounding: ranking metrics recomputed by hand on tiny data, CUB attribute phrases and file reading."""
+"""lafg.retrieval.grounding: ranking metrics recomputed by hand on tiny data, CUB attribute phrases and file reading."""
 
 import numpy as np
 import pytest
 
-from lafg.grounding import (
+from lafg.retrieval.grounding import (
     attribute_correlations,
     attribute_phrase,
     average_precision,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lafg.errors import InputError
-from lafg.index import EmbeddingIndex, build_index, unit_rows
+from lafg.retrieval.index import EmbeddingIndex, build_index, unit_rows
 
 
 def test_search_returns_cosine_best_first():
@@ -68,7 +68,7 @@ def test_errors(tmp_path):
 
 
 # ----------------------------------------------------------------------------------- specs, ANN, persistence
-from lafg.index import (  # noqa: E402
+from lafg.retrieval.index import (  # noqa: E402
     AUTO_FLAT_MAX,
     FeatureStore,
     IndexSpec,
@@ -76,7 +76,7 @@ from lafg.index import (  # noqa: E402
     files_fingerprint,
     gallery_store,
     memory_bytes,
-    recall_at_k,
+    neighbour_recall,
     topk_rows,
 )
 
@@ -108,7 +108,7 @@ def test_every_kind_searches_reloads_memory_mapped_and_keeps_ids(kind, tmp_path)
     truth = exact_topk(x, q, 10, ids)
     found = index.search(q, 10)[1]
     floor = {"ivf-pq": 0.5}.get(kind, 0.9)  # PQ codes cap recall; the others are calibrated to 0.9
-    assert recall_at_k(found, truth) >= floor
+    assert neighbour_recall(found, truth) >= floor
     index.save(tmp_path / "g.faiss")
     loaded = EmbeddingIndex.load(tmp_path / "g.faiss")
     assert loaded.info() == index.info() and loaded.spec.kind == kind
@@ -134,7 +134,7 @@ def test_exact_topk_and_topk_rows_match_a_full_sort():
     assert rows.tolist() == order.tolist()
     np.testing.assert_allclose(scores, sims[order], rtol=1e-5)
     assert exact_topk(x, q[None], 10, chunk=64)[0].tolist() == order.tolist()
-    assert recall_at_k(np.array([[1, 2, 3]]), np.array([[3, 4, 5]])) == pytest.approx(1 / 3)
+    assert neighbour_recall(np.array([[1, 2, 3]]), np.array([[3, 4, 5]])) == pytest.approx(1 / 3)
 
 
 def test_feature_store_reuses_until_the_fingerprint_changes(tmp_path):
@@ -172,7 +172,7 @@ def test_gallery_store_tags_follow_files_and_checkpoints(tmp_path):
 
 
 # ------------------------------------------------------------------------ ivf-pq-rerank and memory budgets
-from lafg.index import RERANK, RerankIndex, parse_bytes, resident_bytes  # noqa: E402
+from lafg.retrieval.index import RERANK, RerankIndex, parse_bytes, resident_bytes  # noqa: E402
 
 
 def test_rerank_finds_what_its_codes_alone_miss_within_100_bytes_per_vector():
@@ -181,9 +181,9 @@ def test_rerank_finds_what_its_codes_alone_miss_within_100_bytes_per_vector():
     truth = exact_topk(x, q, 10)
     index = build_index(x, spec=IndexSpec(RERANK, pq_bytes=8, target_recall=0.95))  # 8 dims per byte, as at d 512
     assert isinstance(index, RerankIndex) and index.spec.factory(64) == "OPQ8,IVF64,PQ8np"
-    assert recall_at_k(index.search(q, 10)[1], truth) >= 0.93
+    assert neighbour_recall(index.search(q, 10)[1], truth) >= 0.93
     assert index.recall >= 0.93  # what calibration measured on gallery rows, kept for the sidecar
-    codes_only = recall_at_k(index.index.search(unit_rows(q), 10)[1], truth)  # the same codes, no re-ranking
+    codes_only = neighbour_recall(index.index.search(unit_rows(q), 10)[1], truth)  # the same codes, no re-ranking
     assert codes_only < 0.7
     n = len(index)
     assert (index.nbytes - resident_bytes(index.spec, 0, 64)) / n == 8 + 8  # codes + ids; the vectors are not in RAM
@@ -263,7 +263,7 @@ def test_budget_picks_the_first_kind_that_fits_and_refuses_clearly():
 
 
 def test_store_rebuilds_an_index_when_the_request_changes_and_the_app_budget_scales(tmp_path):
-    from lafg.index import GALLERY_INDEX_FLOOR, gallery_index_spec
+    from lafg.retrieval.index import GALLERY_INDEX_FLOOR, gallery_index_spec
 
     store = FeatureStore(tmp_path / "g", "v1")
     x = _mixture(1500)

@@ -3,8 +3,8 @@ import time
 
 import pytest
 
+from lafg.app.jobs import JobRegistry
 from lafg.errors import InputError, LafgError
-from lafg.jobs import JobRegistry
 
 
 def quick(ctx):
@@ -115,7 +115,7 @@ def test_eta_is_estimated_within_a_stage(tmp_path):
 
 
 def test_owners_see_and_stop_only_their_jobs_and_stop_takes_effect_without_cooperation(tmp_path):
-    from lafg.jobs import STOPPING
+    from lafg.app.jobs import STOPPING
 
     reg = JobRegistry(tmp_path, machine_lock=False, poll_s=0.05)
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from lafg.language import encode_vocabulary, language_prototypes
-from lafg.vocabulary import VocabularyConfig
+from lafg.language.side import encode_vocabulary, language_prototypes
+from lafg.language.vocabulary import VocabularyConfig
 
 pytestmark = pytest.mark.slow
 

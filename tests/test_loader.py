@@ -4,10 +4,11 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms as T
 
-from lafg.data import load_image
-from lafg.distributed import local_batch
-from lafg.loader import loader_workers, prefetch
-from lafg.train import ImageInputs, TrainConfig, train
+from lafg.training.distributed import local_batch
+from lafg.training.inputs import ImageInputs
+from lafg.training.loader import loader_workers, prefetch
+from lafg.training.loop import TrainConfig, train
+from lafg.vision.data import load_image
 
 AUGMENT = T.Compose([T.RandomResizedCrop(16, scale=(0.3, 1.0)), T.RandomHorizontalFlip(), T.ToTensor()])
 

@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
 
-from lafg.encode import l2_normalise
 from lafg.errors import InputError
-from lafg.methods import (
+from lafg.language.encode import l2_normalise
+from lafg.language.prototypes import PrototypeConfig, build_prototypes
+from lafg.language.vocabulary import VocabularyConfig, build_vocabulary
+from lafg.training.methods import (
     CONTROL_SEED,
     LanguageSide,
     atom_mixture,
@@ -15,8 +17,6 @@ from lafg.methods import (
     random_prototypes,
     shuffled_atoms,
 )
-from lafg.prototypes import PrototypeConfig, build_prototypes
-from lafg.vocabulary import VocabularyConfig, build_vocabulary
 
 
 def test_registry_lists_the_ladder():
@@ -109,7 +109,7 @@ def test_permuted_grounded_deranges_the_grounded_prototypes():
 
 
 def test_controls_for_each_method_include_its_own_permuted_prototypes():
-    from lafg.methods import controls_for
+    from lafg.training.methods import controls_for
 
     assert controls_for("lafg") == ("pretrained", "random", "permuted")
     assert controls_for("grounded") == ("pretrained", "random", "permuted-grounded")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from lafg.metrics import map_at_r, recall_at_k, retrieval_metrics, zero_shot_accuracy
+from lafg.retrieval.metrics import map_at_r, recall_at_k, retrieval_metrics, zero_shot_accuracy
 
 
 def _loop_reference(emb: np.ndarray, labels: np.ndarray, ks=(1, 2, 4, 8)):
@@ -71,13 +71,13 @@ def test_random_data_matches_loops():
 
 
 def test_chunking_gives_same_result(monkeypatch):
-    import lafg.metrics
+    import lafg.retrieval.metrics
 
     rng = np.random.default_rng(1)
     emb = rng.normal(size=(50, 6))
     labels = rng.integers(0, 5, size=50)
     whole = retrieval_metrics(emb, labels)
-    monkeypatch.setattr(lafg.metrics, "CHUNK", 7)
+    monkeypatch.setattr(lafg.retrieval.metrics, "CHUNK", 7)
     assert retrieval_metrics(emb, labels) == pytest.approx(whole)
 
 

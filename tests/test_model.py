@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from lafg.model import ModelConfig, RetrievalModel
+from lafg.training.model import ModelConfig, RetrievalModel
 
 
 def test_shapes_and_centroid_init():

@@ -1,6 +1,6 @@
 import numpy as np
 
-from lafg.offtopic import OfftopicConfig, drop_flagged, offtopic_flags
+from lafg.language.offtopic import OfftopicConfig, drop_flagged, offtopic_flags
 
 
 class WordEncoder:

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from lafg.backbones import Backbone, create_backbone
 from lafg.errors import BackendError
-from lafg.features import extract_features
-from lafg.onnx_embed import OnnxBackbone, onnx_backbone, runtime_for
+from lafg.vision.backbones import Backbone, create_backbone
+from lafg.vision.features import extract_features
+from lafg.vision.onnx_embed import OnnxBackbone, onnx_backbone, runtime_for
 
 torch.set_num_threads(2)
 
@@ -63,9 +63,9 @@ def test_backbone_that_does_not_export_falls_back_to_torch(tmp_path):
 
 def test_int8_is_opt_in_close_to_fp32_cached_per_calibration_set_and_cached_apart(lite0, tmp_path):
     from lafg.app.datasets import DEMO_DIR
-    from lafg.cache import ArrayCache
     from lafg.errors import InputError
-    from lafg.onnx_embed import int8_backbone
+    from lafg.store.cache import ArrayCache
+    from lafg.vision.onnx_embed import int8_backbone
 
     paths = sorted((DEMO_DIR / "images").rglob("*.jpg"))
     calibration, queries = paths[:24], paths[-6:]

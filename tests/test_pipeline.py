@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from lafg.errors import InputError
-from lafg.methods import list_methods
-from lafg.pipeline import RunConfig, load_run, seen_language, train_run
-from lafg.readout import PROJECTOR, READOUT
-from lafg.train import CachedInputs, PreparedInputs, TrainConfig
+from lafg.language.side import seen_language
+from lafg.pipeline import RunConfig, load_run, train_run
+from lafg.retrieval.attribute_space import PROJECTOR, READOUT
+from lafg.training.inputs import CachedInputs, PreparedInputs
+from lafg.training.loop import TrainConfig
+from lafg.training.methods import list_methods
 
 SEEN = ["Red Fox", "Grey Wolf", "Snow Owl", "Barn Owl"]
 UNSEEN = ["Arctic Fox", "Eagle Owl"]
@@ -104,7 +106,7 @@ def test_seen_language_reads_only_the_seen_classes():
 def test_the_visual_filter_is_one_library_default_the_spec_records(tmp_path):
     from dataclasses import replace
 
-    from lafg.vocabulary import VocabularyConfig
+    from lafg.language.vocabulary import VocabularyConfig
 
     assert VocabularyConfig().visual_only is True
     desc = {n: [*v, f"a {n.lower()} known for its loud call"] for n, v in _descriptions(SEEN).items()}
@@ -152,7 +154,7 @@ def test_every_shell_reads_the_visual_filter_default_and_can_toggle_it():
 @pytest.mark.parametrize("method", [m for m in list_methods() if m != "pretrained"])
 @pytest.mark.parametrize("reading", ["meankl", "symkl", "relational", "attribute"])
 def test_explanations_read_the_fitted_readout_and_trained_projectors_on_request(tmp_path, method, reading):
-    from lafg.train import build_model
+    from lafg.training.loop import build_model
 
     result = _train(tmp_path, method=method, reading=reading, epochs=2)
     run = load_run(result.checkpoint, encoder=BagOfWords())

@@ -1,8 +1,7 @@
 import numpy as np
 import plotly.graph_objects as go
 
-from lafg.explain import AtomContribution
-from lafg.plots import (
+from lafg.app.plots import (
     MAX_LEGEND,
     BackgroundUmap,
     atom_weights_bar,
@@ -11,6 +10,7 @@ from lafg.plots import (
     training_curves,
     vocabulary_map,
 )
+from lafg.retrieval.explain import AtomContribution
 
 
 def test_pca_is_2d_and_deterministic():
@@ -41,7 +41,7 @@ def test_map_coloured_by_class_and_svg_below_5k():
 
 
 def test_weight_spread_and_ladder_chart():
-    from lafg.plots import ladder_chart, weight_spread
+    from lafg.app.plots import ladder_chart, weight_spread
 
     fig = weight_spread(np.array([[0.5, 0.3, 0.2], [0.34, 0.33, 0.33]]), ["a", "b"], tau=0.1)
     assert np.allclose(sorted(fig.data[0].x), [0.01, 0.3]) and "τ_p = 0.1" in fig.layout.title.text
@@ -66,7 +66,7 @@ def test_other_figures_build():
 
 
 def test_background_umap_returns_none_then_result(tmp_path):
-    from lafg.cache import ArrayCache
+    from lafg.store.cache import ArrayCache
 
     bg = BackgroundUmap(ArrayCache(tmp_path))
     x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)  # < 5 points: PCA path, fast
@@ -77,7 +77,7 @@ def test_background_umap_returns_none_then_result(tmp_path):
 
 
 def test_phrase_drops_the_repeated_subject():
-    from lafg.plots import phrase
+    from lafg.app.plots import phrase
 
     assert phrase("A bird with a black cap on its head.") == "a black cap on its head"
     assert phrase("12: A car with chrome wheels.") == "chrome wheels"
@@ -89,8 +89,8 @@ def test_explanation_spec_is_the_validated_subplot_figure():
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from lafg.explain import AtomContribution
-    from lafg.plots import explanation_bar_spec, phrase
+    from lafg.app.plots import explanation_bar_spec, phrase
+    from lafg.retrieval.explain import AtomContribution
 
     shared = [AtomContribution(0, "red crown on a small head", 0.8, 0.7, 0.31)]
     differing = [AtomContribution(1, "long yellow bill", 0.6, 0.4, 0.2), AtomContribution(2, "black wings", 0.1, 0.2, -0.1)]
@@ -110,8 +110,8 @@ def test_explanation_spec_is_the_validated_subplot_figure():
 def test_an_empty_explanation_panel_says_none_instead_of_bare_axes():
     import plotly.graph_objects as go
 
-    from lafg.explain import AtomContribution
-    from lafg.plots import explanation_bar_spec
+    from lafg.app.plots import explanation_bar_spec
+    from lafg.retrieval.explain import AtomContribution
 
     spec = explanation_bar_spec([], [AtomContribution(1, "long yellow bill", 0.6, 0.4, 0.2)], "t")
     go.Figure(spec)  # still a valid figure

@@ -1,6 +1,6 @@
 import io
 
-from lafg.progress import ProgressBar, format_seconds, stage
+from lafg.cli.progress import ProgressBar, format_seconds, stage
 
 
 class Clock:
@@ -13,7 +13,7 @@ class Clock:
 
 def test_plain_lines_with_eta_that_ignores_cached_work(monkeypatch):
     clock = Clock()
-    monkeypatch.setattr("lafg.progress.time.monotonic", clock)
+    monkeypatch.setattr("lafg.cli.progress.time.monotonic", clock)
     out = io.StringIO()
     with ProgressBar("extract", unit="images", stream=out, every_s=10) as bar:
         bar(40, 100, "40 cached")  # cached work: not part of the rate
@@ -66,7 +66,7 @@ def test_stage_and_format_seconds():
 def test_quiet_library_bars_silences_the_loading_weights_bar(monkeypatch):
     from transformers.utils import logging as hf_logging
 
-    from lafg.progress import quiet_library_bars
+    from lafg.cli.progress import quiet_library_bars
 
     monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
     was = hf_logging.is_progress_bar_enabled()

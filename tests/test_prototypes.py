@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from lafg.errors import InputError
-from lafg.prototypes import (
+from lafg.language.prototypes import (
     PrototypeConfig,
     build_prototypes,
     class_sentences_by_atom,
     compare_on_evidence,
     top_k_softmax,
 )
-from lafg.vocabulary import Atom, Vocabulary
+from lafg.language.vocabulary import Atom, Vocabulary
 
 
 def unit(v):
@@ -134,8 +134,8 @@ DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo"
 def test_demo_compare_separates_only_on_the_attributed_class_s_own_sentences(minilm, variant):
     """Two demo classes (the app's Compare on its vocabulary over the demo's descriptions): every separating atom
     is backed by a sentence of the class it is attributed to, and by none of the other class."""
-    from lafg.language import encode_vocabulary, template_embeddings
-    from lafg.vocabulary import VocabularyConfig
+    from lafg.language.side import encode_vocabulary, template_embeddings
+    from lafg.language.vocabulary import VocabularyConfig
 
     desc = json.loads((DEMO / "descriptions.json").read_text(encoding="utf-8"))
     names = list(desc)

@@ -1,11 +1,11 @@
-"""lafg.readout: the grounded read-out (held-out classes, grounding figure, calibration) on tiny hand-made data."""
+"""lafg.retrieval.attribute_space: the grounded read-out (held-out classes, grounding figure, calibration) on tiny hand-made data."""
 
 import numpy as np
 import pytest
 import torch
 
 from lafg.errors import InputError
-from lafg.readout import (
+from lafg.retrieval.attribute_space import (
     ARRAYS,
     DESCRIPTIONS,
     EMBEDDINGS,

@@ -2,15 +2,15 @@ import numpy as np
 import pytest
 
 from lafg.errors import InputError
-from lafg.prototypes import PrototypeConfig, build_prototypes
-from lafg.runs import (
+from lafg.language.prototypes import PrototypeConfig, build_prototypes
+from lafg.language.vocabulary import VocabularyConfig, build_vocabulary
+from lafg.store.runs import (
     load_prototypes,
     load_vocabulary,
     read_json,
     save_prototypes,
     save_vocabulary,
 )
-from lafg.vocabulary import VocabularyConfig, build_vocabulary
 
 
 def make_vocab():

@@ -1,6 +1,6 @@
 import numpy as np
 
-from lafg.sampler import ClassBalancedSampler
+from lafg.training.sampler import ClassBalancedSampler
 
 
 def test_batches_hold_n_classes_times_m_and_are_reproducible():

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from lafg.train import CHECKPOINT, METRICS, CachedInputs, TrainConfig, load_model, read_checkpoint, train
+from lafg.training.checkpoint import CHECKPOINT, read_checkpoint
+from lafg.training.inputs import CachedInputs
+from lafg.training.loop import METRICS, TrainConfig, train
+from lafg.training.model import ModelConfig, RetrievalModel
 
 N_CLASSES, PER_CLASS, DIM = 6, 4, 16
 
@@ -71,7 +74,11 @@ def test_cancel_then_resume_reproduces_the_uninterrupted_run(tmp_path):
 
 def test_checkpoint_is_weights_only_and_reloads(tmp_path):
     result = _run(_cfg(epochs=1), tmp_path)
-    model, cfg = load_model(tmp_path / CHECKPOINT)
+    state = read_checkpoint(tmp_path / CHECKPOINT)
+    cfg = TrainConfig.from_dict(state["config"])
+    model = RetrievalModel(ModelConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    model.eval()
     assert cfg.epochs == 1 and cfg.method == "lafg"
     x = torch.randn(2, DIM)
     assert torch.allclose(model(x), result.model.cpu()(x), atol=1e-5)
@@ -85,7 +92,7 @@ def test_killed_while_writing_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     def dies(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("lafg.atomic.os.replace", dies)
+    monkeypatch.setattr("lafg.store.atomic.os.replace", dies)
     with pytest.raises(KeyboardInterrupt):
         _run(_cfg(epochs=2), tmp_path, resume=True)
     assert (tmp_path / CHECKPOINT).read_bytes() == good
@@ -134,7 +141,7 @@ def test_partial_runs_depend_on_the_global_random_state(tmp_path):
     only a restored random state can make the resumed run equal the straight one."""
     cfg = _cfg(mode="partial", reading="relational", epochs=2)
     a = _run(cfg, tmp_path / "a", trunk=_stochastic_trunk()).model.state_dict()
-    from lafg import train as train_module
+    from lafg.training import loop as train_module
 
     real = train_module.build_model
 
@@ -155,7 +162,7 @@ def test_partial_runs_depend_on_the_global_random_state(tmp_path):
 @pytest.mark.parametrize("reading", ["meankl", "symkl", "relational", "attribute"])
 def test_trained_parts_tell_the_truth(tmp_path, method, reading):
     """A projector recorded as trained changed during training; one recorded as untrained did not."""
-    from lafg.train import build_model, trained_parts
+    from lafg.training.loop import build_model, trained_parts
 
     cfg = _cfg(method=method, reading=reading, epochs=2)
     inputs, labels, protos, centroids = _data()
@@ -170,8 +177,8 @@ def test_trained_parts_tell_the_truth(tmp_path, method, reading):
 
 def test_training_improves_retrieval_over_the_untrained_init(tmp_path):
     """Separable toy data, classes hidden along a few directions under strong noise: trained R@1 beats init."""
-    from lafg.evaluate import evaluate_model
-    from lafg.train import build_model
+    from lafg.retrieval.evaluate import evaluate_model
+    from lafg.training.loop import build_model
 
     rng = np.random.default_rng(0)
     n_classes, per, dim = 12, 10, 32

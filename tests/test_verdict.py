@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from lafg.verdict import Outcome, compare, main_rows, minilm_rows, read_ladder, row_key
+from lafg.retrieval.verdict import Outcome, compare, main_rows, minilm_rows, read_ladder, row_key
 
 
 def _row(seeds, method="m", **extra):

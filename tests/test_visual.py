@@ -1,6 +1,6 @@
 import pytest
 
-from lafg.visual import filter_descriptions, is_visual, non_visual_reason
+from lafg.language.visual import filter_descriptions, is_visual, non_visual_reason
 
 
 def test_reasons_on_the_issue_examples():
@@ -35,7 +35,7 @@ def test_cli_vocab_visual_only(tmp_path, capsys):
     import json
 
     from lafg.cli import main
-    from lafg.runs import load_vocabulary
+    from lafg.store.runs import load_vocabulary
 
     desc = {"Cardinal": ["a bright red crest", "known for its loud song"], "Blue Jay": ["a blue crest", "often seen at bird feeders"]}
     (tmp_path / "descriptions.json").write_text(json.dumps(desc))

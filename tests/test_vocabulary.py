@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from lafg.errors import InputError
-from lafg.vocabulary import VocabularyConfig, build_vocabulary, flatten_descriptions
+from lafg.language.vocabulary import VocabularyConfig, build_vocabulary, flatten_descriptions
 
 
 def toy():

@@ -10,9 +10,9 @@ from typing import Any
 
 import gradio as gr
 
-from lafg.describe import load_descriptions_json
 from lafg.errors import LafgError
-from lafg.vocabulary import VocabularyConfig
+from lafg.language.describe import load_descriptions_json
+from lafg.language.vocabulary import VocabularyConfig
 
 from .datasets import DEMO_DIR
 from .safe_text import plain
@@ -26,11 +26,11 @@ class Session:
 
     names: list[str] = field(default_factory=list)
     descriptions: dict[str, list[str]] = field(default_factory=dict)
-    vocab: Any = None  # lafg.vocabulary.Vocabulary
+    vocab: Any = None  # lafg.language.vocabulary.Vocabulary
     vocab_key: str = ""  # content key of the vocabulary (UMAP cache)
     projection: str = "PCA"
     highlight: list[int] = field(default_factory=list)
-    prototypes: Any = None  # lafg.prototypes.Prototypes
+    prototypes: Any = None  # lafg.language.prototypes.Prototypes
     datasets: dict[str, str] = field(default_factory=dict)  # extra data sets of this session (uploads, folders)
     job_id: str = ""
     job_seen: str = ""  # fingerprint of the last job status drawn (skip redraws)
@@ -40,9 +40,9 @@ class Session:
     upload_tag: str = ""
     owner: str = ""  # who this visitor is (lafg.app.uploads.owner_of): owns uploads and jobs
     source: str = ""  # where the descriptions came from (backend, citation), shown under the names
-    visual_only: bool = VocabularyConfig.visual_only  # vocabulary built from visual sentences only (lafg.visual)
+    visual_only: bool = VocabularyConfig.visual_only  # vocabulary built from visual sentences only (lafg.language.visual)
     set_aside: dict = field(default_factory=dict)  # class -> [(sentence, reason)] the visual filter set aside
-    offtopic: dict = field(default_factory=dict)  # class -> [(sentence, reason)] flagged by lafg.offtopic
+    offtopic: dict = field(default_factory=dict)  # class -> [(sentence, reason)] flagged by lafg.language.offtopic
     colour_by: str = "atom"  # vocabulary map colours: "atom" or "class"
 
     def __hash__(self) -> int:

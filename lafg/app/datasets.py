@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lafg.describe import load_descriptions_json
 from lafg.errors import InputError
+from lafg.language.describe import load_descriptions_json
 
 from .limits import Limits
 
@@ -16,8 +16,8 @@ DEMO_LABEL = "demo (20 CUB birds, embedded)"  # assets/demo: 14 seen + 6 unseen 
 
 
 def load_dataset(folder: str | Path):
-    """:func:`lafg.data.load_image_set` (either layout; seen = ``train`` classes or the first half)."""
-    from lafg.data import load_image_set
+    """:func:`lafg.vision.data.load_image_set` (either layout; seen = ``train`` classes or the first half)."""
+    from lafg.vision.data import load_image_set
 
     return load_image_set(folder)
 

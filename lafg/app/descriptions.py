@@ -1,5 +1,5 @@
 """Descriptions a visitor imports, merged into the session's own (the file is read and validated by the one
-reader, :func:`lafg.describe.load_descriptions_json`, under the visitor limits of :class:`lafg.app.limits.Limits`)."""
+reader, :func:`lafg.language.describe.load_descriptions_json`, under the visitor limits of :class:`lafg.app.limits.Limits`)."""
 
 from __future__ import annotations
 

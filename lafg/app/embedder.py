@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from lafg.cache import ArrayCache
+from lafg.store.cache import ArrayCache
 
 Progress = Callable[[int, int, str], None]
 
@@ -23,11 +23,11 @@ class ImageEmbedder(Protocol):
 
 
 class BackboneEmbedder:
-    """A frozen :mod:`lafg.backbones` backbone whose features go through :func:`lafg.features.extract_features`
+    """A frozen :mod:`lafg.vision.backbones` backbone whose features go through :func:`lafg.vision.features.extract_features`
     (cached per image and view)."""
 
     def __init__(self, name: str = "efficientnet_lite0", cache: ArrayCache | None = None, batch_size: int = 32, **backbone_kw):
-        from lafg.backbones import create_backbone
+        from lafg.vision.backbones import create_backbone
 
         self.backbone = create_backbone(name, **backbone_kw)
         self.spec = {"name": name, "kwargs": dict(backbone_kw)}  # how to build it again (a run spec records it)
@@ -38,7 +38,7 @@ class BackboneEmbedder:
         self._lock = threading.Lock()
 
     def embed(self, paths: list[str], views: int = 1, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
-        from lafg.features import extract_features
+        from lafg.vision.features import extract_features
 
         with self._lock:  # one forward pass at a time: the model is shared by every session
             feats, kept = extract_features(

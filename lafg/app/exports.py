@@ -1,6 +1,6 @@
 """The app's take-aways: files written into the session's own upload folder (never a path the client names).
 
-Thin wrappers over :mod:`lafg.export`; each returns the list of files written, for a ``gr.File`` output.
+Thin wrappers over :mod:`lafg.store.export`; each returns the list of files written, for a ``gr.File`` output.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from lafg.errors import InputError
-from lafg.vocabulary import VocabularyConfig
+from lafg.language.vocabulary import VocabularyConfig
 
 from .common import Session
 from .limits import Limits
@@ -33,7 +33,7 @@ def export_descriptions(s: Session, folder: Path) -> list[str]:
 
 def export_vocabulary(s: Session, folder: Path, map_figure=None, png: bool = True) -> tuple[list[str], str]:
     """vocabulary.json, atoms.csv, the map as HTML (and PNG when kaleido can run here); returns (files, note)."""
-    from lafg.export import figure_html, figure_png, vocabulary_csv, vocabulary_dict
+    from lafg.store.export import figure_html, figure_png, vocabulary_csv, vocabulary_dict
 
     if s.vocab is None:
         raise InputError("build the vocabulary first")
@@ -56,7 +56,7 @@ def export_vocabulary(s: Session, folder: Path, map_figure=None, png: bool = Tru
 
 def export_prototypes(s: Session, folder: Path, figures: dict | None = None) -> list[str]:
     """prototypes.npz, prototypes.json (chosen atoms, weights, own/borrowed) and the charts as HTML."""
-    from lafg.export import figure_html, prototypes_dict, prototypes_npz
+    from lafg.store.export import figure_html, prototypes_dict, prototypes_npz
 
     if s.prototypes is None:
         raise InputError("build the prototypes first")
@@ -70,7 +70,7 @@ def export_prototypes(s: Session, folder: Path, figures: dict | None = None) -> 
 
 
 def export_bundle(s: Session, folder: Path, encoder_name: str = "") -> str:
-    from lafg.export import RunBundle, write_bundle
+    from lafg.store.export import RunBundle, write_bundle
 
     if not s.names:
         raise InputError("nothing to save yet: set some class names first")
@@ -83,7 +83,7 @@ def load_bundle(s: Session, path: str, encoder_name: str, limits: Limits | None 
     """Replace the session's work with a bundle's; returns a one-line summary. A vocabulary built with another
     text encoder than the app's is dropped (its atoms would not match new embeddings), and the user is told.
     The bundle's names and descriptions pass the same ``limits`` as the form's (checked before anything changes)."""
-    from lafg.export import read_bundle
+    from lafg.store.export import read_bundle
 
     from .services import vocab_key
 
@@ -114,7 +114,7 @@ def load_bundle(s: Session, path: str, encoder_name: str, limits: Limits | None 
 
 def export_results(svc, s: Session, folder: Path) -> list[str]:
     """The last search's results with their explanations: results.json (full) and results.csv (one row each)."""
-    from lafg.export import rows_csv
+    from lafg.store.export import rows_csv
 
     from . import retrieval
 

@@ -3,7 +3,7 @@ plainly) and the "too small to separate methods" note of the Train tab.
 
 The panel reads the project's committed ladder (``benchmarks/results/ladder.json``, shipped inside the package as
 ``lafg/results/ladder.json``) and says what it shows, computed from its MiniLM rows with the ladder's own verdict
-(:mod:`lafg.verdict`), never typed in: whether lafg is within the seed spread of the permuted control.
+(:mod:`lafg.retrieval.verdict`), never typed in: whether lafg is within the seed spread of the permuted control.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from lafg import verdict
-from lafg.plots import empty_figure, ladder_chart
-from lafg.verdict import LADDER_DATA, Outcome
+from lafg.app.plots import empty_figure, ladder_chart
+from lafg.retrieval import verdict
+from lafg.retrieval.verdict import LADDER_DATA, Outcome
 
 TRAIN_NOTE = (
     "Training uses only the **seen** classes' images; the chart shows the training loss per epoch. Retrieval on "
@@ -54,12 +54,12 @@ GLOSSARY = """
 
 
 def read_ladder(path: Path = LADDER_DATA) -> list[dict]:
-    """The committed ladder rows the panel reads (package data; see :data:`lafg.verdict.LADDER_DATA`)."""
+    """The committed ladder rows the panel reads (package data; see :data:`lafg.retrieval.verdict.LADDER_DATA`)."""
     return verdict.read_ladder(path)
 
 
 def _said(v: verdict.Verdict, a: str, b: str) -> str:
-    """The verdict in words: who is ahead, or a tie (see :mod:`lafg.verdict` for the rule)."""
+    """The verdict in words: who is ahead, or a tie (see :mod:`lafg.retrieval.verdict` for the rule)."""
     if v.outcome is Outcome.TIE:
         return "a tie within the seed spread"
     if v.outcome is Outcome.NO_SPREAD:
@@ -74,7 +74,7 @@ def _pm(row: dict) -> str:
 
 def ladder_reading(rows: list[dict], mode: str = "head") -> str:
     """Plain-language reading of the ladder, every claim computed from its MiniLM rows (the rows the chart and
-    ``ladder.md``'s verdicts use, :func:`lafg.verdict.main_rows`) with :func:`lafg.verdict.compare`: lafg vs
+    ``ladder.md``'s verdicts use, :func:`lafg.retrieval.verdict.main_rows`) with :func:`lafg.retrieval.verdict.compare`: lafg vs
     permuted, vs aux and vs the untrained backbone, per set."""
     lines, ties, beats_backbone = [], [], []
     for set_name in dict.fromkeys(r["set"] for r in rows if r.get("mode") == mode):

@@ -46,7 +46,7 @@ class Limits:
                 raise InputError(f"a sentence of over {self.sentence_chars} characters; shorten it")
 
     def json_limits(self) -> dict[str, int]:
-        """The keyword limits of :func:`lafg.describe.load_descriptions_json` for a descriptions import."""
+        """The keyword limits of :func:`lafg.language.describe.load_descriptions_json` for a descriptions import."""
         return {"max_bytes": self.json_bytes, "max_depth": self.json_depth, "max_classes": self.names,
                 "max_sentences": self.sentences_per_class, "max_chars": self.sentence_chars}
 

@@ -2,7 +2,7 @@
 its seen classes.
 
 A zip is unpacked by :func:`lafg.app.uploads.extract_zip` into the visitor's folder; the set starts at its only
-top-level folder when there is one (:func:`lafg.data.unwrap_single_folder`). Text search and explanations of
+top-level folder when there is one (:func:`lafg.vision.data.unwrap_single_folder`). Text search and explanations of
 the untrained backbone read a vocabulary of the *seen* classes' descriptions and a probe fitted on them, so a set
 needs at least two seen classes with descriptions, and with the default split (the first half seen) at least
 four classes: the panel says so and lets the visitor choose the seen classes.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from lafg.data import unwrap_single_folder, write_seen_split
 from lafg.errors import InputError
+from lafg.vision.data import unwrap_single_folder, write_seen_split
 
 from .common import Session, file_path, user_errors
 from .datasets import load_dataset_inside, shared_descriptions, within

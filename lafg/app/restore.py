@@ -14,13 +14,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from lafg.describe import validate_descriptions
 from lafg.errors import InputError
-from lafg.prototypes import PrototypeConfig
-from lafg.vocabulary import VocabularyConfig
+from lafg.language.describe import validate_descriptions
+from lafg.language.prototypes import PrototypeConfig
+from lafg.language.vocabulary import VocabularyConfig
+from lafg.store.cache import content_key
 
 from .common import Session
-from .services import Services, content_key
+from .services import Services
 
 log = logging.getLogger("lafg.app")
 
@@ -111,8 +112,8 @@ def adopt(s: Session, restored: Session) -> None:
 
 def rebuild(svc: Services, s: Session, todo: Rebuild, owner: str) -> str:
     """Build the vocabulary and prototypes a recipe asked for; returns a one-line summary."""
-    from lafg.language import encode_vocabulary, language_prototypes
-    from lafg.visual import filter_descriptions
+    from lafg.language.side import encode_vocabulary, language_prototypes
+    from lafg.language.visual import filter_descriptions
 
     parts = [f"{len(s.names)} classes", f"{sum(len(s.descriptions.get(n, [])) for n in s.names)} sentences"]
     if todo.vocab is not None and any(s.descriptions.get(n) for n in s.names):

@@ -1,5 +1,5 @@
 """Retrieval for the app: a gallery embedded by a trained run (or the pretrained backbone), a faiss index over
-it, queries by image or by text, and per-result explanations (:mod:`lafg.explain`).
+it, queries by image or by text, and per-result explanations (:mod:`lafg.retrieval.explain`).
 
 Two spaces per gallery: the *retrieval* space (what the index searches: the trained model's embedding, or the
 normalised backbone features) and the *attribute* space explanations and text search read
@@ -20,12 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
-from lafg.atomic import atomic_write_text
-from lafg.encode import l2_normalise as unit
 from lafg.errors import InputError
-from lafg.explain import Explanation, class_support, explain_grounded, explain_projected, explain_text_query
-from lafg.readout import ARRAYS, FEATURES, AttributeSpace, no_space
-from lafg.vocabulary import VocabularyConfig
+from lafg.language.encode import l2_normalise as unit
+from lafg.language.vocabulary import VocabularyConfig
+from lafg.retrieval.attribute_space import ARRAYS, FEATURES, AttributeSpace, no_space
+from lafg.retrieval.explain import (
+    Explanation,
+    class_support,
+    explain_grounded,
+    explain_projected,
+    explain_text_query,
+)
+from lafg.store.atomic import atomic_write_text
+from lafg.store.cache import content_key
 
 PRETRAINED = "pretrained backbone (no training)"
 
@@ -39,13 +46,13 @@ class Gallery:
     labels: np.ndarray  # (n,) class index into ``classes``
     classes: list[str]
     emb: np.ndarray  # (n, e) unit retrieval embeddings
-    index: object  # lafg.index.EmbeddingIndex over ``emb``
+    index: object  # lafg.retrieval.index.EmbeddingIndex over ``emb``
     space: AttributeSpace  # what explanations and text search read
     lang: np.ndarray  # (n, L) the gallery in the attribute space
     embed_paths: object = field(repr=False, default=None)  # image paths -> (retrieval embeddings, kept)
     class_text: dict = field(default_factory=dict)  # class name (casefold) -> its description mean, else name prototype
     class_support: dict = field(default_factory=dict)  # class name -> {atom: the class's own sentences in it}
-    lang_index: object = None  # lafg.index.EmbeddingIndex over ``lang`` (text queries)
+    lang_index: object = None  # lafg.retrieval.index.EmbeddingIndex over ``lang`` (text queries)
     feats: object = field(repr=False, default=None)  # (n, D) backbone features (memory-mapped from the store)
     thumbs: dict = field(repr=False, default_factory=dict)  # row -> its thumbnail file (filled as rows are shown)
 
@@ -84,14 +91,14 @@ def checkpoint_choices(jobs) -> dict[str, str | None]:
     return out
 
 
-def load_checkpoint(services, ckpt: str):
+def load_gallery_run(services, ckpt: str):
     """The run of a checkpoint (:func:`lafg.pipeline.load_run`); refused when trained on another backbone."""
     from lafg.pipeline import load_run
 
     from .training import device_for
 
     embedder = services.image_embedder()
-    from lafg.train import read_checkpoint
+    from lafg.training.checkpoint import read_checkpoint
 
     try:
         spec = read_checkpoint(ckpt).get("run") or {}
@@ -117,17 +124,17 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
     The in-memory gallery is shared by every visitor whose inputs hash the same, so its key holds content hashes
     of all of them (the images, the checkpoint file, the descriptions, labels, seen split, encoders, filter):
     one visitor's descriptions never become another's explanations, and an edit gets its own gallery."""
-    from lafg.index import gallery_store
+    from lafg.retrieval.index import gallery_store
 
     embedder = services.image_embedder()
-    run = load_checkpoint(services, ckpt) if ckpt else None
+    run = load_gallery_run(services, ckpt) if ckpt else None
     image_set = image_list(services.work_dir, dataset_dir)
     paths, labels = image_set.paths, image_set.labels
     # Features, embeddings and indexes persist in the app's folder: a restart maps them back in seconds.
     store, tag, lang_tag = gallery_store(services.work_dir, embedder.name, dataset_dir, paths, ckpt, descriptions)
     # What the attribute space also reads: the labels and seen split (which images fit the read-out) and
     # the text encoder (the vocabulary); a change in any of them refits and re-indexes.
-    space_tag = _digest(lang_tag, hashlib.sha256(labels.tobytes()).hexdigest(), sorted(image_set.seen), image_set.classes,
+    space_tag = content_key(lang_tag, hashlib.sha256(labels.tobytes()).hexdigest(), sorted(image_set.seen), image_set.classes,
                         getattr(services.text_encoder(), "name", ""), bool(visual_only), SPACE_VERSION)
     key = (gallery_key(store.fingerprint, tag, space_tag, paths),)
 
@@ -144,11 +151,7 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
 
             def trained_embeddings():
                 if run.spec.mode == "head":  # the stored features through the trained head
-                    import torch
-
-                    with torch.no_grad():
-                        dev = next(run.model.parameters()).device
-                        return unit(run.model(torch.as_tensor(feats, device=dev)).cpu().numpy())
+                    return unit(run.embed_features(feats))
                 if progress:
                     progress(0, 1, "embedding the gallery through the trained trunk")
                 return unit(run.embed_images(kept_paths)[0])
@@ -175,7 +178,7 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
                 own = class_sentences(services, image_set.classes, descriptions, language)
                 class_text.update({c.casefold(): unit(e.mean(axis=0)) for c, (_, e) in own.items()})
                 support = {c: class_support(s, e, space.atoms) for c, (s, e) in own.items()}
-        from lafg.index import gallery_index_spec
+        from lafg.retrieval.index import gallery_index_spec
 
         from .services import GALLERY_MEMORY
 
@@ -196,8 +199,8 @@ def build_gallery(services, ckpt: str | None, dataset_dir: str | Path, descripti
 def class_sentences(services, classes: list[str], descriptions: dict, language) -> dict[str, tuple[list[str], np.ndarray]]:
     """Class → (its own sentences, their embeddings) for every gallery class with descriptions, filtered as the
     language side's vocabulary was (a photo cannot show a song): what text search and explanations quote."""
-    from lafg.encode import encode_cached
-    from lafg.visual import filter_descriptions
+    from lafg.language.encode import encode_cached
+    from lafg.language.visual import filter_descriptions
 
     own = {c: [s.strip() for s in descriptions.get(c) or [] if isinstance(s, str) and s.strip()] for c in classes}
     own = {c: v for c, v in own.items() if v}
@@ -253,8 +256,8 @@ def pretrained_space(services, image_set, feats: np.ndarray, kept: np.ndarray, l
 
     With a ``store`` the fitted read-out is saved there as plain arrays under ``space_tag`` (which names
     everything it depends on) and reloaded instead of refitted: a restart does not refit it."""
+    from lafg.language.side import seen_descriptions, seen_language
     from lafg.pipeline import pretrained_space as fit_space
-    from lafg.pipeline import seen_descriptions, seen_language
 
     seen_names = [image_set.classes[c] for c in sorted(image_set.seen)]
     if len(seen_descriptions(descriptions, seen_names)) < 2:
@@ -267,7 +270,7 @@ def pretrained_space(services, image_set, feats: np.ndarray, kept: np.ndarray, l
     mask = rows >= 0
     fitted = None
     if store is not None:
-        from lafg.readout import Readout
+        from lafg.retrieval.attribute_space import Readout
 
         def fitted(fit):
             names = [f"readout-{space_tag}-{part}" for part in ARRAYS]
@@ -282,17 +285,12 @@ SPACE_VERSION = 2  # bump when the vocabulary or read-out recipe changes: stored
 def gallery_key(fingerprint: str, tag: str, space_tag: str, paths: list[str]) -> str:
     """The in-memory gallery's key: the image files (paths, sizes, times), the checkpoint file, and everything
     the attribute space reads (``space_tag``: descriptions, labels, seen split, text encoder, filter)."""
-    return _digest(fingerprint, tag, space_tag, hashlib.sha256("\0".join(paths).encode("utf-8")).hexdigest())
-
-
-def _digest(*parts) -> str:
-    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+    return content_key(fingerprint, tag, space_tag, hashlib.sha256("\0".join(paths).encode("utf-8")).hexdigest())
 
 
 @dataclass
 class ImageList:
-    """A data set's image list as a gallery needs it (paths as :func:`lafg.data.load_image_set` spells them)."""
+    """A data set's image list as a gallery needs it (paths as :func:`lafg.vision.data.load_image_set` spells them)."""
 
     paths: list[str]
     labels: np.ndarray  # (n,) int64 class index
@@ -311,7 +309,7 @@ def image_list(work_dir: str | Path, dataset_dir: str | Path) -> ImageList:
         stats = [[os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in csvs]
     except OSError:
         stats = None
-    cache = Path(work_dir) / "galleries" / "lists" / f"{_digest(str(folder), str(folder.resolve()), stats)}.json"
+    cache = Path(work_dir) / "galleries" / "lists" / f"{content_key(str(folder), str(folder.resolve()), stats)}.json"
     if stats is not None and cache.is_file():
         try:
             d = json.loads(cache.read_text(encoding="utf-8"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import threading
@@ -19,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lafg.cache import ArrayCache, JsonCache, default_cache_dir
+from lafg.app.jobs import JobRegistry
 from lafg.errors import InputError
-from lafg.jobs import JobRegistry
+from lafg.store.cache import ArrayCache, JsonCache, content_key, default_cache_dir
 
 from .datasets import available_datasets, load_dataset_inside, within
 from .embedder import BackboneEmbedder, ImageEmbedder, Progress
@@ -29,7 +28,7 @@ from .limits import Limits, visitor_key
 from .uploads import safe_upload_dir
 
 GALLERY_MEMORY = int(os.environ.get("LAFG_GALLERY_MEMORY_MB", "4096")) * 2**20  # cached galleries' RAM cap
-# RAM the retrieval index may keep per gallery image, half that the attribute-space one (lafg.index.
+# RAM the retrieval index may keep per gallery image, half that the attribute-space one (lafg.retrieval.index.
 # gallery_index_spec): small galleries stay exact; a 100k × 1280-d gallery's indexes become ivf-sq8 (~1.3 KB +
 # ~0.4 KB per image) instead of flat (~5.1 KB + ~1.6 KB)
 INDEX_BYTES_PER_IMAGE = int(os.environ.get("LAFG_INDEX_BYTES_PER_IMAGE", "2048"))
@@ -139,7 +138,7 @@ class Services:
         if allowed or self.public:
             listed = ", ".join(allowed) or "none (operators: --llm-endpoint URL)"
             raise InputError("this endpoint is not allowed on this app; choose one of: " + listed)
-        from lafg.llm.endpoints import check_public_url
+        from lafg.language.llm.endpoints import check_public_url
 
         check_public_url(url)
         return url
@@ -228,7 +227,7 @@ class Services:
         with self._lock:
             self._index_cache[key] = value
             # Cap by memory, not count (memory-mapped arrays count 0); the newest gallery always stays.
-            from lafg.index import memory_bytes
+            from lafg.retrieval.index import memory_bytes
 
             while len(self._index_cache) > 1 and sum(map(memory_bytes, self._index_cache.values())) > GALLERY_MEMORY:
                 self._index_cache.pop(next(iter(self._index_cache)))
@@ -236,17 +235,17 @@ class Services:
 
 
 def default_llm(backend: str, options: dict) -> Any:
-    """An LLM from :mod:`lafg.llm` (``bundled`` SmolLM2, a ``transformers`` model, an ``openai`` endpoint);
+    """An LLM from :mod:`lafg.language.llm` (``bundled`` SmolLM2, a ``transformers`` model, an ``openai`` endpoint);
     empty options take the backend's defaults."""
-    from lafg.llm import create_llm
+    from lafg.language.llm import create_llm
 
     # An explicit empty api_key_env means "read no variable" (the app's choice), not "the default variable".
     return create_llm(backend, **{k: v for k, v in options.items() if v not in (None, "") or k == "api_key_env"})
 
 
 def default_describe(names: list[str], llm: Any, prompt: str | None, n_per_class: int, progress: Progress | None, cache: Any = None) -> dict[str, list[str]]:
-    """:func:`lafg.describe.describe_classes` with the app's prompt and count (cached per class)."""
-    from lafg.describe import DescribeConfig, describe_classes
+    """:func:`lafg.language.describe.describe_classes` with the app's prompt and count (cached per class)."""
+    from lafg.language.describe import DescribeConfig, describe_classes
 
     cfg = DescribeConfig(n=int(n_per_class), **({"prompt_template": prompt} if prompt else {}))
     return describe_classes(names, llm, cfg, cache, progress)
@@ -254,7 +253,7 @@ def default_describe(names: list[str], llm: Any, prompt: str | None, n_per_class
 
 def default_prompt() -> str:
     try:
-        from lafg.describe import default_prompt_template
+        from lafg.language.describe import default_prompt_template
 
         return default_prompt_template()
     except ImportError:
@@ -262,13 +261,13 @@ def default_prompt() -> str:
 
 
 def default_text_encoder():
-    from lafg.encode import create_text_encoder
+    from lafg.language.encoders import create_text_encoder
 
     return create_text_encoder("minilm")
 
 
 def default_services(work_dir: str | Path | None = None, **settings: Any) -> Services:
-    """The real services: bundled MiniLM, EfficientNet-Lite0, lafg.llm, the library trainer. ``settings``: the
+    """The real services: bundled MiniLM, EfficientNet-Lite0, lafg.language.llm, the library trainer. ``settings``: the
     operator's ``data_roots``, ``llm_key_envs``, ``llm_endpoints``, ``limits``."""
     from lafg.app.training import train_job
 
@@ -294,12 +293,6 @@ def default_services(work_dir: str | Path | None = None, **settings: Any) -> Ser
         cuda=cuda,
         **settings,
     )
-
-
-def content_key(*parts: Any) -> str:
-    """Short stable hash of JSON-able parts (cache keys for maps and indexes)."""
-    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
 def vocab_key(encoder_name: str, vocab: Any) -> str:

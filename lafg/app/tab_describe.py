@@ -9,10 +9,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from lafg.categories import list_presets, load_preset, parse_categories, read_categories
-from lafg.describe import load_descriptions_json
 from lafg.errors import BackendError, InputError
-from lafg.llm.published import PublishedDescriptionsLLM
+from lafg.language.categories import list_presets, load_preset, parse_categories, read_categories
+from lafg.language.describe import load_descriptions_json
+from lafg.language.llm.published import PublishedDescriptionsLLM
 
 from .common import Session, note, user_errors
 from .descriptions import merge_imported
@@ -52,7 +52,7 @@ def published_source(llm) -> str:
     extra = llm.supplemented()
     text = llm.citation
     if extra:
-        text += f" No published text for {len(extra)} class(es) ({', '.join(extra[:4])}{' …' if len(extra) > 4 else ''}): short descriptions written by the LaFG Explorer developers (lafg/descriptors/supplement.json)."
+        text += f" No published text for {len(extra)} class(es) ({', '.join(extra[:4])}{' …' if len(extra) > 4 else ''}): short descriptions written by the LaFG Explorer developers (lafg/language/descriptors/supplement.json)."
     return text
 
 
@@ -88,7 +88,7 @@ def flags_md(s: Session) -> str:
 
 
 def check_offtopic(svc: Services, s: Session) -> None:
-    from lafg.offtopic import offtopic_flags
+    from lafg.language.offtopic import offtopic_flags
 
     names = [n for n in s.names if s.descriptions.get(n)]
     flags = offtopic_flags({n: s.descriptions[n] for n in names}, svc.text_encoder())
@@ -280,7 +280,7 @@ def build(svc: Services, state: gr.State) -> dict:
 
     @user_errors
     def drop(s: Session, name: str | None):
-        from lafg.offtopic import Flag, drop_flagged
+        from lafg.language.offtopic import Flag, drop_flagged
 
         flags = {c: [Flag(x, r) for x, r in v] for c, v in s.offtopic.items()}
         before = sum(len(v) for v in s.descriptions.values())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
+from lafg.app.plots import atom_weights_bar, compare_bar, empty_figure, phrase, short, weight_spread
 from lafg.errors import InputError
-from lafg.plots import atom_weights_bar, compare_bar, empty_figure, phrase, short, weight_spread
-from lafg.prototypes import PrototypeConfig, class_sentences_by_atom, compare_on_evidence
+from lafg.language.prototypes import PrototypeConfig, class_sentences_by_atom, compare_on_evidence
 
 from . import safe_text
 from .common import Session, note, user_errors
@@ -118,7 +118,7 @@ def build(svc: Services, state: gr.State, vocab_tab: dict | None = None) -> dict
     def build_protos(s: Session, tmpl: str, k: float, tau_p: float | None = None, variant_name: str = "lafg"):
         import numpy as np
 
-        from lafg.language import language_prototypes
+        from lafg.language.side import language_prototypes
 
         if s.vocab is None:
             raise InputError("build the attribute vocabulary first (previous tab)")

@@ -11,8 +11,8 @@ from pathlib import Path
 import gradio as gr
 from gradio.components.plot import PlotData
 
+from lafg.app.plots import empty_figure, explanation_bar_spec, phrase
 from lafg.errors import InputError
-from lafg.plots import empty_figure, explanation_bar_spec, phrase
 
 from . import own_data, retrieval, safe_text
 from .common import Session, file_path, progress_callback, user_errors
@@ -205,7 +205,7 @@ def build(svc: Services, state: gr.State) -> dict:
             return explanation_md(None, hit, g.space), empty_figure("no attribute space for this gallery")
         if not ex.shared and not ex.differing:  # nothing cited: say so instead of empty axes
             return explanation_md(ex, hit, g.space), empty_figure(f"nothing to cite: {ex.note}")
-        # Plain Plotly JSON (same figure as lafg.plots.explanation_bar): no validated figure object per query.
+        # Plain Plotly JSON (same figure as lafg.app.plots.explanation_bar): no validated figure object per query.
         spec = explanation_bar_spec(ex.shared, ex.differing, title=f"Why “{hit.label}” matched",  # escaped by the plot
                                     calibrated=ex.calibrated, titles=TEXT_TITLES if ex.query_kind == "text" else None)
         return explanation_md(ex, hit, g.space), PlotData(type="plotly", plot=json.dumps(spec))

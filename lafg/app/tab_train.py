@@ -1,4 +1,4 @@
-"""Tab 4 — Train: a background job per run (lafg.jobs), polled with gr.Timer; the loss curve, ETA, Stop, re-attach
+"""Tab 4 — Train: a background job per run (lafg.app.jobs), polled with gr.Timer; the loss curve, ETA, Stop, re-attach
 after a reload; finished runs compared once, at the end, with the pretrained backbone and the controls on the
 unseen classes. Settings start at the library's validated defaults (lafg.pipeline.RunConfig; the app's only
 departures are in lafg.app.training.APP_DIFFERENCES)."""
@@ -12,17 +12,18 @@ from pathlib import Path
 
 import gradio as gr
 
+from lafg.app.jobs import ACTIVE
+from lafg.app.plots import training_curves
 from lafg.errors import InputError
-from lafg.jobs import ACTIVE
-from lafg.methods import controls_for
-from lafg.plots import training_curves
-from lafg.train import DEFAULT_EPOCHS, TrainConfig
+from lafg.store.cache import content_key
+from lafg.training.loop import DEFAULT_EPOCHS, TrainConfig
+from lafg.training.methods import controls_for
 
 from . import own_data
 from .common import Session, user_errors
 from .datasets import shared_descriptions
 from .guide import experiment_panel, separation_cell, too_small_note, unseen_images
-from .services import Services, content_key
+from .services import Services
 from .uploads import owner_of
 
 METHOD_HELP = {
@@ -40,7 +41,7 @@ METHOD_HELP = {
 
 
 def method_choices() -> list[tuple[str, str]]:
-    from lafg.methods import list_methods
+    from lafg.training.methods import list_methods
 
     return [(f"{m} — {METHOD_HELP.get(m, '')}", m) for m in list_methods()]
 
@@ -215,7 +216,7 @@ def build(svc: Services, state: gr.State, job_store: gr.BrowserState) -> dict:
 
     @user_errors
     def start(s: Session, ds_label: str, method_name: str, mode_name: str, n_epochs: float, rate: float, with_controls: bool, request: gr.Request):
-        from lafg.methods import get_method
+        from lafg.training.methods import get_method
 
         get_method(method_name)
         if mode_name != "head" and not svc.cuda:

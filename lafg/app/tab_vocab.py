@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import gradio as gr
 
+from lafg.app.plots import BackgroundUmap, empty_figure, pca_2d, vocabulary_map
 from lafg.errors import InputError
-from lafg.plots import BackgroundUmap, empty_figure, pca_2d, vocabulary_map
-from lafg.vocabulary import VocabularyConfig, suggested_atoms
+from lafg.language.vocabulary import VocabularyConfig, suggested_atoms
 
 from .common import Session, note, progress_callback, user_errors
 from .safe_text import md, md_join
@@ -132,8 +132,8 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
 
     @user_errors
     def build_vocab(s: Session, n: float, proj: str, visual: bool = VocabularyConfig.visual_only, colour: str = "atom", progress=gr.Progress(), request: gr.Request = None):  # noqa: B008 (the Gradio idiom)
-        from lafg.language import encode_vocabulary
-        from lafg.visual import filter_descriptions
+        from lafg.language.side import encode_vocabulary
+        from lafg.language.visual import filter_descriptions
 
         if not s.names:
             raise InputError("no category names: set them in the first tab")
@@ -235,7 +235,7 @@ def build(svc: Services, state: gr.State, umap: BackgroundUmap) -> dict:
 
 
 def svc_embeddings(vocab):
-    """Description embeddings of a vocabulary (kept on it by :func:`lafg.language.encode_vocabulary`)."""
+    """Description embeddings of a vocabulary (kept on it by :func:`lafg.language.side.encode_vocabulary`)."""
     emb = getattr(vocab, "embeddings", None)
     if emb is None:
         raise InputError("this vocabulary carries no sentence embeddings to map")

@@ -7,7 +7,7 @@ import io
 import os
 from pathlib import Path
 
-from lafg.atomic import atomic_write_bytes
+from lafg.store.atomic import atomic_write_bytes
 
 
 def thumbnail(path: str | Path, folder: Path, side: int = 224) -> str:
@@ -25,7 +25,7 @@ def thumbnail(path: str | Path, folder: Path, side: int = 224) -> str:
     out = folder / "thumbs" / key[:2] / f"{key}.jpg"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
-        from lafg.images import open_rgb
+        from lafg.vision.images import open_rgb
 
         with open_rgb(path) as im:
             im.thumbnail((side, side))

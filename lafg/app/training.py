@@ -1,10 +1,10 @@
 """The app's training job: the library pipeline (:func:`lafg.pipeline.train_run`) with its validated defaults,
-run inside :class:`lafg.jobs.JobRegistry` (``ctx``).
+run inside :class:`lafg.app.jobs.JobRegistry` (``ctx``).
 
 The chart follows the training loss, step by step. Unseen-class Recall@K is measured once, at the end, beside
 the untrained (``pretrained``) backbone and whatever control runs were queued: watching it every epoch would
 invite stopping on the test classes. Writes into the job folder: ``checkpoint.pt`` (self-describing, see
-:mod:`lafg.runspec`), ``run.json`` (the pipeline's readable copy of the spec) and ``result.json`` (what the
+:mod:`lafg.training.runspec`), ``run.json`` (the pipeline's readable copy of the spec) and ``result.json`` (what the
 Train tab shows).
 """
 
@@ -16,18 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from lafg.data import load_image_set
-from lafg.encode import l2_normalise
+from lafg.app.jobs import JobContext
 from lafg.errors import InputError
-from lafg.jobs import JobContext
-from lafg.runs import write_json
+from lafg.language.encode import l2_normalise
+from lafg.store.atomic import write_json
+from lafg.vision.data import load_image_set
 
 KS = (1, 2, 4, 8)
 RESULT_FILE = "result.json"
 
-# Where the app departs from the library's validated defaults (lafg.pipeline.RunConfig, lafg.train.DEFAULT_*),
+# Where the app departs from the library's validated defaults (lafg.pipeline.RunConfig, lafg.training.loop.DEFAULT_*),
 # and why. Everything else (lr 1e-4, no cached augmented views, N = 128 atoms clamped to the sentences there
-# are, K = 5, 2 images per class, relational β = 3, the epochs of lafg.train.DEFAULT_EPOCHS) is the library's.
+# are, K = 5, 2 images per class, relational β = 3, the epochs of lafg.training.loop.DEFAULT_EPOCHS) is the library's.
 APP_DIFFERENCES = {
     "num_workers": 0,  # feature extraction inside a web server: no forked DataLoader workers
 }
@@ -35,11 +35,12 @@ unit = l2_normalise  # kept name for the app's callers
 
 
 def unseen_recall(emb: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Recall@K (%) of the unseen images, each querying the others (:func:`lafg.metrics.recall_at_k`)."""
-    from lafg.metrics import recall_at_k
+    """Recall@K (%) of the unseen images, each querying the others (the library's evaluation,
+    :func:`lafg.retrieval.evaluate.evaluate_embeddings`); a K as large as the gallery is left out."""
+    from lafg.retrieval.evaluate import evaluate_embeddings
 
-    ks = tuple(k for k in KS if k < len(labels)) or (1,)
-    return {f"R@{k}": round(float(v), 2) for k, v in recall_at_k(emb, labels, ks).items()}
+    keep = {f"R@{k}" for k in KS if k < len(labels)} or {"R@1"}
+    return {k: round(float(v), 2) for k, v in evaluate_embeddings(emb, labels).items() if k in keep}
 
 
 def stage_progress(ctx: JobContext, message: str):
@@ -53,7 +54,7 @@ def stage_progress(ctx: JobContext, message: str):
 
 def read_descriptions(params: dict) -> dict[str, list[str]]:
     """The job's descriptions: inline (``descriptions``) or from a JSON file (``descriptions_file``)."""
-    from lafg.describe import load_descriptions_json
+    from lafg.language.describe import load_descriptions_json
 
     path = params.get("descriptions_file")
     if path and Path(path).read_text(encoding="utf-8-sig").strip() not in ("", "{}"):
@@ -64,7 +65,7 @@ def read_descriptions(params: dict) -> dict[str, list[str]]:
 def run_config(params: dict, embedder):
     """The :class:`lafg.pipeline.RunConfig` of a job: library defaults, the person's choices on top."""
     from lafg.pipeline import RunConfig
-    from lafg.train import DEFAULT_EPOCHS, TrainConfig
+    from lafg.training.loop import DEFAULT_EPOCHS, TrainConfig
 
     mode = params.get("mode", "head")
     train = TrainConfig(
@@ -85,13 +86,9 @@ def run_config(params: dict, embedder):
 def embed_with_run(run, embedder, paths: list, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """(retrieval embeddings, kept) of image files through a loaded run: the app's cached backbone features
     then the trained head (head mode), or the run's own trunk (partial / full)."""
-    import torch
-
     if run.spec.mode == "head":
         feats, kept = embedder.embed([str(p) for p in paths], 1, progress)
-        with torch.no_grad():
-            dev = next(run.model.parameters()).device
-            return run.model(torch.as_tensor(feats, device=dev)).cpu().numpy(), kept
+        return run.embed_features(feats), kept
     return run.embed_images([str(p) for p in paths], None, progress)
 
 
@@ -103,9 +100,9 @@ def device_for(mode: str) -> str:
 
 def train_job(services, ctx: JobContext) -> dict:
     """Train one method on a data set's seen classes; returns recalls (method vs pretrained) and paths."""
-    from lafg.methods import get_method
     from lafg.pipeline import load_run, train_run
-    from lafg.train import CachedInputs, PreparedInputs
+    from lafg.training.inputs import CachedInputs, PreparedInputs
+    from lafg.training.methods import get_method
 
     p = ctx.params
     method = get_method(p["method"])
@@ -150,7 +147,8 @@ def train_job(services, ctx: JobContext) -> dict:
     encoder = services.text_encoder() if (method.align or read_descriptions(p)) else None
     resume = bool(p.get("resume_from"))
     if resume:  # Resume: the stopped job's last checkpoint continues here (the library checks the settings match)
-        from lafg.train import CHECKPOINT, METRICS
+        from lafg.training.checkpoint import CHECKPOINT
+        from lafg.training.loop import METRICS
 
         stopped = services.jobs.job_dir(str(p["resume_from"]))
         for name in (CHECKPOINT, METRICS):

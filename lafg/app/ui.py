@@ -7,8 +7,8 @@ import secrets
 
 import gradio as gr
 
+from lafg.app.plots import BackgroundUmap
 from lafg.errors import LafgError
-from lafg.plots import BackgroundUmap
 
 from . import (
     gradio_speed,

@@ -48,7 +48,7 @@ def owner_of(session: Any, request: Any = None) -> str:
 
 def check_image(path: str | Path) -> None:
     """Raise :class:`InputError` unless ``path`` is a readable image of a sensible size (header checked first)."""
-    from lafg.images import open_rgb
+    from lafg.vision.images import open_rgb
 
     open_rgb(path).close()
 

@@ -13,30 +13,20 @@ import sys
 from lafg.errors import LafgError
 
 # Sub-command modules; each defines add_parser(subparsers) which sets func=callable(args) -> int.
-COMMANDS = ["describe", "vocab", "prototypes", "train", "eval", "bench"]
-COMMANDS.append("data")  # issue13: lafg data check
-COMMANDS.append("embed")  # issue11: lafg embed [--shard i/n]
-COMMANDS.append("index")  # issue11: lafg index build|search|info
-COMMANDS.append("bundle")  # issue10: lafg bundle show/unpack/pack
+COMMANDS = ["describe", "vocab", "prototypes", "train", "eval", "data", "embed", "index", "bundle"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lafg", description="LaFG Explorer: language-driven fine-grained retrieval")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"lafg.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"lafg.cli.{name}":
-                continue  # command not built yet in this checkout
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"lafg.cli.{name}").add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from lafg.progress import quiet_library_bars
+    from lafg.cli.progress import quiet_library_bars
 
     quiet_library_bars()  # our bars say how far a step is; the libraries' per-file bars would only clutter them
     try:

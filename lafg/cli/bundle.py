@@ -5,7 +5,7 @@
     lafg bundle pack runs/x --out session.zip      # a run folder as a bundle the app can load
 
 A run folder holds ``categories.json``, ``descriptions.json`` and, when present, ``vocab.npz/json`` and
-``prototypes.npz/json`` (the formats of :mod:`lafg.runs`).
+``prototypes.npz/json`` (the formats of :mod:`lafg.store.runs`).
 """
 
 from __future__ import annotations
@@ -45,9 +45,10 @@ def summary(b) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lafg.describe import save_descriptions_json, write_json_atomic
-    from lafg.export import RunBundle, read_bundle, write_bundle
-    from lafg.runs import load_prototypes, load_vocabulary, save_prototypes, save_vocabulary
+    from lafg.language.describe import save_descriptions_json
+    from lafg.store.atomic import write_json
+    from lafg.store.export import RunBundle, read_bundle, write_bundle
+    from lafg.store.runs import load_prototypes, load_vocabulary, save_prototypes, save_vocabulary
 
     if args.action == "show":
         print(summary(read_bundle(args.bundle)))
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         b = read_bundle(args.bundle)
         out = Path(args.out)
         encoder = str(b.settings.get("encoder", "unknown"))
-        write_json_atomic(out / "categories.json", {"names": b.names, "duplicates": []})
+        write_json(out / "categories.json", {"names": b.names, "duplicates": []}, indent=2)
         save_descriptions_json({n: b.descriptions.get(n, []) for n in b.names}, out / "descriptions.json")
         if b.vocabulary is not None:
             save_vocabulary(b.vocabulary, out, encoder)
@@ -66,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"unpacked into {out}")
         return 0
     folder = Path(args.run_dir)
-    from lafg.describe import load_descriptions_json
-    from lafg.runs import read_json
+    from lafg.language.describe import load_descriptions_json
+    from lafg.store.runs import read_json
 
     if not (folder / "descriptions.json").is_file():
         raise InputError(f"{folder} has no descriptions.json (run `lafg describe` first)")

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lafg.categories import CategoryList, list_presets, resolve_categories
+from lafg.language.categories import CategoryList, list_presets, resolve_categories
 
 DEFAULT_RUN = Path("runs/latest")
 
@@ -45,7 +45,7 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
 
 
 def encoder_from_args(args: argparse.Namespace):
-    from lafg.encode import create_text_encoder
+    from lafg.language.encoders import create_text_encoder
 
     if args.encoder == "open_clip":
         return create_text_encoder("open_clip", arch=args.arch, pretrained=args.pretrained)

@@ -49,11 +49,11 @@ def _read_seen(path: Path | None) -> list[str] | None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from lafg.data import load_image_set
-    from lafg.datacheck import check_data, unreadable_images
-    from lafg.describe import load_descriptions_json
+    from lafg.cli.progress import ProgressBar
     from lafg.errors import InputError
-    from lafg.progress import ProgressBar
+    from lafg.language.describe import load_descriptions_json
+    from lafg.vision.data import load_image_set
+    from lafg.vision.datacheck import check_data, unreadable_images
 
     image_set = load_image_set(args.dir, _read_seen(args.seen_classes), names_file=args.class_names)
     descriptions = None

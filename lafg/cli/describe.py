@@ -10,9 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from lafg.categories import list_presets
 from lafg.errors import InputError
-from lafg.llm import list_llms, llm_help
+from lafg.language.categories import list_presets
+from lafg.language.llm import list_llms, llm_help
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -82,9 +82,9 @@ def _llm_kwargs(args: argparse.Namespace, backend: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lafg.cache import JsonCache
-    from lafg.categories import resolve_categories
-    from lafg.describe import (
+    from lafg.cli.progress import ProgressBar, quiet_library_bars, stage
+    from lafg.language.categories import resolve_categories
+    from lafg.language.describe import (
         DescribeConfig,
         describe_classes,
         empty_classes,
@@ -93,18 +93,18 @@ def run(args: argparse.Namespace) -> int:
         save_descriptions_json,
         thin_classes,
         uncached_classes,
-        write_json_atomic,
     )
-    from lafg.llm import create_llm
-    from lafg.llm.base import LLM
-    from lafg.progress import ProgressBar, quiet_library_bars, stage
+    from lafg.language.llm import create_llm
+    from lafg.language.llm.base import LLM
+    from lafg.store.atomic import write_json
+    from lafg.store.cache import JsonCache
 
     if args.retry_thin < 0:
         raise InputError(f"--retry-thin takes a number of rounds >= 0, got {args.retry_thin}")
     quiet_library_bars()
     if args.data:
-        from lafg.categories import validate_names
-        from lafg.data import load_image_set
+        from lafg.language.categories import validate_names
+        from lafg.vision.data import load_image_set
 
         categories = validate_names(load_image_set(args.data, names_file=args.class_names).classes)
     elif args.class_names:
@@ -149,11 +149,11 @@ def run(args: argparse.Namespace) -> int:
         if cache is not None:
             cache.close()
     # Written only after describing succeeded, so a failed run never leaves a mixed run folder behind.
-    write_json_atomic(out / "categories.json", {"names": categories.names, "duplicates": categories.duplicates})
+    write_json(out / "categories.json", {"names": categories.names, "duplicates": categories.duplicates}, indent=2)
     save_descriptions_json(descriptions, out / "descriptions.json")
     empty = empty_classes(descriptions)
     thin = thin_classes(descriptions, cfg.n) if generating else {}
-    write_json_atomic(out / "describe_config.json", {
+    write_json(out / "describe_config.json", indent=2, obj={
         **cfg.to_dict(),
         **llm.describe(),
         "prompt_file": args.prompt_file,

@@ -33,13 +33,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lafg.backbones import create_backbone
-    from lafg.cache import ArrayCache
     from lafg.cli.common import tqdm_progress
-    from lafg.data import load_image_set
-    from lafg.features import extract_features
-    from lafg.index import parse_shard, shard_rows, write_shard
+    from lafg.retrieval.index import parse_shard, shard_rows, write_shard
+    from lafg.store.cache import ArrayCache
     from lafg.threads import set_threads
+    from lafg.vision.backbones import create_backbone
+    from lafg.vision.data import load_image_set
+    from lafg.vision.features import extract_features
 
     i, n = parse_shard(args.shard)
     set_threads(args.threads)

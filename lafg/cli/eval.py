@@ -15,9 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from lafg.ckpt_check import check_checkpoint_file
 from lafg.cli.train import read_seen
 from lafg.errors import InputError
+from lafg.training.checkpoint import check_checkpoint_file
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -36,9 +36,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lafg.cache import ArrayCache
     from lafg.cli.report import evaluated_line, extraction_bar, metrics_line
-    from lafg.data import load_image_set
+    from lafg.store.cache import ArrayCache
+    from lafg.vision.data import load_image_set
 
     seen = read_seen(args.seen_classes)
     trained = None
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
         state = check_checkpoint_file(args.checkpoint)  # one line for a missing, damaged or foreign file
         if "run" not in state:  # an older checkpoint: say whether it even fits this backbone, then what it lacks
-            from lafg.backbones import create_backbone
+            from lafg.vision.backbones import create_backbone
 
             check_checkpoint_file(args.checkpoint, create_backbone(args.backbone).feature_dim, args.backbone)
         trained = load_run(args.checkpoint)  # the checkpoint alone: backbone, trunk split, encoder, vocabulary
@@ -63,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
             metrics, kept = trained.evaluate(paths, labels, names, cache, bar, check=_note_singletons)
             mode = trained.spec.mode
         else:
-            from lafg.backbones import create_backbone
             from lafg.pipeline import evaluate_backbone
+            from lafg.vision.backbones import create_backbone
 
             metrics, kept = evaluate_backbone(create_backbone(args.backbone), paths, labels, cache, bar)
             _note_singletons(labels[kept], names)
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     print(evaluated_line(what, out["method"], mode, str(args.data), args.split, out["images"], len(names)))
     print(metrics_line(metrics))
     if args.json:
-        from lafg.runs import write_json
+        from lafg.store.atomic import write_json
 
         write_json(args.json, out)
     return 0
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _note_singletons(labels, names) -> None:
     """Classes with one readable image have nothing to retrieve: excluded from R@K, and the user is told."""
-    from lafg.metrics import singleton_classes
+    from lafg.retrieval.metrics import singleton_classes
 
     single = singleton_classes(labels)
     if single and len(single) == len(set(labels.tolist())):

@@ -68,7 +68,7 @@ def _features(path: Path):
     """(matrix, meta, folder) from a lafg-embed folder (merging shards when needed) or an .npy file."""
     import numpy as np
 
-    from lafg.index import merge_shards
+    from lafg.retrieval.index import merge_shards
 
     if path.is_dir():
         merged, meta = path / "features.npy", path / "features.json"
@@ -89,7 +89,7 @@ def _features(path: Path):
 
 def build(args: argparse.Namespace) -> int:
     from lafg.cli.common import tqdm_progress
-    from lafg.index import RERANK, IndexSpec, build_index, parse_bytes
+    from lafg.retrieval.index import RERANK, IndexSpec, build_index, parse_bytes
     from lafg.threads import set_threads
 
     set_threads(args.threads)
@@ -112,7 +112,7 @@ def build(args: argparse.Namespace) -> int:
 
 
 def search(args: argparse.Namespace) -> int:
-    from lafg.index import EmbeddingIndex
+    from lafg.retrieval.index import EmbeddingIndex
     from lafg.threads import set_threads
 
     set_threads(args.threads)
@@ -146,8 +146,8 @@ def search(args: argparse.Namespace) -> int:
 
 
 def _embed_image(path: Path, meta: dict):
-    from lafg.backbones import create_backbone
-    from lafg.features import extract_features
+    from lafg.vision.backbones import create_backbone
+    from lafg.vision.features import extract_features
 
     model = meta.get("model", "")
     if not model:
@@ -163,7 +163,7 @@ def _embed_image(path: Path, meta: dict):
 
 
 def info(args: argparse.Namespace) -> int:
-    from lafg.index import EmbeddingIndex
+    from lafg.retrieval.index import EmbeddingIndex
 
     index = EmbeddingIndex.load(args.index)
     print(json.dumps(index.info(), indent=2))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from lafg.cache import ArrayCache
 from lafg.cli.common import add_encoder_args, add_names_args, add_run_arg, encoder_from_args, names_from_args
 from lafg.errors import InputError
-from lafg.language import template_embeddings
-from lafg.prototypes import VARIANTS, PrototypeConfig, build_prototypes
-from lafg.runs import load_vocabulary, read_json, save_prototypes
+from lafg.language.prototypes import VARIANTS, PrototypeConfig, build_prototypes
+from lafg.language.side import template_embeddings
+from lafg.store.cache import ArrayCache
+from lafg.store.runs import load_vocabulary, read_json, save_prototypes
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

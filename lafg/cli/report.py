@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from lafg.data import ImageSet
+from lafg.vision.data import ImageSet
 
 
 def metrics_line(metrics: dict[str, float]) -> str:
@@ -21,7 +21,7 @@ def evaluated_line(what: str, method: str, mode: str, data: str, split: str, ima
 
 def extraction_bar(what: str, show: bool = True):
     """The progress bar of an image pass (features, activations or a fine-tuned backbone)."""
-    from lafg.progress import ProgressBar
+    from lafg.cli.progress import ProgressBar
 
     return ProgressBar(what, unit="images", enabled=show)
 
@@ -33,7 +33,7 @@ def unseen_metrics_after_training(
 
     None (with a line saying why) when the data has no unseen classes or too few images to rank.
     """
-    from lafg.evaluate import evaluate_embeddings, image_embeddings
+    from lafg.retrieval.evaluate import evaluate_embeddings, image_embeddings
 
     paths, labels, names = image_set.split("unseen")
     if len(paths) < 2 or not names:

@@ -19,18 +19,11 @@ import sys
 from pathlib import Path
 
 from lafg.errors import InputError
-from lafg.methods import get_method, list_methods
-from lafg.prototypes import PrototypeConfig
-from lafg.train import (
-    DEFAULT_EPOCHS,
-    DEFAULT_TOP_STAGES,
-    DEFAULT_VIEWS,
-    MODES,
-    READINGS,
-    TrainConfig,
-    TrainEvent,
-)
-from lafg.vocabulary import VocabularyConfig
+from lafg.language.prototypes import PrototypeConfig
+from lafg.language.vocabulary import VocabularyConfig
+from lafg.training.inputs import DEFAULT_TOP_STAGES, DEFAULT_VIEWS
+from lafg.training.loop import DEFAULT_EPOCHS, MODES, READINGS, TrainConfig, TrainEvent
+from lafg.training.methods import get_method, list_methods
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -69,10 +62,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=DEFAULT_TOP_STAGES,
         help="backbone stages fine-tuned in partial mode (default 2: +3 R@1 over 1 on cars196 validation)",
     )
-    p.add_argument("--encoder", default="minilm", help="text encoder (lafg.encode registry)")
+    p.add_argument("--encoder", default="minilm", help="text encoder (lafg.language.encode registry)")
     p.add_argument("--n-atoms", type=int, default=VocabularyConfig.n_atoms, help="vocabulary size N")
     p.add_argument("--visual-only", action=argparse.BooleanOptionalAction, default=VocabularyConfig.visual_only,
-                   help="set aside sentences a photo cannot show before clustering (lafg.visual; library default: on)")
+                   help="set aside sentences a photo cannot show before clustering (lafg.language.visual; library default: on)")
     p.add_argument("--top-k", type=int, default=PrototypeConfig.top_k, help="atoms per prototype K")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
@@ -94,7 +87,7 @@ def read_seen(path: Path | None) -> list[str] | None:
 
 def read_descriptions(descriptions: Path | None, run_dir: Path | None) -> dict[str, list[str]] | None:
     """``--descriptions`` or ``RUN/descriptions.json`` through the one validated reader (None when neither)."""
-    from lafg.describe import load_descriptions_json
+    from lafg.language.describe import load_descriptions_json
 
     path = descriptions if descriptions is not None else (run_dir / "descriptions.json" if run_dir else None)
     if path is None:
@@ -105,14 +98,15 @@ def read_descriptions(descriptions: Path | None, run_dir: Path | None) -> dict[s
 
 
 def run(args: argparse.Namespace) -> int:
-    from lafg import distributed
-    from lafg.backbones import create_backbone
-    from lafg.cache import ArrayCache
+    from lafg.cli.progress import stage
     from lafg.cli.report import extraction_bar
-    from lafg.data import load_image_set
-    from lafg.encode import create_text_encoder
-    from lafg.pipeline import RunConfig, language_from_run, language_variants, seen_language, train_run
-    from lafg.progress import stage
+    from lafg.language.encoders import create_text_encoder
+    from lafg.language.side import language_from_run, seen_language
+    from lafg.pipeline import RunConfig, language_variants, train_run
+    from lafg.store.cache import ArrayCache
+    from lafg.training import distributed
+    from lafg.vision.backbones import create_backbone
+    from lafg.vision.data import load_image_set
 
     method = get_method(args.method)
     if not method.trains:
@@ -147,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         if method.align and descriptions is None:
             raise InputError(f"method {args.method!r} needs --descriptions or --run")
         if descriptions is not None:
-            from lafg.datacheck import descriptions_for_training
+            from lafg.vision.datacheck import descriptions_for_training
 
             warn = lambda line: print(f"lafg train: {line}", file=sys.stderr)  # noqa: E731
             descriptions = descriptions_for_training(names, unseen_names, descriptions, args.allow_missing, warn)

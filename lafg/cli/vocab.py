@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lafg.cache import ArrayCache
 from lafg.cli.common import (
     add_encoder_args,
     add_names_args,
@@ -15,9 +14,10 @@ from lafg.cli.common import (
     tqdm_progress,
 )
 from lafg.errors import InputError
-from lafg.language import encode_vocabulary
-from lafg.runs import read_json, save_vocabulary
-from lafg.vocabulary import VocabularyConfig
+from lafg.language.side import encode_vocabulary
+from lafg.language.vocabulary import VocabularyConfig
+from lafg.store.cache import ArrayCache
+from lafg.store.runs import read_json, save_vocabulary
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,13 +31,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=VocabularyConfig.seed, help="k-means seed")
     p.add_argument("--kmeans", choices=["faiss", "sklearn"], default=VocabularyConfig.backend, help="k-means backend")
     p.add_argument("--visual-only", action=argparse.BooleanOptionalAction, default=VocabularyConfig.visual_only,
-                   help="set aside sentences a photo cannot show first (lafg.visual; library default: on)")
+                   help="set aside sentences a photo cannot show first (lafg.language.visual; library default: on)")
     p.set_defaults(func=run)
 
 
 def load_run_descriptions(args: argparse.Namespace) -> dict[str, list[str]]:
     """``--descriptions`` or ``RUN/descriptions.json`` through the one validated reader."""
-    from lafg.describe import load_descriptions_json
+    from lafg.language.describe import load_descriptions_json
 
     return load_descriptions_json(args.descriptions or args.run / "descriptions.json")
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     descriptions = load_run_descriptions(args)
     names = class_names_for(args, descriptions)
     if args.visual_only:
-        from lafg.visual import filter_descriptions
+        from lafg.language.visual import filter_descriptions
 
         filtered = filter_descriptions({n: descriptions.get(n, []) for n in names})
         print(f"visual filter: kept {filtered.n_kept} sentences, set aside {filtered.n_set_aside} {filtered.reasons()}")

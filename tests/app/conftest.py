@@ -19,7 +19,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """(url, demo) of the app on fake services."""
-    from lafg.app import build_demo, launch
+    from lafg.app.ui import build_demo, launch
     from tests.app.fakes import fake_services
 
     demo = build_demo(fake_services(tmp_path_factory.mktemp("app")))

@@ -11,11 +11,11 @@ import numpy as np
 from PIL import Image
 
 from lafg.app.datasets import available_datasets
+from lafg.app.jobs import JobRegistry
 from lafg.app.services import Services, default_describe
 from lafg.app.training import train_job
-from lafg.cache import ArrayCache
 from lafg.errors import BackendError
-from lafg.jobs import JobRegistry
+from lafg.store.cache import ArrayCache
 
 
 class FakeTextEncoder:

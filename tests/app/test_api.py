@@ -94,8 +94,8 @@ def test_sessions_are_isolated(app):
 
 
 def test_tabs_2_and_3_default_to_the_library_configs(app):
-    from lafg.prototypes import PrototypeConfig
-    from lafg.vocabulary import VocabularyConfig
+    from lafg.language.prototypes import PrototypeConfig
+    from lafg.language.vocabulary import VocabularyConfig
 
     eps = app[1].get_api_info()["named_endpoints"]
 

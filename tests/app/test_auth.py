@@ -40,7 +40,7 @@ def test_app_refuses_a_missing_data_root(tmp_path):
 
 
 def test_login_required_and_jobs_follow_the_user(tmp_path):
-    from lafg.app import build_demo, launch
+    from lafg.app.ui import build_demo, launch
     from tests.app.fakes import fake_services
 
     svc = fake_services(tmp_path)
@@ -71,7 +71,7 @@ def test_space_settings_come_from_variables(tmp_path, monkeypatch):
     def fake_launch(demo, **kw):
         seen.update(kw, services=demo.services)
 
-    monkeypatch.setattr("lafg.app.launch", fake_launch)
+    monkeypatch.setattr("lafg.app.ui.launch", fake_launch)
     monkeypatch.setattr(module, "ensure_bundled_llm", lambda: None)
     monkeypatch.setenv("LAFG_AUTH", "alice:pw, bob:pw2")
     monkeypatch.setenv("LAFG_DATA_ROOT", str(tmp_path))

@@ -72,7 +72,7 @@ def test_planted_payloads_render_as_text_everywhere(app, tmp_path):
     skip_without_chromium()
     from playwright.sync_api import expect, sync_playwright
 
-    from lafg.export import RunBundle, write_bundle
+    from lafg.store.export import RunBundle, write_bundle
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     demo = json.loads((DEMO / "descriptions.json").read_text(encoding="utf-8"))

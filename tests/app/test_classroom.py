@@ -116,7 +116,7 @@ def test_search_results_export_with_explanations(client):
     rows = list(csv.DictReader(by_name["results.csv"].open(encoding="utf-8")))
     full = json.loads(by_name["results.json"].read_text(encoding="utf-8"))
     assert len(rows) == len(full["results"]) >= 5 and rows[0]["rank"] == "1"
-    assert full["query"]["text"] == "a black bird with red shoulder patches" and full["results"][0]["explained_by"] in ("readout", "projector")  # lafg.readout kinds
+    assert full["query"]["text"] == "a black bird with red shoulder patches" and full["results"][0]["explained_by"] in ("readout", "projector")  # lafg.retrieval.attribute_space kinds
     assert json.loads(rows[0]["shared"])  # the explanation's shared attributes travel with each row
 
 

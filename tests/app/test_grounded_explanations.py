@@ -71,8 +71,8 @@ def test_explanations_quote_the_result_class_and_carry_calibrated_chances(demo):
 @pytest.mark.slow
 def test_a_class_name_query_reads_the_class_own_descriptions(demo):
     from lafg.app import retrieval
-    from lafg.encode import encode_cached
-    from lafg.visual import filter_descriptions
+    from lafg.language.encode import encode_cached
+    from lafg.language.visual import filter_descriptions
 
     svc, g, descriptions, folder = demo
     unseen = [c for i, c in enumerate(g.classes) if i not in set(retrieval.image_list(svc.work_dir, folder).seen)]
@@ -85,7 +85,7 @@ def test_a_class_name_query_reads_the_class_own_descriptions(demo):
         np.testing.assert_allclose(query.lang, mean / np.linalg.norm(mean), atol=1e-5)
         queries.append(query.lang)
     # ranking the unseen images (never fitted on) by each query puts the class's own images first, on average
-    from lafg.grounding import mean_average_precision
+    from lafg.retrieval.grounding import mean_average_precision
 
     rows = np.flatnonzero(np.isin(np.asarray(g.classes)[g.labels], unseen))
     sims = retrieval.unit(g.lang[rows]) @ np.stack(queries).T
@@ -99,8 +99,8 @@ def test_markdown_escapes_visitor_and_llm_text():
     from types import SimpleNamespace
 
     from lafg.app.tab_retrieve import explanation_md
-    from lafg.explain import explain_grounded
-    from lafg.readout import Calibration, Grounding
+    from lafg.retrieval.attribute_space import Calibration, Grounding
+    from lafg.retrieval.explain import explain_grounded
 
     ex = explain_grounded(np.array([0.9]), np.array([0.8]), ["<img src=x onerror=alert(1)>"],
                           {0: ["<script>alert(1)</script> red"]}, threshold=0.5)

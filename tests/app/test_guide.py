@@ -3,7 +3,7 @@ import re
 from pathlib import Path
 
 from lafg.app.guide import ladder_figure, ladder_reading, read_ladder, too_small_note
-from lafg.verdict import LADDER_DATA
+from lafg.retrieval.verdict import LADDER_DATA
 
 LADDER_MD = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "ladder.md"
 
@@ -109,7 +109,7 @@ def test_the_results_table_says_in_every_row_whether_runs_can_be_told_apart(tmp_
 
 def test_the_bundled_model_is_called_a_toy_with_where_to_go_instead():
     from lafg.app.tab_describe import toy_note
-    from lafg.llm.published import PublishedDescriptionsLLM
+    from lafg.language.llm.published import PublishedDescriptionsLLM
 
     published = PublishedDescriptionsLLM()
     known = next(n for n in ("Blue Jay", "Cardinal", "Sunflower", "Tesla Model S Sedan 2012") if published.lookup(n))

@@ -50,13 +50,13 @@ class Launched:
     """The app over ``svc`` on a free loopback port (closed on exit)."""
 
     def __init__(self, svc, **kw):
-        from lafg.app import build_demo
+        from lafg.app.ui import build_demo
 
         self.svc, self.kw, self.demo = svc, kw, build_demo(svc)
         self.url = f"http://127.0.0.1:{free_port()}/"
 
     def __enter__(self):
-        from lafg.app import launch
+        from lafg.app.ui import launch
 
         port = int(self.url.rsplit(":", 1)[1].strip("/"))
         launch(self.demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **self.kw)
@@ -109,7 +109,7 @@ def test_app_py_refuses_a_key_variable_without_an_endpoint(tmp_path, monkeypatch
     from tests.app.test_auth import app_module
 
     module = app_module()
-    monkeypatch.setattr("lafg.app.launch", lambda demo, **kw: pytest.fail("the app must not start"))
+    monkeypatch.setattr("lafg.app.ui.launch", lambda demo, **kw: pytest.fail("the app must not start"))
     monkeypatch.setattr(module, "ensure_bundled_llm", lambda: None)
     monkeypatch.setenv("LAFG_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(SystemExit, match="--llm-key-env needs --llm-endpoint"):
@@ -301,7 +301,7 @@ def test_fairness_is_keyed_by_user_or_address_not_the_session(tmp_path):
 def test_a_run_bundle_and_an_edit_pass_the_same_limits_as_the_form(app, tmp_path):
     from gradio_client import handle_file
 
-    from lafg.export import RunBundle, write_bundle
+    from lafg.store.export import RunBundle, write_bundle
 
     client = Client(app[0], verbose=False)
     lim = Limits()

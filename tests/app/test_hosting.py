@@ -36,8 +36,8 @@ def hosted(tmp_path_factory):
     """The app over fake models but the real LLM factory and describer, with one allowed key variable."""
     import os
 
-    from lafg.app import build_demo, launch
     from lafg.app.services import default_describe, default_llm
+    from lafg.app.ui import build_demo, launch
     from tests.app.fakes import fake_services
 
     os.environ["LAFG_TEST_SECRET"] = SECRET
@@ -253,7 +253,7 @@ def test_limits_queue_names_and_one_heavy_call_per_visitor(hosted):
 
 
 def test_queue_and_uploads_are_bounded(hosted, tmp_path):
-    from lafg.app import build_demo, launch
+    from lafg.app.ui import build_demo, launch
     from tests.app.fakes import fake_services
 
     svc = fake_services(Path(hosted[1].work_dir) / "second")

@@ -56,7 +56,7 @@ def test_a_wrapped_zip_reads_as_its_classes_and_says_what_it_needs(client, tmp_p
 
 def test_the_report_says_too_few_classes_and_which_seen_classes_lack_descriptions(tmp_path):
     from lafg.app.own_data import set_report
-    from lafg.data import unwrap_single_folder
+    from lafg.vision.data import unwrap_single_folder
 
     for name, classes in (("three", ["A", "B", "C"]), ("five", ["A", "B", "C", "D", "E"])):
         folder = tmp_path / name

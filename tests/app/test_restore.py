@@ -11,9 +11,9 @@ import pytest
 from lafg.app import restore
 from lafg.app.common import Session
 from lafg.errors import InputError
-from lafg.language import encode_vocabulary, language_prototypes
-from lafg.prototypes import PrototypeConfig
-from lafg.vocabulary import VocabularyConfig
+from lafg.language.prototypes import PrototypeConfig
+from lafg.language.side import encode_vocabulary, language_prototypes
+from lafg.language.vocabulary import VocabularyConfig
 from tests.app.fakes import FakeTextEncoder, fake_services
 
 NAMES = ["Red Finch", "Blue Finch", "Green Finch", "Grey Finch"]

@@ -1,4 +1,4 @@
-"""Visitor and LLM text made inert (:mod:`lafg.app.safe_text`, :func:`lafg.plots.plot_text`): exact outputs."""
+"""Visitor and LLM text made inert (:mod:`lafg.app.safe_text`, :func:`lafg.app.plots.plot_text`): exact outputs."""
 
 from types import SimpleNamespace
 
@@ -6,8 +6,8 @@ import markdown_it
 import pytest
 
 from lafg.app.common import user_error
+from lafg.app.plots import explanation_bar_spec, plot_text
 from lafg.app.safe_text import md, md_join, plain
-from lafg.plots import explanation_bar_spec, plot_text
 
 PAYLOADS = [
     '<form action="http://evil/s"><input type=password></form>', "<img src=http://evil/p.png>", "[prize](http://evil/x)",

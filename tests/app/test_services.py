@@ -7,8 +7,8 @@ import pytest
 
 from lafg.app.datasets import available_datasets, load_dataset
 from lafg.app.uploads import check_image, extract_zip, safe_upload_dir
-from lafg.describe import load_descriptions_json
 from lafg.errors import InputError
+from lafg.language.describe import load_descriptions_json
 
 DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
 
@@ -101,20 +101,20 @@ def test_gallery_persists_and_a_restart_reloads_it_without_embedding(tmp_path):
 def test_restart_reloads_the_stored_readout_and_explains_identically(tmp_path, monkeypatch):
     """The pretrained read-out is fitted once and stored (plain arrays); a restart reloads it without refitting
     and explains every result exactly as before; other descriptions or another seen split refit it."""
-    import lafg.readout
+    import lafg.retrieval.attribute_space
     from lafg.app import retrieval
     from lafg.app.datasets import DEMO_DIR, shared_descriptions
 
     from .fakes import fake_services
 
     fits = []
-    real_fit = lafg.readout.fit_grounded_readout
+    real_fit = lafg.retrieval.attribute_space.fit_grounded_readout
 
     def counting_fit(*a, **k):
         fits.append(1)
         return real_fit(*a, **k)
 
-    monkeypatch.setattr(lafg.readout, "fit_grounded_readout", counting_fit)
+    monkeypatch.setattr(lafg.retrieval.attribute_space, "fit_grounded_readout", counting_fit)
     monkeypatch.setattr("lafg.pipeline.fit_grounded_readout", counting_fit)
     work = tmp_path / "work"
     descriptions = shared_descriptions(DEMO_DIR)
@@ -127,7 +127,7 @@ def test_restart_reloads_the_stored_readout_and_explains_identically(tmp_path, m
     assert len(fits) == 1  # reloaded, not refitted
     assert again.thumbs == first.thumbs  # the stored list
     monkeypatch.undo()
-    monkeypatch.setattr(lafg.readout, "fit_grounded_readout", counting_fit)
+    monkeypatch.setattr(lafg.retrieval.attribute_space, "fit_grounded_readout", counting_fit)
     monkeypatch.setattr("lafg.pipeline.fit_grounded_readout", counting_fit)
     assert again.space.description == first.space.description and "seen classes" in again.space.description
     np.testing.assert_array_equal(again.space.image.weight, first.space.image.weight)

@@ -65,9 +65,9 @@ def test_the_vocabulary_map_is_keyed_by_its_embeddings_not_only_its_sentences(tm
     from lafg.app import exports
     from lafg.app.common import Session
     from lafg.app.services import vocab_key
-    from lafg.export import RunBundle, write_bundle
-    from lafg.language import encode_vocabulary
-    from lafg.vocabulary import VocabularyConfig
+    from lafg.language.side import encode_vocabulary
+    from lafg.language.vocabulary import VocabularyConfig
+    from lafg.store.export import RunBundle, write_bundle
     from tests.app.fakes import FakeTextEncoder
 
     desc = json.loads((DEMO / "descriptions.json").read_text(encoding="utf-8"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from gradio_client import handle_file
 
-from lafg.vocabulary import VocabularyConfig, suggested_atoms
+from lafg.language.vocabulary import VocabularyConfig, suggested_atoms
 from tests.app.test_own_data import wrapped_zip
 
 

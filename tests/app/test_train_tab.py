@@ -9,8 +9,8 @@ import gradio as gr
 import pytest
 from gradio_client.exceptions import AppError
 
-from lafg.app import build_demo
 from lafg.app.training import train_job
+from lafg.app.ui import build_demo
 from tests.app.fakes import fake_services
 
 

@@ -9,10 +9,10 @@ import pytest
 from lafg.app import retrieval
 from lafg.app.datasets import DEMO_DIR, available_datasets
 from lafg.app.embedder import BackboneEmbedder
+from lafg.app.jobs import JobRegistry
 from lafg.app.services import Services
 from lafg.app.training import train_job
-from lafg.cache import ArrayCache
-from lafg.jobs import JobRegistry
+from lafg.store.cache import ArrayCache
 from tests.app.fakes import FakeTextEncoder, fake_describe, fake_llm_factory
 
 
@@ -45,7 +45,7 @@ def test_the_app_and_the_cli_train_the_same_checkpoint(tmp_path, monkeypatch):
     import torch
 
     from lafg.cli import main
-    from lafg.encode import create_text_encoder
+    from lafg.language.encoders import create_text_encoder
 
     monkeypatch.chdir(tmp_path)
     cache = ArrayCache(tmp_path / "cache")

@@ -52,12 +52,12 @@ MESSAGES = {
 
 @pytest.mark.parametrize("kind", sorted(MESSAGES))
 def test_eval_refuses_bad_checkpoints_before_embedding(tmp_path, capsys, monkeypatch, kind):
-    import lafg.evaluate
+    import lafg.retrieval.evaluate
 
     def never(*args, **kwargs):
         raise AssertionError("features were extracted before the checkpoint was checked")
 
-    monkeypatch.setattr(lafg.evaluate, "image_embeddings", never)
+    monkeypatch.setattr(lafg.retrieval.evaluate, "image_embeddings", never)
     data = _data(tmp_path / "data")
     ckpt = tmp_path / "run" / "checkpoint.pt"
     ckpt.parent.mkdir()
@@ -68,7 +68,7 @@ def test_eval_refuses_bad_checkpoints_before_embedding(tmp_path, capsys, monkeyp
 
 
 def test_the_check_accepts_a_real_checkpoint_shape(tmp_path):
-    from lafg.ckpt_check import check_checkpoint_file
+    from lafg.training.checkpoint import check_checkpoint_file
 
     _torch_file(tmp_path / "c.pt", 1280)
     state = check_checkpoint_file(tmp_path / "c.pt", 1280)

@@ -11,7 +11,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from lafg.errors import InputError
-from lafg.images import open_rgb
+from lafg.vision.images import open_rgb
 from tests.bad_inputs import images as bad
 
 
@@ -47,7 +47,7 @@ def test_bad_images_get_one_line(tmp_path, make, message):
 
 
 def test_feature_extraction_skips_bad_images_and_keeps_the_rest(tmp_path, caplog):
-    from lafg.data import load_image
+    from lafg.vision.data import load_image
 
     bad.bomb_png(tmp_path / "bomb.png")
     bad.tiny(tmp_path / "tiny.png")

@@ -2,10 +2,10 @@
 
 import pytest
 
-from lafg.cache import JsonCache
-from lafg.describe import DescribeConfig, cache_parts, describe_classes
 from lafg.errors import BackendError
-from lafg.llm import create_llm
+from lafg.language.describe import DescribeConfig, cache_parts, describe_classes
+from lafg.language.llm import create_llm
+from lafg.store.cache import JsonCache
 from tests.llm.test_openai_backend import _no_proxy, _Server  # noqa: F401 (fixture)
 
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from lafg.errors import InputError
-from lafg.runlock import acquire_run_lock, resume_differences
+from lafg.training.runlock import acquire_run_lock, resume_differences
 from tests.test_train import _cfg, _run
 
 
@@ -21,7 +21,7 @@ def test_second_training_in_the_same_folder_is_refused(tmp_path):
 
 
 def test_lock_held_by_another_process_and_freed_when_it_dies(tmp_path):
-    code = f"from lafg.runlock import acquire_run_lock; import time; l = acquire_run_lock({str(tmp_path)!r}); print('ok', flush=True); time.sleep(60)"
+    code = f"from lafg.training.runlock import acquire_run_lock; import time; l = acquire_run_lock({str(tmp_path)!r}); print('ok', flush=True); time.sleep(60)"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ok"

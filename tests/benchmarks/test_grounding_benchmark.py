@@ -45,7 +45,7 @@ def test_demo_grounding_compares_the_demo_text_with_the_published_sets_of_the_sa
     import json
 
     from benchmarks.grounding_demo import DEMO, description_sets
-    from lafg.data import shared_data_root
+    from lafg.vision.data import shared_data_root
 
     root = shared_data_root()
     if root is None or not (root / "descriptors" / "waffleclip" / "descriptors_cub.json").is_file():

@@ -92,7 +92,7 @@ def test_ladder_runs_on_any_folder_with_a_descriptions_file(tmp_path, capsys):
 
 def test_the_package_copy_holds_the_committed_ladder_rows():
     """The app reads lafg/results/ladder.json (an installed wheel has no benchmarks/): it must be ladder.json."""
-    from lafg.verdict import LADDER_DATA, read_ladder
+    from lafg.retrieval.verdict import LADDER_DATA, read_ladder
 
     assert read_ladder(LADDER_DATA) == json.loads((ladder.RESULTS / "ladder.json").read_text())
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lafg.cli import main
-from lafg.runs import load_prototypes, load_vocabulary
+from lafg.store.runs import load_prototypes, load_vocabulary
 
 DESC = {
     "Cardinal": ["a bright red crest", "a red body", "a black face mask"],

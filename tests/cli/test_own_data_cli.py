@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from lafg.cli import main
-from lafg.llm.base import LLM
+from lafg.language.llm.base import LLM
 
 # Oxford-style numeric folders named by a names file; the class names are spelled differently from the list
 # the user describes (hyphen, apostrophe, case), which must still match.
@@ -50,7 +50,7 @@ class FakeLLM(LLM):
 @pytest.fixture
 def fake_llm(monkeypatch):
     llm = FakeLLM()
-    monkeypatch.setattr("lafg.llm.create_llm", lambda name, **kw: llm)
+    monkeypatch.setattr("lafg.language.llm.create_llm", lambda name, **kw: llm)
     return llm
 
 

@@ -66,8 +66,8 @@ def test_eval_needs_the_checkpoint_alone_and_gives_the_same_numbers(tmp_path):
     """Partial mode with a non-default trunk split: side files deleted, descriptions gone, checkpoint moved."""
     import shutil
 
-    from lafg.data import load_image_set
     from lafg.pipeline import load_run
+    from lafg.vision.data import load_image_set
 
     data = tmp_path / "data"
     descriptions = _folder_set(data)
@@ -95,7 +95,7 @@ def test_eval_needs_the_checkpoint_alone_and_gives_the_same_numbers(tmp_path):
 def test_old_checkpoints_get_a_one_line_error(tmp_path, capsys):
     import torch
 
-    from lafg.model import ModelConfig, RetrievalModel
+    from lafg.training.model import ModelConfig, RetrievalModel
 
     model = RetrievalModel(ModelConfig(in_dim=1280))
     old = {"model": model.state_dict(), "config": "{}", "model_config": json.dumps({"in_dim": 1280}), "epochs_done": 1}

@@ -2,8 +2,8 @@
 
 import pytest
 
-from lafg.describe import DescribeConfig, describe_classes
-from lafg.llm import create_llm
+from lafg.language.describe import DescribeConfig, describe_classes
+from lafg.language.llm import create_llm
 
 
 @pytest.mark.slow

@@ -1,12 +1,12 @@
-"""Which endpoints a server may call for a visitor (:mod:`lafg.llm.endpoints`), and the backend's own checks."""
+"""Which endpoints a server may call for a visitor (:mod:`lafg.language.llm.endpoints`), and the backend's own checks."""
 
 import time
 
 import pytest
 
 from lafg.errors import BackendError, InputError
-from lafg.llm import create_llm
-from lafg.llm.endpoints import REFUSED, check_public_url, is_public_address
+from lafg.language.llm import create_llm
+from lafg.language.llm.endpoints import REFUSED, check_public_url, is_public_address
 from tests.llm.test_openai_backend import _no_proxy, _Server  # noqa: F401 (fixture)
 
 

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from lafg.describe import DescribeConfig, describe_classes, save_descriptions_json
 from lafg.errors import InputError
-from lafg.llm import create_llm
+from lafg.language.describe import DescribeConfig, describe_classes, save_descriptions_json
+from lafg.language.llm import create_llm
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ import time
 import pytest
 
 from lafg.errors import BackendError, InputError
-from lafg.llm import create_llm, list_llms
-from lafg.llm import hf as hf_module
-from lafg.llm.bundled import bundled_gguf_path
+from lafg.language.llm import create_llm, list_llms
+from lafg.language.llm import hf as hf_module
+from lafg.language.llm.bundled import bundled_gguf_path
 
 
 def test_registry_names():

@@ -8,9 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lafg.describe import DescribeConfig, describe_classes
 from lafg.errors import BackendError
-from lafg.llm import create_llm
+from lafg.language.describe import DescribeConfig, describe_classes
+from lafg.language.llm import create_llm
 from tests.loopback import LoopbackServer
 
 

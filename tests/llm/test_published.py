@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from lafg.categories import list_presets, load_preset
-from lafg.describe import describe_classes
 from lafg.errors import InputError
-from lafg.llm import create_llm, list_llms
-from lafg.llm.published import CITATION, SUPPLEMENT, PublishedDescriptionsLLM, aliases, published_set
+from lafg.language.categories import list_presets, load_preset
+from lafg.language.describe import describe_classes
+from lafg.language.llm import create_llm, list_llms
+from lafg.language.llm.published import CITATION, SUPPLEMENT, PublishedDescriptionsLLM, aliases, published_set
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data" / "descriptors" / "waffleclip"
@@ -63,7 +63,7 @@ def test_unknown_names_are_a_clear_error_and_registry_entry():
 
 
 def test_licence_and_readme_are_shipped_as_package_data():
-    folder = resources.files("lafg").joinpath("descriptors")
+    folder = resources.files("lafg.language").joinpath("descriptors")
     licence = folder.joinpath("LICENSE").read_text(encoding="utf-8")
     assert "MIT License" in licence and "Karsten Roth" in licence
     assert "Menon" in folder.joinpath("README.md").read_text(encoding="utf-8")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lafg.llm import create_llm
+from lafg.language.llm import create_llm
 
 
 @pytest.fixture(scope="module")
@@ -10,7 +10,7 @@ def tiny_model_dir(tmp_path_factory):
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from lafg.llm.bundled import bundled_gguf_path
+    from lafg.language.llm.bundled import bundled_gguf_path
 
     path = bundled_gguf_path()
     out = tmp_path_factory.mktemp("tiny-llama")

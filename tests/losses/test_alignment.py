@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from lafg.losses.alignment import MeanProjectorKLLoss, SymmetricKLLoss, kl_rows
+from lafg.training.losses.alignment import MeanProjectorKLLoss, SymmetricKLLoss, kl_rows
 
 
 def _softmax(row):

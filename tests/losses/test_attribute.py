@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from lafg.losses.attribute import AttributeDistributionLoss, atom_logits
+from lafg.training.losses.attribute import AttributeDistributionLoss, atom_logits
 
 
 def test_atom_logits_are_scaled_cosines():

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from lafg.losses.aux import PairwiseCrossEntropyLoss
+from lafg.training.losses.aux import PairwiseCrossEntropyLoss
 
 
 def _loop_loss(z, labels, tau):

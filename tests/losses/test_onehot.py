@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from lafg.losses.onehot import NormalizedSoftmaxLoss
+from lafg.training.losses.onehot import NormalizedSoftmaxLoss
 
 
 def test_matches_explicit_loop():

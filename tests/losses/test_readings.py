@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from lafg.losses import PairwiseCrossEntropyLoss
-from lafg.losses.readings import READINGS, create_reading
-from lafg.model import ModelConfig, RetrievalModel
+from lafg.training.losses import PairwiseCrossEntropyLoss
+from lafg.training.losses.readings import READINGS, create_reading
+from lafg.training.model import ModelConfig, RetrievalModel
 
 
 def test_aux_equals_pytorch_metric_learning_supcon_at_half_the_temperature():

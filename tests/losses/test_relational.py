@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from lafg.losses.relational import RelationalKLLoss
+from lafg.training.losses.relational import RelationalKLLoss
 
 
 def _unit(v):
