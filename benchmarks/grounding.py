@@ -41,10 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.splits import bird_group, group_validation_split
 from lafg.cache import ArrayCache
 from lafg.encode import encode_cached
 from lafg.encode import l2_normalise as unit
-from lafg.evaluate import bird_group, group_validation_split
 from lafg.grounding import (
     attribute_correlations,
     attribute_phrase,
@@ -397,7 +397,7 @@ def markdown(res: dict) -> str:
                      f"| {r['chance']:.1f} |")
     held = res["selection"][0]["val classes per split"]
     lines += ["", f"Held-out classes per split: {', '.join(map(str, held))} of 58 (whole genera, "
-              "`lafg.evaluate.group_validation_split`, seeds 0–2). "
+              "`benchmarks.splits.group_validation_split`, seeds 0–2). "
               f"Selected α = {res['selected alpha']:g}; library default {res['readout']['alpha']:g}.", ""]
     return "\n".join(lines)
 

@@ -2,14 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from lafg.evaluate import (
-    bird_group,
-    car_make,
-    embed,
-    evaluate_embeddings,
-    evaluate_model,
-    group_validation_split,
-)
+from lafg.evaluate import embed, evaluate_embeddings, evaluate_model
 from lafg.model import ModelConfig, RetrievalModel
 
 
@@ -54,11 +47,3 @@ def test_evaluate_model_with_zero_shot():
     assert 0.0 <= metrics["zero_shot"] <= 100.0
     assert embed(model, x, batch_size=7).shape == (30, 4)
 
-
-def test_group_split_holds_whole_groups_out():
-    names = ["Audi A4 2012", "Audi TT 2011", "BMW M3 2012", "BMW X5 2010", "Ford GT 2006", "Kia Rio 2012"]
-    train, val = group_validation_split(names, car_make, fraction=0.3, seed=0)
-    assert sorted(train + val) == list(range(6)) and len(val) >= 2
-    assert not {car_make(names[i]) for i in train} & {car_make(names[i]) for i in val}
-    assert group_validation_split(names, car_make, 0.3, 0) == (train, val)
-    assert bird_group("Black footed Albatross") == "Albatross"
