@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from benchmarks.structure import agreement, class_means
+from benchmarks.ladder import class_means
+from benchmarks.structure import agreement
 
 
 def test_class_means_are_unit_means_of_unit_features():
