@@ -30,7 +30,7 @@ def pack(dest: Path, area: int = 112 * 112, seen_per_class: int = 24) -> None:
 
     from lafg.cache import ArrayCache
     from lafg.encode import create_text_encoder
-    from lafg.methods import build_language_side
+    from lafg.pipeline import seen_language
     from lafg.prototypes import PrototypeConfig
     from lafg.vocabulary import VocabularyConfig
 
@@ -60,11 +60,10 @@ def pack(dest: Path, area: int = 112 * 112, seen_per_class: int = 24) -> None:
         )
     classes = list(csv.DictReader(open(SRC / "classes.csv")))
     train_names = [c["name"] for c in classes if c["split"] == "train"]
-    eval_names = [c["name"] for c in classes if c["split"] == "test"]
     desc = json.loads(DESCRIPTORS.read_text())
-    lang = build_language_side(
+    # the seen classes' prototypes and vocabulary (their descriptions only); `run` trains on these alone
+    lang = seen_language(
         train_names,
-        eval_names,
         desc,
         create_text_encoder("minilm"),
         VocabularyConfig(n_atoms=128, visual_only=False),  # as the ladder's committed rows: all sentences
@@ -72,7 +71,7 @@ def pack(dest: Path, area: int = 112 * 112, seen_per_class: int = 24) -> None:
         variants=("lafg",),
         cache=ArrayCache(name="text"),
     )
-    np.savez(dest / "cars196_lafg_gpt4.npz", train=lang.train["lafg"], centroids=lang.centroids)
+    np.savez(dest / "cars196_lafg_gpt4.npz", train=lang.prototypes["lafg"].vectors, centroids=lang.centroids)
 
 
 def run(src: Path, out: Path, epochs: int) -> None:
