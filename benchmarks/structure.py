@@ -14,8 +14,8 @@ Rows for both text encoders: MiniLM and the vision-aligned ``bridge`` (:mod:`laf
 The bridge's softmax temperature is chosen here on the *seen* classes (zero-shot accuracy of the seen images
 among the seen class names, nothing trained); then, with it fixed, zero-shot text→image accuracy on the
 *unseen* classes with the untrained backbone: the bridge as is (its vectors live in the backbone's feature
-space) against MiniLM through the path the app uses for the untrained backbone (a ridge probe from image
-features to the class prototypes, :func:`lafg.explain.fallback_projector`, fitted on the seen classes).
+space) against MiniLM through a ridge probe from unit image features to the class prototypes, fitted on the
+seen classes (:func:`ridge_probe`: the app's probe for the untrained backbone when these rows were measured).
 Prototypes come from the ladder's language side (:func:`benchmarks.ladder.language`: the seen classes'
 descriptions only; unseen classes' prototypes from their names, :func:`benchmarks.ladder.eval_prototypes`), image
 features from the frozen backbone through the library's feature cache (:class:`benchmarks.ladder.SetData`).
@@ -74,13 +74,26 @@ def zero_shot(class_vecs: np.ndarray, feats: np.ndarray, labels: np.ndarray) -> 
     return round(100.0 * float(((f @ c.T).argmax(1) == labels).mean()), 2)
 
 
+def ridge_probe(x: np.ndarray, labels: np.ndarray, class_vecs: np.ndarray, ridge: float = 1.0):
+    """``z ↦ (z − mean) W``: ridge regression (penalty ``ridge``) from the centred rows of ``x`` to
+    ``class_vecs[labels]``, no intercept on the text side (the app's untrained-backbone probe when
+    results/structure.md was measured; the library's read-out, :func:`lafg.readout.fit_readout`, adds one)."""
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(class_vecs, dtype=np.float32)[np.asarray(labels)]
+    mean = x.mean(axis=0)
+    xc = x - mean
+    if xc.shape[0] < xc.shape[1]:  # dual form with fewer images than dimensions: W = Xᵀ (X Xᵀ + λI)⁻¹ Y
+        w = xc.T @ np.linalg.solve(xc @ xc.T + ridge * np.eye(xc.shape[0], dtype=np.float32), y)
+    else:
+        w = np.linalg.solve(xc.T @ xc + ridge * np.eye(xc.shape[1], dtype=np.float32), xc.T @ y)
+    return lambda z: (np.asarray(z, dtype=np.float32) - mean) @ w
+
+
 def ridge_zero_shot(fit_feats, fit_labels, fit_vecs, feats, labels, class_vecs) -> float:
     """MiniLM's path for the untrained backbone: a ridge probe from unit image features to the class vectors
-    (:func:`lafg.explain.fallback_projector`) fitted on ``fit_*``, then nearest class vector."""
-    from lafg.explain import fallback_projector
-
+    (:func:`ridge_probe`) fitted on ``fit_*``, then nearest class vector."""
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
-    project, _ = fallback_projector(unit(fit_feats), fit_labels, fit_vecs)
+    project = ridge_probe(unit(fit_feats), fit_labels, fit_vecs)
     return zero_shot(class_vecs, project(unit(feats)), labels)
 
 
@@ -225,7 +238,7 @@ def markdown(result: dict, seconds: float) -> str:
         "Each unseen image is assigned the unseen class whose text vector is nearest (template = \"a photo of a",
         "{name}.\"; lafg = template + top-K atoms of the seen-class vocabulary). Nothing is trained: the bridge",
         "needs no fitting at all; MiniLM (384-d) needs a map into the 1280-d image space, here the ridge probe the",
-        "app uses for the untrained backbone. The last MiniLM path fits that probe on the unseen gallery's own",
+        "app used for the untrained backbone. The last MiniLM path fits that probe on the unseen gallery's own",
         "labels (what the app does on a labelled gallery): an upper reference, not zero-shot.",
         "",
         "| set | path | prototypes | zero-shot top-1 |",
