@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-SRC = Path(__file__).resolve().parents[2] / "shared" / "data" / "cars196"
+SRC = Path(os.environ.get("LAFG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "cars196"
 DESCRIPTORS = SRC.parent / "descriptors" / "cars196_gpt4_adaptclipzs.json"
 
 
@@ -30,9 +31,9 @@ def pack(dest: Path, area: int = 112 * 112, seen_per_class: int = 24) -> None:
 
     from lafg.language.encoders import create_text_encoder
     from lafg.language.prototypes import PrototypeConfig
+    from lafg.language.side import seen_language
     from lafg.language.vocabulary import VocabularyConfig
     from lafg.store.cache import ArrayCache
-    from lafg.training.methods import build_language_side
 
     out = dest / "cars196"
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -60,11 +61,10 @@ def pack(dest: Path, area: int = 112 * 112, seen_per_class: int = 24) -> None:
         )
     classes = list(csv.DictReader(open(SRC / "classes.csv")))
     train_names = [c["name"] for c in classes if c["split"] == "train"]
-    eval_names = [c["name"] for c in classes if c["split"] == "test"]
     desc = json.loads(DESCRIPTORS.read_text())
-    lang = build_language_side(
+    # the seen classes' prototypes and vocabulary (their descriptions only); `run` trains on these alone
+    lang = seen_language(
         train_names,
-        eval_names,
         desc,
         create_text_encoder("minilm"),
         VocabularyConfig(n_atoms=128, visual_only=False),  # as the ladder's committed rows: all sentences
@@ -72,7 +72,7 @@ def pack(dest: Path, area: int = 112 * 112, seen_per_class: int = 24) -> None:
         variants=("lafg",),
         cache=ArrayCache(name="text"),
     )
-    np.savez(dest / "cars196_lafg_gpt4.npz", train=lang.train["lafg"], centroids=lang.centroids)
+    np.savez(dest / "cars196_lafg_gpt4.npz", train=lang.prototypes["lafg"].vectors, centroids=lang.centroids)
 
 
 def run(src: Path, out: Path, epochs: int) -> None:

@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from benchmarks.splits import bird_group, group_validation_split
 
+from benchmarks.splits import bird_group, group_validation_split
 from lafg.language.encode import encode_cached
 from lafg.language.encode import l2_normalise as unit
 from lafg.retrieval.attribute_space import (
@@ -405,7 +405,7 @@ def markdown(res: dict) -> str:
                      f"| {r['chance']:.1f} |")
     held = res["selection"][0]["val classes per split"]
     lines += ["", f"Held-out classes per split: {', '.join(map(str, held))} of 58 (whole genera, "
-              "`lafg.retrieval.evaluate.group_validation_split`, seeds 0–2). "
+              "`benchmarks.splits.group_validation_split`, seeds 0–2). "
               f"Selected α = {res['selected alpha']:g}; library default {res['readout']['alpha']:g}.", ""]
     return "\n".join(lines)
 

@@ -3,9 +3,11 @@ row beside the committed ``results/ladder.json``.
 
     nice -n 10 python -m benchmarks.pipeline_check            # both sets, every head method, 3 seeds
 
-The ladder's language side now comes from :func:`lafg.pipeline.build_language_side` (seen-class descriptions
-only; evaluation classes' prototypes from their names) and training goes through the readings registry and the
-RNG-saving checkpoints. Training rows should reproduce; only zero-shot of a ``descriptions`` row could move
+The ladder's language side comes from :func:`lafg.pipeline.seen_language` (seen-class descriptions only;
+evaluation classes' prototypes from their names, :meth:`lafg.pipeline.Language.prototypes_for`), and every row
+trains through :func:`lafg.pipeline.train_run` (the readings registry, the RNG-saving checkpoints) and is scored
+by :meth:`lafg.pipeline.Run.evaluate` on the checkpoint :func:`lafg.pipeline.load_run` rebuilds
+(:func:`benchmarks.ladder.run_method`). Training rows should reproduce; only zero-shot of a ``descriptions`` row could move
 (its unseen prototypes no longer read unseen descriptions), and the ladder runs none. A difference within the
 seed spread is a tie. Writes ``results/pipeline_check.json`` and ``results/pipeline_check.md`` (never touches
 ``ladder.*``).

@@ -1,10 +1,14 @@
 """Choose the L_ali reading and hyperparameters on a group-wise validation split of the *seen* classes.
 
 Whole car makes (first word of the name) / bird groups (last word) are held out together (~30% of the seen
-classes); models train on the remaining seen classes and are scored by Recall@1 on the held-out ones. The
-unseen classes are never touched. Writes ``results/validation.json`` and ``results/validation.md``.
+classes, :mod:`benchmarks.splits`); models train on the remaining seen classes and are scored by Recall@1 on the
+held-out ones. The unseen classes are never touched. Every row runs the ladder's library pipeline
+(:func:`benchmarks.ladder.load_set` on the split's class ids, then :func:`benchmarks.ladder.run_method`:
+:func:`lafg.pipeline.train_run` + :meth:`lafg.pipeline.Run.evaluate`); the ``visual-means`` rows train on
+:func:`benchmarks.ladder.oracle_language`. Writes ``validation.json`` and ``validation.md`` into ``--out``
+(default ``results/``).
 
-    python -m benchmarks.validate [--quick]
+    python -m benchmarks.validate [--grid GRID] [--only LABEL ...] [--sets SET ...] [--seeds S] [--views V]
 """
 
 from __future__ import annotations
@@ -14,30 +18,32 @@ import json
 import os
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
-from benchmarks.splits import bird_group, car_make, group_validation_split
 
-from benchmarks.activations import TOP_STAGES
 from benchmarks.ladder import (
     HEAD,
+    ORACLE,
     PARTIAL,
     PROTO,
     RESULTS,
     SETS,
+    TOP_STAGES,
     VOCAB,
+    SetData,
     language,
-    load_cached,
     load_descriptions,
+    load_set,
+    oracle_language,
     run_method,
-    split_data,
+    set_folder,
 )
-from benchmarks.structure import class_means
+from benchmarks.splits import GROUPS, seen_class_split
+from lafg.language.side import Language
 from lafg.store.atomic import atomic_write_text
-from lafg.training.methods import LanguageSide
-
-GROUPS = {"cars196": car_make, "cub100": bird_group}
+from lafg.vision.data import load_image_set
 
 # (label, method, config overrides): the baselines, every reading with LaFG and with the permuted control,
 # then the relational reading's β / τ and the learning rate.
@@ -130,26 +136,31 @@ GRID_MODE = {
 }  # the others train heads on frozen features
 
 
-def validation_data(set_name: str, views: int, mode: str = "head", stages: int = TOP_STAGES):
-    cached, meta = load_cached(set_name, mode, views, stages)
-    seen_ids = sorted({int(c) for c, s in zip(meta["class_ids"], meta["seen"], strict=True) if s})
-    names = [meta["names"][c] for c in seen_ids]
-    train_idx, val_idx = group_validation_split(names, GROUPS[set_name], fraction=0.3, seed=0)
-    return split_data(
-        set_name, cached, meta, [seen_ids[i] for i in train_idx], [seen_ids[i] for i in val_idx]
-    )
+def validation_ids(set_name: str, fraction: float = 0.3, seed: int = 0) -> tuple[list[int], list[int]]:
+    """(training class ids, held-out class ids) of the set's seen classes, split by group
+    (:func:`benchmarks.splits.seen_class_split`); ids index :func:`lafg.vision.data.load_image_set`'s classes."""
+    image_set = load_image_set(set_folder(set_name))
+    return seen_class_split(image_set.classes, image_set.seen, GROUPS[set_name], fraction, seed)
 
 
-def main() -> int:
+def validation_data(set_name: str, views: int, mode: str = "head", stages: int = TOP_STAGES) -> SetData:
+    """The set with the split's training groups to train on and its held-out groups to evaluate on."""
+    train_ids, val_ids = validation_ids(set_name)
+    return load_set(set_name, mode, views, stages, train_ids=train_ids, eval_ids=val_ids)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--views", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--only", nargs="*", default=None, help="labels of the grid to run (default all)")
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--grid", default="head", choices=sorted(GRIDS), help="which grid (default head)")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)")
+    args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("LAFG_THREADS", "2")))
-    path = RESULTS / "validation.json"
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "validation.json"
     mode = GRID_MODE.get(args.grid, "head")
     for set_name in args.sets:
         data_cache, lang_cache = {}, {}
@@ -169,15 +180,13 @@ def main() -> int:
                 data_cache[data_key] = data = validation_data(set_name, setup["views"], mode, setup["stages"])
                 print(f"{set_name}: {len(data.train_names)} training / {len(data.eval_names)} validation classes")
             data = data_cache[data_key]
-            lang_key = (setup["n_atoms"], setup["top_k"], setup.get("prototypes"), setup.get("tau_p"))
+            lang_key = (data_key, setup["n_atoms"], setup["top_k"], setup.get("prototypes"), setup.get("tau_p"))
             if lang_key not in lang_cache:
-                lang_cache[lang_key] = language_side(data, descriptions, setup)
+                lang_cache[lang_key] = validation_language(data, descriptions, setup)
+            encoder = ORACLE if setup.get("prototypes") == "visual" else "minilm"
             cfg = replace(HEAD if mode == "head" else PARTIAL, **overrides)
             t0 = time.perf_counter()
-            runs = [
-                run_method(method, cfg, data, lang_cache[lang_key], s, setup["stages"])
-                for s in range(args.seeds)
-            ]
+            runs = [run_method(method, cfg, data, lang_cache[lang_key], s, encoder) for s in range(args.seeds)]
             r1 = [r["R@1"] for r in runs]
             row = {
                 "set": set_name,
@@ -195,25 +204,18 @@ def main() -> int:
                 "seconds": round(time.perf_counter() - t0, 1),
             }
             if "tau_p" in setup:
-                row["weights"] = weight_spread(data, descriptions, setup)
+                row["weights"] = weight_spread(lang_cache[lang_key])
             print(json.dumps(row), flush=True)
             rows = [r for r in _read(path) if (r["set"], r["label"]) != (set_name, label)] + [row]
             atomic_write_text(path, json.dumps(rows, indent=1) + "\n")  # re-read first: grids may run side by side
-    atomic_write_text(RESULTS / "validation.md", markdown(_read(path)))
+    atomic_write_text(args.out / "validation.md", markdown(_read(path)))
     return 0
 
 
-def weight_spread(data, descriptions: dict[str, list[str]], setup: dict) -> dict[str, float]:
+def weight_spread(lang: Language) -> dict[str, float]:
     """What τ_p does to the training classes' prototypes: mean largest and smallest of the K softmax weights,
     and mean cosine between T_c and its template t_c."""
-    from lafg.language.encoders import create_text_encoder
-    from lafg.language.side import encode_vocabulary, language_prototypes
-    from lafg.store.cache import ArrayCache
-
-    enc, cache = create_text_encoder("minilm"), ArrayCache(name="text")
-    vocab_cfg, proto = _configs(setup)
-    vocab = encode_vocabulary(descriptions, data.train_names, enc, vocab_cfg, cache)
-    p = language_prototypes(data.train_names, descriptions, enc, vocab_cfg, proto, "lafg", vocab, cache)
+    p = lang.prototypes["lafg"]
     return {
         "w_max": round(float(p.top_weights.max(1).mean()), 3),
         "w_min": round(float(p.top_weights.min(1).mean()), 3),
@@ -227,11 +229,11 @@ def _configs(setup: dict):
     return vocab, proto
 
 
-def language_side(data, descriptions: dict[str, list[str]], setup: dict) -> LanguageSide:
-    """The GPT-4 prototypes with the grid's N and K, or the oracle: the training classes' image-feature means."""
+def validation_language(data: SetData, descriptions: dict[str, list[str]], setup: dict) -> Language:
+    """The training classes' GPT-4 prototypes with the grid's N, K and τ_p (:func:`benchmarks.ladder.language`),
+    or the oracle: their frozen image-feature means (:func:`benchmarks.ladder.oracle_language`)."""
     if setup.get("prototypes") == "visual":
-        means = class_means(data.train_views[0], data.train_labels)
-        return LanguageSide({"lafg": means}, {"lafg": means[:0]}, means[:1])
+        return oracle_language(data)
     return language(data, descriptions, *_configs(setup))
 
 

@@ -6,8 +6,9 @@ with and without it.
 
 Labels: ``benchmarks/data/visual_labels.json`` (100 "design" sentences per GPT-4 set, seen while the rules were
 written, and 50 "heldout" ones labelled after the rules were frozen: the honest numbers). Positive class =
-non-visual (what the filter sets aside). The ladder reuses :mod:`benchmarks.ladder` (same data, config, seeds);
-the filter removes non-visual sentences before the vocabulary is built. Writes
+non-visual (what the filter sets aside). The ladder reuses :mod:`benchmarks.ladder` (same data, config, seeds;
+each row through :func:`benchmarks.ladder.run_method`, the library pipeline); the filter removes non-visual
+sentences before the vocabulary is built (:func:`benchmarks.ladder.language` on the kept ones). Writes
 ``results/visual_filter.json`` and ``results/visual_filter.md``.
 """
 

@@ -28,15 +28,14 @@ TAUS = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02)
 
 
 def spread_rows(sets=("cars196", "cub100"), taus=TAUS) -> list[dict]:
-    from benchmarks.activations import read_set
-    from benchmarks.ladder import PROTO, VOCAB, load_descriptions
+    from benchmarks.ladder import PROTO, VOCAB, load_descriptions, set_folder
+    from lafg.vision.data import load_image_set
 
     encoder, cache = create_text_encoder("minilm"), ArrayCache(name="text")
     rows = []
     for set_name in sets:
-        meta = read_set(set_name)
-        seen_ids = sorted({int(c) for c, s in zip(meta["class_ids"], meta["seen"], strict=True) if s})
-        names = [meta["names"][c] for c in seen_ids]
+        image_set = load_image_set(set_folder(set_name))  # the seen classes, as the ladder reads them
+        names = [image_set.classes[c] for c in sorted(image_set.seen)]
         vocab = encode_vocabulary(load_descriptions(set_name, "gpt4"), names, encoder, VOCAB, cache)
         t = template_embeddings(names, encoder, PROTO, cache)
         for tau in taus:

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 import torch
-from benchmarks.splits import bird_group, car_make, group_validation_split
 
-from lafg.retrieval.evaluate import embed, evaluate_embeddings, evaluate_model
+from lafg.retrieval.evaluate import embed, evaluate_embeddings, projected
 from lafg.training.model import ModelConfig, RetrievalModel
 
 
@@ -39,20 +38,12 @@ def test_recall_at_k_matches_explicit_loop():
         assert got[f"R@{k}"] == pytest.approx(100 * hits / len(x), abs=1e-4)
 
 
-def test_evaluate_model_with_zero_shot():
+def test_embed_in_batches_and_project_for_zero_shot():
     x, labels = _clusters()
-    model = RetrievalModel(ModelConfig(in_dim=8, embed_dim=4, text_dim=3, n_outputs=6))
+    model = RetrievalModel(ModelConfig(in_dim=8, embed_dim=4, text_dim=3, n_outputs=6)).eval()
+    z = embed(model, x, batch_size=7)
+    assert z.shape == (30, 4)
+    np.testing.assert_allclose(z, model(torch.as_tensor(x)).detach().numpy(), atol=1e-6)  # batching changes nothing
     protos = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
-    metrics = evaluate_model(model, x, labels, protos)
-    assert set(metrics) == {"R@1", "R@2", "R@4", "R@8", "MAP@R", "zero_shot"}
-    assert 0.0 <= metrics["zero_shot"] <= 100.0
-    assert embed(model, x, batch_size=7).shape == (30, 4)
-
-
-def test_group_split_holds_whole_groups_out():
-    names = ["Audi A4 2012", "Audi TT 2011", "BMW M3 2012", "BMW X5 2010", "Ford GT 2006", "Kia Rio 2012"]
-    train, val = group_validation_split(names, car_make, fraction=0.3, seed=0)
-    assert sorted(train + val) == list(range(6)) and len(val) >= 2
-    assert not {car_make(names[i]) for i in train} & {car_make(names[i]) for i in val}
-    assert group_validation_split(names, car_make, 0.3, 0) == (train, val)
-    assert bird_group("Black footed Albatross") == "Albatross"
+    v, t = projected(model, z, protos)
+    assert v.shape == (30, 6) and t.shape == (5, 6)

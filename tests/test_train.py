@@ -177,7 +177,7 @@ def test_trained_parts_tell_the_truth(tmp_path, method, reading):
 
 def test_training_improves_retrieval_over_the_untrained_init(tmp_path):
     """Separable toy data, classes hidden along a few directions under strong noise: trained R@1 beats init."""
-    from lafg.retrieval.evaluate import evaluate_model
+    from lafg.retrieval.evaluate import embed, evaluate_embeddings
     from lafg.training.loop import build_model
 
     rng = np.random.default_rng(0)
@@ -193,7 +193,7 @@ def test_training_improves_retrieval_over_the_untrained_init(tmp_path):
     train_x, test_x = sample(), sample()
     cfg = TrainConfig(method="aux", epochs=30, classes_per_batch=6, images_per_class=4, embed_dim=16, lr=1e-2)
     init = build_model(cfg, dim, 8, 8, None, None)
-    before = evaluate_model(init, test_x, labels)["R@1"]
+    before = evaluate_embeddings(embed(init, test_x), labels)["R@1"]
     result = train(cfg, CachedInputs(train_x[None]), labels, tmp_path, in_dim=dim)
-    after = evaluate_model(result.model, test_x, labels)["R@1"]
+    after = evaluate_embeddings(embed(result.model, test_x), labels)["R@1"]
     assert after > before + 10, (before, after)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from benchmarks.structure import agreement, class_means
+from benchmarks.ladder import class_means
+from benchmarks.structure import agreement
 
 
 def test_class_means_are_unit_means_of_unit_features():
@@ -26,3 +27,13 @@ def test_zero_shot_is_nearest_class_vector_accuracy():
     classes = np.array([[1.0, 0.0], [0.0, 2.0]])
     feats = np.array([[3.0, 1.0], [1.0, 3.0], [2.0, 1.9], [0.1, 1.0]])
     assert zero_shot(classes, feats, np.array([0, 1, 1, 1])) == 75.0  # the third image is nearer class 0
+
+
+def test_ridge_probe_maps_separable_features_onto_their_class_vectors():
+    from benchmarks.structure import ridge_zero_shot
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 10)
+    feats = np.eye(4, 16)[labels] * 5 + 0.1 * rng.standard_normal((40, 16))
+    class_vecs = rng.standard_normal((4, 3))
+    assert ridge_zero_shot(feats, labels, class_vecs, feats, labels, class_vecs) == 100.0
