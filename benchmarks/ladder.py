@@ -229,7 +229,7 @@ def language(
     proto: PrototypeConfig = PROTO,
     encoder: str = "minilm",
 ) -> Language:
-    """The language side of the set's training classes (:func:`lafg.pipeline.seen_language`: their descriptions
+    """The language side of the set's training classes (:func:`lafg.language.side.seen_language`: their descriptions
     only), every prototype variant; ``encoder`` a registered text encoder (MiniLM or :data:`BRIDGE`)."""
     return seen_language(data.train_names, descriptions, text_encoder(encoder), vocab, proto, LANGUAGE_VARIANTS,
                          text_cache())

@@ -3,7 +3,7 @@ row beside the committed ``results/ladder.json``.
 
     nice -n 10 python -m benchmarks.pipeline_check            # both sets, every head method, 3 seeds
 
-The ladder's language side comes from :func:`lafg.pipeline.seen_language` (seen-class descriptions only;
+The ladder's language side comes from :func:`lafg.language.side.seen_language` (seen-class descriptions only;
 evaluation classes' prototypes from their names, :meth:`lafg.pipeline.Language.prototypes_for`), and every row
 trains through :func:`lafg.pipeline.train_run` (the readings registry, the RNG-saving checkpoints) and is scored
 by :meth:`lafg.pipeline.Run.evaluate` on the checkpoint :func:`lafg.pipeline.load_run` rebuilds

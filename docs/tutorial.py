@@ -74,7 +74,7 @@ print(non_visual_reason("A bird that is known for its high-pitched musical song.
 # %% [markdown]
 # ## 4. The attribute vocabulary
 # Every sentence is embedded by a frozen text encoder (MiniLM, shipped offline) and k-means groups them into N
-# **attribute atoms** shared across classes. `lafg.pipeline.seen_language` builds it the way training does: from
+# **attribute atoms** shared across classes. `lafg.language.side.seen_language` builds it the way training does: from
 # the *seen* classes' descriptions only (unseen ones cannot reach the model), with the library's validated
 # defaults (`VocabularyConfig()`: N = 128, visual filter on). N = 128 is meant for full data sets; the 14 seen
 # demo classes have far fewer sentences, so N is clamped and the language side says so in its notes.

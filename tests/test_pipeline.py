@@ -10,7 +10,7 @@ import torch
 
 from lafg.errors import InputError
 from lafg.language.side import seen_language
-from lafg.pipeline import RunConfig, load_run, train_run
+from lafg.pipeline import RunConfig, fit_readout, load_run, train_run
 from lafg.retrieval.attribute_space import PROJECTOR, READOUT
 from lafg.training.inputs import CachedInputs, PreparedInputs
 from lafg.training.loop import TrainConfig
@@ -169,7 +169,7 @@ def test_explanations_read_the_fitted_readout_and_trained_projectors_on_request(
     feats = _prepared()[0].inputs.views[0].numpy()
     assert space.reads == "features" and np.allclose(space.image(feats), run.readout(feats))  # never P_v
     # refitting on the seen images' frozen features reproduces it
-    refit = lang.fit_readout(feats, _prepared()[1])
+    refit = fit_readout(lang, feats, _prepared()[1])
     assert np.allclose(refit.weight, run.readout.weight, atol=1e-5)
     # the trained projectors stay readable, for readings that train them
     proj = run.attribute_space(PROJECTOR)

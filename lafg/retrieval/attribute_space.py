@@ -2,7 +2,7 @@
 
 Default, for every run and the pretrained backbone: a ridge read-out (scikit-learn) from the *frozen backbone
 features* of the seen classes' images onto each seen class's *own description mean* (the normalised mean of its
-sentence embeddings, :meth:`lafg.pipeline.Language.fit_readout`). Images map into the text encoder's space
+sentence embeddings, :func:`lafg.pipeline.fit_readout`). Images map into the text encoder's space
 through it; text stays as it is; both are read against the vocabulary atoms. Measured against CUB's human
 attribute annotations on unseen classes (``benchmarks/results/grounding.md``), this grounds attributes better
 than the earlier read-out onto the LaFG prototypes, than a read-out of a run's trained embeddings, and than

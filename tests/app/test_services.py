@@ -176,20 +176,20 @@ def test_image_list_is_cached_until_the_csv_changes(tmp_path):
 
 def test_the_untrained_space_follows_the_visitors_visual_filter(tmp_path, monkeypatch):
     """The filter toggle reaches the untrained backbone's vocabulary, and each setting has its own stored space."""
-    import lafg.pipeline
+    import lafg.language.side
     from lafg.app import retrieval
     from lafg.app.datasets import DEMO_DIR, shared_descriptions
 
     from .fakes import fake_services
 
-    real = lafg.pipeline.seen_language
+    real = lafg.language.side.seen_language
     seen = []
 
     def recording(names, descriptions, encoder, vocab_cfg=None, *a, **k):
         seen.append(vocab_cfg.visual_only)
         return real(names, descriptions, encoder, vocab_cfg, *a, **k)
 
-    monkeypatch.setattr(lafg.pipeline, "seen_language", recording)
+    monkeypatch.setattr(lafg.language.side, "seen_language", recording)
     work, descriptions = tmp_path / "work", shared_descriptions(DEMO_DIR)
     off = retrieval.build_gallery(fake_services(work), None, DEMO_DIR, descriptions, visual_only=False)
     on = retrieval.build_gallery(fake_services(work), None, DEMO_DIR, descriptions, visual_only=True)

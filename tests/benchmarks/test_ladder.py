@@ -7,15 +7,14 @@ import pytest
 from PIL import Image
 
 from benchmarks import ladder
-from lafg.cli import build_parser
 
 REPO = ladder.RESULTS.parents[1]
 
 
-def test_bench_ladder_help_shows_the_ladder_options():
+def test_the_ladder_command_shows_its_options():
     out = subprocess.run(
-        [sys.executable, "-m", "lafg", "bench", "ladder", "--help"],
-        cwd="/",  # not the checkout: the subcommand must find benchmarks/ by itself
+        [sys.executable, "-m", "benchmarks.ladder", "--help"],
+        cwd=REPO,  # a checkout's script: the installed library never imports benchmarks/
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"},
         capture_output=True,
         text=True,
@@ -24,7 +23,7 @@ def test_bench_ladder_help_shows_the_ladder_options():
     assert out.returncode == 0, out.stderr
     for flag in ("--mode", "--methods", "--seeds", "--data", "--descriptions", "--keep", "--merge"):
         assert flag in out.stdout
-    args = build_parser().parse_args(["bench", "ladder", "--data", "x", "--descriptions", "d.json", "--seeds", "2"])
+    args = ladder.build_arg_parser().parse_args(["--data", "x", "--descriptions", "d.json", "--seeds", "2"])
     assert (str(args.data), str(args.descriptions), args.seeds) == ("x", "d.json", 2)
 
 
@@ -79,11 +78,11 @@ def test_ladder_runs_on_any_folder_with_a_descriptions_file(tmp_path, capsys):
             Image.fromarray(pixels).save(folder / f"{i}.png")
     desc = {n: [f"a {n.lower()} with {w}" for w in ("a small body", "a bright colour", "a round shape")] for n in names}
     (tmp_path / "d.json").write_text(json.dumps(desc))
-    args = build_parser().parse_args(
-        ["bench", "ladder", "--data", str(tmp_path / "data"), "--descriptions", str(tmp_path / "d.json"),
+    args = ladder.build_arg_parser().parse_args(
+        ["--data", str(tmp_path / "data"), "--descriptions", str(tmp_path / "d.json"),
          "--seeds", "1", "--methods", "pretrained", "shuffled-atoms", "--out", str(tmp_path / "out")]
     )  # fmt: skip
-    assert args.func(args) == 0
+    assert ladder.main(args) == 0
     rows = json.loads((tmp_path / "out" / "ladder.json").read_text())
     assert [r["method"] for r in rows] == ["pretrained", "shuffled-atoms"]
     assert all(r["set"] == "data" and 0 <= r["R@1"][0] <= 100 for r in rows)  # the folder's name (the feature

@@ -24,7 +24,7 @@ from lafg.language.categories import (
     validate_names,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 PRESET_COUNTS = {
     "cub200": 200,

@@ -127,7 +127,7 @@ def test_compare_on_evidence_exact():
         compare_on_evidence(build_prototypes(["A"], t[:1], None, variant="template"), "A", "A")
 
 
-DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
 
 
 @pytest.mark.parametrize("variant", ["lafg", "grounded"])

@@ -7,7 +7,7 @@ import pytest
 from lafg.errors import BackendError, InputError
 from lafg.language.llm import create_llm
 from lafg.language.llm.endpoints import REFUSED, check_public_url, is_public_address
-from tests.llm.test_openai_backend import _no_proxy, _Server  # noqa: F401 (fixture)
+from tests.language.llm.test_openai_backend import _no_proxy, _Server  # noqa: F401 (fixture)
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",

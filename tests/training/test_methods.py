@@ -3,11 +3,12 @@ import pytest
 
 from lafg.errors import InputError
 from lafg.language.encode import l2_normalise
-from lafg.language.prototypes import PrototypeConfig, build_prototypes
+from lafg.language.prototypes import PrototypeConfig, Prototypes, build_prototypes
+from lafg.language.side import Language
 from lafg.language.vocabulary import VocabularyConfig, build_vocabulary
+from lafg.pipeline import method_prototypes
 from lafg.training.methods import (
     CONTROL_SEED,
-    LanguageSide,
     atom_mixture,
     control_prototypes,
     control_seed,
@@ -84,7 +85,7 @@ def test_shuffled_atoms_keeps_the_template_and_swaps_the_atoms():
         control_prototypes(get_method("shuffled-atoms"), template)
 
 
-def test_shuffled_atoms_from_prototypes_and_language_side():
+def test_shuffled_atoms_from_prototypes_and_a_language_side():
     centroids = np.eye(4, dtype=np.float32)
     vocab = build_vocabulary(["a", "b", "c", "d"], centroids, np.arange(4), ["x", "y", "z", "w"], VocabularyConfig(n_atoms=4))
     t = l2_normalise(np.array([[1, 0.5, 0, 0], [0, 1, 0.5, 0], [0, 0, 1, 0.5]], np.float32))
@@ -94,18 +95,19 @@ def test_shuffled_atoms_from_prototypes_and_language_side():
     out = control_prototypes(get_method("shuffled-atoms"), protos, seed=1)
     perm = derangement(3, control_seed(1))
     np.testing.assert_allclose(out, l2_normalise(t + mix[perm]), atol=1e-6)
-    side = LanguageSide({"lafg": protos.vectors}, {"lafg": protos.vectors}, centroids, (t, mix))
-    train, _ = side.for_method(get_method("shuffled-atoms"), seed=1)
-    np.testing.assert_allclose(train, out, atol=1e-6)
+    lang = Language(["x", "y", "z"], "enc", vocab, {"lafg": protos})
+    np.testing.assert_allclose(method_prototypes(lang, get_method("shuffled-atoms"), seed=1), out, atol=1e-6)
 
 
 def test_permuted_grounded_deranges_the_grounded_prototypes():
     rng = np.random.default_rng(0)
     lafg, grounded = l2_normalise(rng.standard_normal((5, 4)).astype(np.float32)), l2_normalise(rng.standard_normal((5, 4)).astype(np.float32))
-    side = LanguageSide({"lafg": lafg, "grounded": grounded}, {"lafg": lafg, "grounded": grounded}, np.eye(4, dtype=np.float32))
-    train, _ = side.for_method(get_method("permuted-grounded"), seed=2)
+    names, none = list("abcde"), np.zeros((5, 0))
+    lang = Language(names, "enc", None, {v: Prototypes(names, x, x, none.astype(np.int64), none.astype(np.float32), v)
+                                         for v, x in (("lafg", lafg), ("grounded", grounded))})
+    train = method_prototypes(lang, get_method("permuted-grounded"), seed=2)
     np.testing.assert_array_equal(train, grounded[derangement(5, control_seed(2))])
-    np.testing.assert_array_equal(side.for_method(get_method("grounded"), seed=2)[0], grounded)
+    np.testing.assert_array_equal(method_prototypes(lang, get_method("grounded"), seed=2), grounded)
 
 
 def test_controls_for_each_method_include_its_own_permuted_prototypes():

@@ -12,7 +12,7 @@ import pytest
 from lafg.errors import InputError
 from lafg.training.distributed import DistContext, check_batch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_batches_must_split_into_whole_classes_per_rank():

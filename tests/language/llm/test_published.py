@@ -15,7 +15,7 @@ from lafg.language.describe import describe_classes
 from lafg.language.llm import create_llm, list_llms
 from lafg.language.llm.published import CITATION, SUPPLEMENT, PublishedDescriptionsLLM, aliases, published_set
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SHARED = ROOT.parent / "shared" / "data" / "descriptors" / "waffleclip"
 
 
@@ -68,13 +68,13 @@ def test_licence_and_readme_are_shipped_as_package_data():
     assert "MIT License" in licence and "Karsten Roth" in licence
     assert "Menon" in folder.joinpath("README.md").read_text(encoding="utf-8")
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["lafg"]
-    assert {"descriptors/LICENSE", "descriptors/*.json", "descriptors/README.md"} <= set(data)
+    assert {"language/descriptors/LICENSE", "language/descriptors/*.json", "language/descriptors/README.md"} <= set(data)
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared data not mounted")
 def test_copies_are_byte_identical_to_the_published_files():
     for src in sorted(SHARED.iterdir()):
-        ours = ROOT / "lafg" / "descriptors" / src.name
+        ours = ROOT / "lafg" / "language" / "descriptors" / src.name
         assert hashlib.sha256(ours.read_bytes()).hexdigest() == hashlib.sha256(src.read_bytes()).hexdigest(), src.name
 
 
