@@ -24,13 +24,18 @@ STEPS = ("teacher-1-published", "teacher-2-vocabulary", "teacher-3-prototypes", 
 
 
 def pick(page, elem_id: str, option: str) -> None:
-    """Choose ``option`` in a Gradio dropdown."""
-    page.locator(f"#{elem_id} input").first.click()
+    """Choose ``option`` in a Gradio dropdown (and wait until the dropdown shows it)."""
+    from playwright.sync_api import expect
+
+    box = page.locator(f"#{elem_id} input").first
+    box.click()
     page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
-    page.wait_for_timeout(300)
+    expect(box).to_have_value(re.compile(re.escape(option)), timeout=10_000)
 
 
 def walk(url: str, shots: Path, preset: str = "pets37") -> dict:
+    """The walk; returns timings (a report for a person, asserted nowhere). The fixed waits only let the page
+    settle before a screenshot."""
     from playwright.sync_api import expect, sync_playwright
 
     shots.mkdir(parents=True, exist_ok=True)
