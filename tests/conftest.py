@@ -3,8 +3,21 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Set before any test module is imported (huggingface_hub reads HF_HUB_OFFLINE at import), kept unless the
+# caller set them, and undone when the session ends.
+TEST_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+_session_env = pytest.MonkeyPatch()
+
+
+def pytest_configure(config):
+    for name, value in TEST_ENV.items():
+        if name not in os.environ:
+            _session_env.setenv(name, value)
+
+
+def pytest_unconfigure(config):
+    _session_env.undo()
+
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LAFG_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -1,4 +1,4 @@
-"""Run by tests/test_distributed.py under ``torchrun`` (and in-process): a tiny head-mode training on synthetic
+"""Run by tests/training/test_distributed.py under ``torchrun`` (and in-process): a tiny head-mode training on synthetic
 data, writing every step's loss terms, plus an interrupted-and-resumed copy of the same run."""
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,7 @@ def test_tutorial_executes_and_renders(tmp_path):
     spec = importlib.util.spec_from_file_location("render_tutorial", DOCS / "render_tutorial.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    t0 = time.perf_counter()
     md = module.render()
-    assert time.perf_counter() - t0 < 120  # ~20 s here; generous for a busy machine
     for expected in ("20 classes, 120 images", "Menon", "atoms from", "τ_p =", "unseen R@1: untrained backbone",
                      "shared:", "bundle:", "[borrowed]"):
         assert expected in md, expected

@@ -7,7 +7,17 @@ import socket
 
 import pytest
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+_app_env = pytest.MonkeyPatch()
+
+
+def pytest_configure(config):
+    """No analytics calls from the apps the tests launch (unless the caller set the variable); undone at the end."""
+    if "GRADIO_ANALYTICS_ENABLED" not in os.environ:
+        _app_env.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def pytest_unconfigure(config):
+    _app_env.undo()
 
 
 def free_port() -> int:

@@ -12,6 +12,8 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
+from tests.waiting import GUARD_S
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assets" / "demo"
 DEMO_SET = "demo (20 CUB birds, embedded)"
@@ -222,10 +224,12 @@ def test_training_job_queue_stop_attach(client, app):
         call(other, "attach_job", job_id)
     assert call(other, "list_jobs")["choices"] == []
     # a long job runs: a second one is queued with a message, and Stop cancels the running one
-    def slow(ctx):
-        for step in range(600):
+    def slow(ctx):  # runs until stopped; past the guard it would end "done" and fail the test
+        deadline, step = time.monotonic() + GUARD_S, 0
+        while time.monotonic() < deadline:
             ctx.check_cancelled()
-            ctx.progress(step, 600, "slow")
+            ctx.progress(step % 600, 600, "slow")
+            step += 1
             time.sleep(0.05)
         return {}
 

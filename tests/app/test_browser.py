@@ -20,15 +20,25 @@ import pytest
 CHROMIUM = os.environ.get("LAFG_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+# true once the vocabulary map draws highlighted points (size 12 in lafg.app.plots.vocabulary_map; others are 6)
+HIGHLIGHT_DRAWN = """() => {
+    const plot = document.querySelector('#vocab-map .js-plotly-plot');
+    return !!(plot && plot.data && plot.data.some(t => t.marker && Array.isArray(t.marker.size) && t.marker.size.includes(12)));
+}"""
 
 
 def open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-    page.wait_for_timeout(300)
+    from playwright.sync_api import expect
+
+    tab = page.get_by_role("tab", name=name)
+    tab.click()
+    expect(tab).to_have_attribute("aria-selected", "true", timeout=15_000)
 
 
 def walk(url: str, shots: Path, train_timeout_s: float = 120.0) -> dict:
-    """Drive the whole flow; returns timings. Raises AssertionError on anything missing."""
+    """Drive the whole flow; returns timings (a report for a person, asserted nowhere). Raises AssertionError on
+    anything missing. The expect() timeouts are guards against hanging; the short fixed waits only let an
+    animation settle before a screenshot."""
     from playwright.sync_api import expect, sync_playwright
 
     shots.mkdir(parents=True, exist_ok=True)
@@ -57,10 +67,10 @@ def walk(url: str, shots: Path, train_timeout_s: float = 120.0) -> dict:
         expect(page.locator("#vocab-map")).to_contain_text("descriptions")
         page.get_by_role("gridcell").nth(1).click()  # select an atom row → highlighted on the map
         expect(page.locator("#highlight input, #highlight textarea").first).to_have_value("0", timeout=10_000)
-        page.wait_for_timeout(500)
+        page.wait_for_function(HIGHLIGHT_DRAWN, timeout=30_000)  # the map redrawn with the atom's points enlarged
         expect(page.locator("#vocab-map")).not_to_contain_text("processing", timeout=30_000)
         expect(page.locator("#vocab-map .js-plotly-plot").first).to_be_visible(timeout=15_000)
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(500)  # let the plot's transition finish before the screenshot
         page.screenshot(path=str(shots / "2-attribute-vocabulary.png"), full_page=True)
 
         # 3. prototypes
@@ -91,7 +101,7 @@ def walk(url: str, shots: Path, train_timeout_s: float = 120.0) -> dict:
         open_tab(page, "5 · Retrieve & explain")
         page.locator("#ckpt input").click()
         page.get_by_role("option", name=re.compile("lafg")).first.click()
-        page.wait_for_timeout(500)
+        expect(page.locator("#ckpt input")).to_have_value(re.compile("lafg"), timeout=10_000)
         page.get_by_role("button", name="Build / load index").click()
         expect(page.locator("#index-info")).to_contain_text("120 images", timeout=60_000)
         # every run's explanations read the read-out onto the seen classes' own descriptions, and the index says so
@@ -110,8 +120,8 @@ def walk(url: str, shots: Path, train_timeout_s: float = 120.0) -> dict:
         page.locator("#results img").nth(1).click()  # select the second result → its explanation
         expect(page.locator("#explain-md")).not_to_have_text(first, timeout=15_000)
         expect(page.locator("#explain-md")).to_contain_text("Result:")
-        page.wait_for_timeout(1000)
-        expect(page.locator("#explain-plot .js-plotly-plot").first).to_be_visible()
+        expect(page.locator("#explain-plot .js-plotly-plot").first).to_be_visible(timeout=15_000)
+        page.wait_for_timeout(1000)  # let the plot's transition finish before the screenshot
         page.screenshot(path=str(shots / "5-retrieve-explain.png"), full_page=True)
         assert "Traceback" not in page.content()
         browser.close()
@@ -128,8 +138,7 @@ def skip_without_chromium() -> None:
 @pytest.mark.timeout(300)
 def test_whole_flow_in_chromium(app):
     skip_without_chromium()
-    timings = walk(app[0], SHOTS)
-    assert timings["page_interactive_s"] < 20
+    walk(app[0], SHOTS)  # every step waits for its state (a guard timeout fails it), none is timed
     for name in ("1-categories-descriptions", "2-attribute-vocabulary", "3-prototypes", "4-train", "5-retrieve-explain"):
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000
 

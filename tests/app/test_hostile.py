@@ -19,7 +19,7 @@ from lafg.app.datasets import DEMO_LABEL
 from lafg.app.limits import Limits
 from lafg.errors import InputError
 from tests.app.conftest import free_port
-from tests.llm.test_openai_backend import _Server
+from tests.language.llm.test_openai_backend import _Server
 from tests.loopback import LoopbackServer
 
 SECRET = "sk-operator-secret-issue18"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +19,8 @@ from gradio_client.exceptions import AppError
 
 from lafg.app.limits import Limits
 from tests.app.conftest import free_port
-from tests.llm.test_openai_backend import _Server
+from tests.language.llm.test_openai_backend import _Server
+from tests.waiting import GUARD_S, wait_event, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assets" / "demo"
@@ -33,32 +35,30 @@ def call(client, name, *args):
 
 @pytest.fixture(scope="module")
 def hosted(tmp_path_factory):
-    """The app over fake models but the real LLM factory and describer, with one allowed key variable."""
-    import os
-
+    """The app over fake models but the real LLM factory and describer, with one allowed key variable (the
+    environment is restored when the module's tests are done)."""
     from lafg.app.services import default_describe, default_llm
     from lafg.app.ui import build_demo, launch
     from tests.app.fakes import fake_services
 
-    os.environ["LAFG_TEST_SECRET"] = SECRET
-    os.environ["LAFG_ALLOWED_KEY"] = "sk-allowed"
-    os.environ["OPENAI_API_KEY"] = "sk-default-variable"
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        os.environ.pop(var, None)
-    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
-    work = tmp_path_factory.mktemp("hosted")
-    svc = fake_services(work)
-    svc.llm_factory = default_llm
-    svc.describe_fn = default_describe
-    svc.llm_key_envs = ["LAFG_ALLOWED_KEY"]
-    svc.llm_endpoints = [CLOSED]  # a key variable needs an endpoint list; each test lists its own server too
-    demo = build_demo(svc)
-    port = free_port()
-    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/", svc
-    demo.close()
-    for var in ("LAFG_TEST_SECRET", "LAFG_ALLOWED_KEY", "OPENAI_API_KEY"):
-        os.environ.pop(var, None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LAFG_TEST_SECRET", SECRET)
+        mp.setenv("LAFG_ALLOWED_KEY", "sk-allowed")
+        mp.setenv("OPENAI_API_KEY", "sk-default-variable")
+        for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+            mp.delenv(var, raising=False)
+        mp.setenv("NO_PROXY", "127.0.0.1,localhost")
+        work = tmp_path_factory.mktemp("hosted")
+        svc = fake_services(work)
+        svc.llm_factory = default_llm
+        svc.describe_fn = default_describe
+        svc.llm_key_envs = ["LAFG_ALLOWED_KEY"]
+        svc.llm_endpoints = [CLOSED]  # a key variable needs an endpoint list; each test lists its own server too
+        demo = build_demo(svc)
+        port = free_port()
+        launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        yield f"http://127.0.0.1:{port}/", svc
+        demo.close()
 
 
 def new_client(hosted) -> Client:
@@ -132,16 +132,24 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def test_zip_bomb_refused_before_writing(hosted, tmp_path):
+def test_zip_bomb_refused_before_writing(hosted, tmp_path, monkeypatch):
     client, svc = new_client(hosted), hosted[1]
     bomb = tmp_path / "bomb.zip"
     bomb.write_bytes(zip_bytes({"a/x.jpg": IMAGE.read_bytes(), "a/huge.png": bytes(64 * 2**20)}))
     assert bomb.stat().st_size < 200_000
     before = set((svc.work_dir / "uploads").rglob("*"))
-    start = time.perf_counter()
-    with pytest.raises(AppError, match="zip bomb"):
-        call(client, "upload_dataset", handle_file(str(bomb)))
-    assert time.perf_counter() - start < 10
+    unpacked = []  # members the app opened (decompressed); the app runs in this process
+    real_open = zipfile.ZipFile.open
+
+    def recording_open(self, name, *args, **kwargs):
+        unpacked.append(getattr(name, "filename", name))
+        return real_open(self, name, *args, **kwargs)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(zipfile.ZipFile, "open", recording_open)
+        with pytest.raises(AppError, match="zip bomb"):
+            call(client, "upload_dataset", handle_file(str(bomb)))
+    assert unpacked == []  # refused from the zip's directory: not one member was decompressed
     assert not [p for p in set((svc.work_dir / "uploads").rglob("*")) - before if p.suffix == ".png"]
     many = tmp_path / "many.zip"
     many.write_bytes(zip_bytes({f"a/{i}.jpg": b"x" for i in range(30)}))
@@ -208,35 +216,52 @@ def test_another_visitors_uploads_are_invisible_and_not_servable(hosted, tmp_pat
     assert thumb  # a's own gallery is served to a
 
 
-def slow_job(ctx):
-    """A job that never looks at its cancel flag (like a feature extraction), only reports progress."""
-    for step in range(10_000):
-        ctx.progress(step, 10_000, "extracting")
-        time.sleep(0.05)
-    return {}
+class HeldJob:
+    """A job that never looks at its cancel flag (like a feature extraction), only reports progress: it reports
+    once, waits until the test lets it go on, then reports for ever (until a guard) unless Stop ends it."""
+
+    def __init__(self):
+        self.reporting, self.go_on, self.give_up, self.returned = (threading.Event() for _ in range(4))
+
+    def __call__(self, ctx):
+        ctx.progress(0, 10_000, "extracting")
+        self.reporting.set()
+        self.go_on.wait(GUARD_S)
+        step = 0
+        while not self.give_up.wait(0.02):
+            step += 1
+            ctx.progress(step % 10_000, 10_000, "extracting")
+        self.returned.set()
+        return {}
+
+    def release(self):
+        self.go_on.set()
+        self.give_up.set()
 
 
 def test_only_the_owner_lists_and_stops_a_job_and_stop_is_prompt(hosted):
     a, b, svc = new_client(hosted), new_client(hosted), hosted[1]
-    job = svc.jobs.submit(slow_job, {}, "a's secret title", owner=f"s:{a.session_hash}")
-    assert call(a, "attach_job", job)[0] == job
-    with pytest.raises(AppError, match="no such job"):
-        call(b, "attach_job", job)
-    assert call(b, "list_jobs")["choices"] == []
-    with pytest.raises(AppError, match="no job attached"):
-        call(b, "stop_training")
-    with pytest.raises(Exception, match="no such job"):
-        svc.jobs.cancel(job, owner=f"s:{b.session_hash}")
-    deadline = time.time() + 30
-    while svc.jobs.status(job).state != "running" and time.time() < deadline:
-        time.sleep(0.1)
-    assert svc.jobs.status(job).state == "running"  # b's attempts did not touch it
-    start = time.perf_counter()
-    html = call(a, "stop_training")[0]
-    answered = time.perf_counter() - start
-    assert "stopping after the current step" in html and answered < 5
-    assert svc.jobs.wait(job, 10).state == "cancelled"
-    assert time.perf_counter() - start < 6
+    held = HeldJob()
+    try:
+        job = svc.jobs.submit(held, {}, "a's secret title", owner=f"s:{a.session_hash}")
+        assert call(a, "attach_job", job)[0] == job
+        with pytest.raises(AppError, match="no such job"):
+            call(b, "attach_job", job)
+        assert call(b, "list_jobs")["choices"] == []
+        with pytest.raises(AppError, match="no job attached"):
+            call(b, "stop_training")
+        with pytest.raises(Exception, match="no such job"):
+            svc.jobs.cancel(job, owner=f"s:{b.session_hash}")
+        wait_event(held.reporting, "the job running")
+        assert svc.jobs.status(job).state == "running"  # b's attempts did not touch it
+        html = call(a, "stop_training")[0]
+        # prompt: Stop answered while the job is still held mid-step (it did not wait for the job to end)
+        assert "stopping after the current step" in html and svc.jobs.status(job).state == "running"
+        held.go_on.set()
+        st = wait_until(lambda: (s := svc.jobs.status(job)).state not in ("running", "queued") and s, "the stopped job ending")
+        assert st.state == "cancelled" and not held.returned.is_set()  # ended by Stop, not by finishing
+    finally:
+        held.release()
 
 
 def test_limits_queue_names_and_one_heavy_call_per_visitor(hosted):
@@ -287,36 +312,48 @@ def test_transformers_models_are_hub_ids_or_the_operators_list(hosted):
         svc.llm_models = None
 
 
-class SlowEmbedder:
-    """The fake backbone at 0.25 s per image, reporting progress like the real extractor (per batch of 4)."""
+class HeldEmbedder:
+    """The fake backbone as a long feature extraction that reports progress like the real extractor (per batch
+    of 4) and never looks at the cancel flag: after its first report it waits until the test lets it go on, then
+    keeps reporting the same batch until Stop ends it (or a guard passes, after which it finishes normally)."""
 
     def __init__(self, inner):
         self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.reporting, self.go_on = threading.Event(), threading.Event()
+        self.returned = 0  # embed calls that ran to the end
 
     def embed(self, paths, views: int = 1, progress=None):
-        for i in range(len(paths)):
-            time.sleep(0.25)
-            if progress and i % 4 == 3:
-                progress(i + 1, len(paths), "embedding")
-        return self.inner.embed(paths, views)
+        if progress:
+            progress(min(4, len(paths)), len(paths), "embedding")
+            self.reporting.set()
+            self.go_on.wait(GUARD_S)
+            deadline = time.monotonic() + GUARD_S
+            while time.monotonic() < deadline:  # a guard only: a working Stop ends this loop from progress()
+                progress(min(4, len(paths)), len(paths), "embedding")
+                time.sleep(0.02)
+        out = self.inner.embed(paths, views)
+        self.returned += 1
+        return out
 
 
 def test_stop_during_feature_extraction_of_a_real_training_job(hosted):
     client, svc = new_client(hosted), hosted[1]
     fast = svc.image_embedder()
-    svc._models["image"] = SlowEmbedder(fast)
+    held = HeldEmbedder(fast)
+    svc._models["image"] = held
     try:
         job = call(client, "start_training", "demo (20 CUB birds, embedded)", "lafg", "head", 1, 0.001, False)[0]
-        deadline = time.time() + 60
-        while "embedding" not in svc.jobs.status(job).message and time.time() < deadline:
-            time.sleep(0.1)
+        wait_event(held.reporting, "the training job's feature extraction")
         assert "embedding" in svc.jobs.status(job).message  # inside the feature extraction
-        start = time.perf_counter()
         html = call(client, "stop_training")[0]
         assert "stopping after the current step" in html
-        st = svc.jobs.wait(job, 20)
-        assert st.state == "cancelled" and time.perf_counter() - start < 5, (st.state, st.message)
+        held.go_on.set()
+        st = wait_until(lambda: (s := svc.jobs.status(job)).state not in ("queued", "waiting", "running") and s,
+                        "the stopped job ending")
+        assert st.state == "cancelled", (st.state, st.message)
+        assert held.returned == 0  # stopped inside the extraction: it never got to training
     finally:
+        held.go_on.set()
         svc._models["image"] = fast
 
 

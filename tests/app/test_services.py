@@ -1,3 +1,4 @@
+import csv
 import importlib.util
 import zipfile
 from pathlib import Path
@@ -20,8 +21,16 @@ def test_demo_assets_are_small_and_complete():
     assert len(ds.classes) == 20 and len(ds) == 120 and len(ds.seen) == 14
     desc = load_descriptions_json(DEMO / "descriptions.json")
     assert set(desc) == set(ds.classes) and all(len(v) >= 6 for v in desc.values())
-    readme = (DEMO / "README.md").read_text(encoding="utf-8")
-    assert "Wah" in readme and "written for this project" in readme and "Apache-2.0" in readme
+    # the README (sources, terms) is the one scripts/demo_assets.py writes for exactly these files
+    from scripts import demo_assets
+
+    names = {int(c["class_id"]): c["name"] for c in csv.DictReader((DEMO / "classes.csv").open(encoding="utf-8"))}
+    image_bytes = sum(p.stat().st_size for p in (DEMO / "images").rglob("*.jpg"))
+    assert (DEMO / "README.md").read_text(encoding="utf-8") == demo_assets.README.format(
+        n=demo_assets.IMAGES_PER_CLASS, n_classes=len(ds.classes), n_images=len(ds), kib=round(image_bytes / 1024),
+        side=demo_assets.SIDE, n_seen=len(demo_assets.SEEN_IDS), n_unseen=len(demo_assets.UNSEEN_IDS),
+        seen=", ".join(names[i] for i in demo_assets.SEEN_IDS), unseen=", ".join(names[i] for i in demo_assets.UNSEEN_IDS),
+    )
     # the shipped text is the project's own (scripts/demo_text.py), no copied description set
     spec = importlib.util.spec_from_file_location("demo_text", DEMO.parents[1] / "scripts" / "demo_text.py")
     own = importlib.util.module_from_spec(spec)

@@ -24,13 +24,18 @@ STEPS = ("teacher-1-published", "teacher-2-vocabulary", "teacher-3-prototypes", 
 
 
 def pick(page, elem_id: str, option: str) -> None:
-    """Choose ``option`` in a Gradio dropdown."""
-    page.locator(f"#{elem_id} input").first.click()
+    """Choose ``option`` in a Gradio dropdown (and wait until the dropdown shows it)."""
+    from playwright.sync_api import expect
+
+    box = page.locator(f"#{elem_id} input").first
+    box.click()
     page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
-    page.wait_for_timeout(300)
+    expect(box).to_have_value(re.compile(re.escape(option)), timeout=10_000)
 
 
 def walk(url: str, shots: Path, preset: str = "pets37") -> dict:
+    """The walk; returns timings (a report for a person, asserted nowhere). The fixed waits only let the page
+    settle before a screenshot."""
     from playwright.sync_api import expect, sync_playwright
 
     shots.mkdir(parents=True, exist_ok=True)
@@ -87,6 +92,9 @@ def walk(url: str, shots: Path, preset: str = "pets37") -> dict:
         assert bundle.stat().st_size > 1000
         page.reload()
         expect(page.locator("#names-box textarea")).to_have_value(re.compile("Blue Jay"), timeout=30_000)
+        # the reloaded page first rebuilds the session kept in this browser: load the bundle once that is done,
+        # or the restore would land on top of it
+        expect(page.locator("#restore-note")).to_contain_text("Restored from this browser", timeout=120_000)
         open_tab(page, "6 · Take-aways")
         page.locator("#load-bundle input[type=file]").set_input_files(str(bundle))
         expect(page.locator("#load-info")).to_contain_text("Loaded", timeout=60_000)

@@ -6,7 +6,7 @@ from lafg.errors import BackendError
 from lafg.language.describe import DescribeConfig, cache_parts, describe_classes
 from lafg.language.llm import create_llm
 from lafg.store.cache import JsonCache
-from tests.llm.test_openai_backend import _no_proxy, _Server  # noqa: F401 (fixture)
+from tests.language.llm.test_openai_backend import _no_proxy, _Server  # noqa: F401 (fixture)
 
 
 def test_failing_batch_keeps_the_classes_already_described(tmp_path):

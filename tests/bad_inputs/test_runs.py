@@ -9,7 +9,7 @@ import pytest
 
 from lafg.errors import InputError
 from lafg.training.runlock import acquire_run_lock, resume_differences
-from tests.test_train import _cfg, _run
+from tests.training.test_loop import _cfg, _run
 
 
 def test_second_training_in_the_same_folder_is_refused(tmp_path):

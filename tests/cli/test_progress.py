@@ -68,7 +68,9 @@ def test_quiet_library_bars_silences_the_loading_weights_bar(monkeypatch):
 
     from lafg.cli.progress import quiet_library_bars
 
-    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    # set then removed through monkeypatch, so the value quiet_library_bars() writes is undone after the test too
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "")
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS")
     was = hf_logging.is_progress_bar_enabled()
     try:
         hf_logging.enable_progress_bar()

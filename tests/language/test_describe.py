@@ -1,5 +1,4 @@
 import json
-import time
 
 import pytest
 
@@ -182,7 +181,7 @@ def test_config_validation(tmp_path):
 # ---------------------------------------------------------------- describe_classes + cache
 
 
-def test_describe_cache_hit_is_identical_fast_and_skips_llm(tmp_path):
+def test_describe_cache_hit_is_identical_and_skips_llm(tmp_path):
     llm = CountingLLM({
         "Laysan Albatross": "1. White head and body.\n2. Dark upper wings.\n3. Pink hooked bill.",
         "Sooty Albatross": "- Sooty brown all over.\n- White crescent above the eye.",
@@ -197,12 +196,9 @@ def test_describe_cache_hit_is_identical_fast_and_skips_llm(tmp_path):
     }
     assert len(llm.calls) == 2
     seen = []
-    start = time.perf_counter()
     second = describe_classes(names, llm, cfg, cache=cache, progress=lambda d, t, m: seen.append((d, t, m)))
-    elapsed = time.perf_counter() - start
     assert second == first
-    assert len(llm.calls) == 2  # not called again
-    assert elapsed < 0.05
+    assert len(llm.calls) == 2  # not called again: a hit costs a cache read, whatever the clock says
     assert seen == [(1, 2, "Laysan Albatross (cached)"), (2, 2, "Sooty Albatross (cached)")]
     # a different n is a different key: the LLM runs again
     describe_classes(names, llm, DescribeConfig(n=3), cache=cache)

@@ -105,15 +105,35 @@ def test_openai_401_fails_at_once_and_names_the_key_variable():
     assert len(server.requests) == 1
 
 
-def test_openai_closed_port_is_unreachable_fast():
+def posts(monkeypatch) -> list[tuple[float, float]]:
+    """The (connect, read) timeouts of every HTTP request the backend makes, recorded as it makes them."""
+    import requests
+
+    seen, real_post = [], requests.Session.post
+
+    def post(self, url, *args, **kwargs):
+        seen.append(kwargs["timeout"])
+        return real_post(self, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "post", post)
+    return seen
+
+
+def test_openai_closed_port_is_unreachable_fast(monkeypatch):
+    from types import SimpleNamespace
+
+    from lafg.language.llm import openai_compat
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     llm = create_llm("openai", base_url=f"http://127.0.0.1:{port}/v1", model="m", retries=2, backoff=0.05)
-    start = time.perf_counter()
+    attempts, slept = posts(monkeypatch), []
+    monkeypatch.setattr(openai_compat, "time", SimpleNamespace(monotonic=time.monotonic, sleep=slept.append))
     with pytest.raises(BackendError, match=rf"^LLM endpoint http://127.0.0.1:{port}/v1 is not reachable: "):
         llm.generate("hi", 8)
-    assert time.perf_counter() - start < 3.0
+    # every attempt is refused by the closed port; the only waits are the backoff between them
+    assert len(attempts) == 3 and slept == [0.05, 0.1]
 
 
 def test_openai_rejects_non_http_url():
@@ -122,28 +142,32 @@ def test_openai_rejects_non_http_url():
 
 
 class _DripServer:
-    """Answers 200 with a body that arrives one byte every ``every`` seconds (or never, when ``silent``)."""
+    """Answers 200 with a body that arrives one byte every ``every`` seconds (or never, when ``silent``); after
+    ``guard_s`` it gives up (closes the connection), so a client that ignores its deadline fails instead of hanging."""
 
-    def __init__(self, every=0.3, silent=False):
+    def __init__(self, every=0.3, silent=False, guard_s=60.0):
         owner = self
         self.stop = threading.Event()
+        self.sent = 0  # body bytes sent (of the 100000 announced)
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server API)
                 self.rfile.read(int(self.headers["Content-Length"]))
                 if silent:
-                    owner.stop.wait(30)
+                    owner.stop.wait(guard_s)
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", "100000")
                 self.end_headers()
-                while not owner.stop.is_set():
+                deadline = time.monotonic() + guard_s
+                while not owner.stop.is_set() and time.monotonic() < deadline:
                     try:
                         self.wfile.write(b" ")
                         self.wfile.flush()
                     except OSError:
                         return
+                    owner.sent += 1
                     owner.stop.wait(every)
 
             def log_message(self, *args):
@@ -164,15 +188,21 @@ class _DripServer:
 
 
 @pytest.mark.parametrize("silent", [False, True])
-def test_openai_one_overall_deadline_per_call(silent):
+def test_openai_one_overall_deadline_per_call(silent, monkeypatch):
     """A server that drips a byte every 0.3 s (each read well inside the read timeout) or stays silent is
     abandoned at the call's overall deadline, retries included."""
     with _DripServer(silent=silent) as server:
         llm = create_llm("openai", base_url=server.url, model="m", timeout=1.5, read_timeout=1.0, retries=2, backoff=0.01)
-        start = time.perf_counter()
+        attempts = posts(monkeypatch)
         with pytest.raises(BackendError, match=r"within 1.5 s"):
             llm.generate("hi", 8)
-        assert time.perf_counter() - start < 3.0
+        if silent:
+            # each retry waits only what is left of the call's deadline: the read timeouts granted add up to
+            # at most the deadline (three full read timeouts would be 3 s)
+            assert 1 <= len(attempts) <= 2 and sum(read for _connect, read in attempts) <= 1.5
+        else:
+            # abandoned in the middle of the answer, with bytes still coming, and not retried
+            assert len(attempts) == 1 and 0 < server.sent < 100_000
 
 
 def test_openai_error_text_quotes_no_foreign_body(monkeypatch):

@@ -66,7 +66,9 @@ def test_licence_and_readme_are_shipped_as_package_data():
     folder = resources.files("lafg.language").joinpath("descriptors")
     licence = folder.joinpath("LICENSE").read_text(encoding="utf-8")
     assert "MIT License" in licence and "Karsten Roth" in licence
-    assert "Menon" in folder.joinpath("README.md").read_text(encoding="utf-8")
+    readme = folder.joinpath("README.md").read_text(encoding="utf-8")
+    shipped = sorted(f.name for f in folder.iterdir() if f.name.startswith("descriptors_") and f.name.endswith(".json"))
+    assert shipped and all(f"`{name}`" in readme for name in shipped)  # it documents every file it travels with
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["lafg"]
     assert {"language/descriptors/LICENSE", "language/descriptors/*.json", "language/descriptors/README.md"} <= set(data)
 
