@@ -202,3 +202,23 @@ def test_cancelled_run_keeps_a_readout_of_its_checkpoint(tmp_path):
     assert result.status == "cancelled"
     run = load_run(result.checkpoint, encoder=BagOfWords())
     assert run.readout is not None and run.epochs_done == result.epochs_done
+
+
+@pytest.mark.slow
+def test_a_partial_run_fine_tunes_a_copy_and_leaves_the_callers_backbone_alone(tmp_path):
+    """The app shares one backbone between visitors and the ladder one between rows: training must not touch it."""
+    from lafg.training.loop import TrainConfig
+    from lafg.vision.backbones import create_backbone
+    from lafg.vision.data import load_image_set
+    from tests.cli.test_train_cli import _folder_set
+
+    _folder_set(tmp_path / "data")
+    paths, labels, names = load_image_set(tmp_path / "data").split("seen")
+    backbone = create_backbone("efficientnet_lite0")
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    cfg = RunConfig(train=TrainConfig(method="aux", mode="partial", epochs=1, lr=1e-2, trunk_lr=1e-2), n_top_stages=1)
+    result = train_run(cfg, paths, labels, names, tmp_path / "run", backbone=backbone)
+    assert all(torch.equal(v, before[k]) for k, v in backbone.state_dict().items())
+    trained = result.model.trunk.state_dict()
+    top = backbone.split_at(1)[1].state_dict()
+    assert any(not torch.equal(trained[k], top[k]) for k in top if top[k].is_floating_point())  # the copy trained
