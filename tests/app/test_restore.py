@@ -28,6 +28,17 @@ def built_session(svc) -> Session:
     return s
 
 
+def stored_recipe(page) -> str | None:
+    """The session recipe as the browser holds it (Gradio encrypts it: only whether it changed can be seen)."""
+    return page.evaluate("() => localStorage.getItem('lafg-session')")
+
+
+def wait_for_new_recipe(page, before: str | None) -> str | None:
+    """Wait until a save replaced the stored recipe ``before``; the new value."""
+    page.wait_for_function("b => localStorage.getItem('lafg-session') !== b", arg=before, timeout=30_000)
+    return stored_recipe(page)
+
+
 def test_a_recipe_rebuilds_the_same_vocabulary_and_prototypes(tmp_path):
     svc = fake_services(tmp_path)
     before = built_session(svc)
@@ -102,14 +113,16 @@ def test_a_reload_restores_tabs_1_to_3_in_chromium(app, tmp_path):
         open_tab(page, "2 · Attribute vocabulary")
         page.get_by_label("number input for N atoms").fill("6")
         page.get_by_label("number input for N atoms").press("Enter")
+        saved = stored_recipe(page)
         page.get_by_role("button", name="Build vocabulary").click()
         expect(page.locator("#vocab-info")).to_contain_text("6 atoms", timeout=60_000)
+        saved = wait_for_new_recipe(page, saved)  # the vocabulary's save has landed
         open_tab(page, "3 · Prototypes")
         page.get_by_label("number input for K atoms per class").fill("2")
         page.get_by_label("number input for K atoms per class").press("Enter")
         page.get_by_role("button", name="Build prototypes").click()
         expect(page.locator("#proto-info")).to_contain_text("top-2", timeout=30_000)
-        page.wait_for_timeout(1500)  # the keep_session event writes the recipe into localStorage
+        wait_for_new_recipe(page, saved)  # the keep_session event has written the prototypes' recipe
 
         page.reload()
         expect(page.locator("#restore-note")).to_contain_text("Restored from this browser: 4 classes", timeout=60_000)
