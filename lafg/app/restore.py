@@ -103,15 +103,16 @@ def read_recipe(data: Any, svc: Services) -> tuple[Session, Rebuild] | None:
 
 
 def adopt(s: Session, restored: Session) -> None:
-    """Put a restored recipe's tabs 1–3 into the visitor's session (owner, data sets and job stay as they are)."""
-    for name in ("names", "descriptions", "source", "visual_only", "colour_by", "projection", "offtopic"):
+    """Put a restored (or the demo's) tabs 1–3 into the visitor's session (owner, data sets and job stay)."""
+    for name in ("names", "descriptions", "source", "visual_only", "colour_by", "projection", "offtopic", "vocab",
+                 "prototypes", "set_aside", "vocab_key"):
         setattr(s, name, getattr(restored, name))
-    s.vocab = s.prototypes = None
-    s.set_aside, s.highlight, s.vocab_key = {}, [], ""
+    s.highlight = []
 
 
 def rebuild(svc: Services, s: Session, todo: Rebuild, owner: str) -> str:
-    """Build the vocabulary and prototypes a recipe asked for; returns a one-line summary."""
+    """Build the vocabulary and prototypes a recipe asked for into the restored session ``s`` (the visitor's own
+    session is changed only afterwards, by :func:`adopt`); returns a one-line summary."""
     from lafg.language.side import encode_vocabulary, language_prototypes
     from lafg.language.visual import filter_descriptions
 

@@ -123,21 +123,26 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
                 return skip
             if isinstance(data, dict) and data.get("too_big"):
                 return (gr.skip(), "Your last session was too large to keep in this browser: save it as a run bundle (tab 6) next time.", *skip[2:])
+            if s.replaced:  # the visitor loaded a run bundle or the demo before this began: theirs stays
+                return (gr.skip(), "Not restored from this browser: you loaded another session.", *skip[2:])
             try:
                 got = restore.read_recipe(data, svc)
                 if got is None:
                     return skip
                 restored, todo = got
-                restore.adopt(s, restored)
-                message = restore.rebuild(svc, s, todo, owner_of(s, request))
+                message = restore.rebuild(svc, restored, todo, owner_of(s, request))
             except LafgError as exc:  # a recipe edited in the browser, or one this server cannot rebuild
                 log.info("session restore refused: %s", exc)
                 return (gr.skip(), f"Your last session could not be restored ({exc}).", *skip[2:])
+            if s.replaced:  # ... or while this rebuilt
+                return (gr.skip(), "Not restored from this browser: you loaded another session.", *skip[2:])
+            restore.adopt(s, restored)
             origin = "restored after a reload"
             return (s, message, *describe["redraw"](s), *vocab["redraw"](s, origin), *protos["redraw"](s, origin), *restore.settings_values(s))
 
         def reset_tabs(s: Session):
             """Tabs 1–3 back to the embedded demo (the visitor's owner, uploads and job stay)."""
+            s.replaced += 1
             restore.adopt(s, demo_session())
             origin = "the demo"
             return (s, "Back to the embedded demo.", *describe["redraw"](s), *vocab["redraw"](s, origin), *protos["redraw"](s, origin), *restore.settings_values(s))

@@ -46,8 +46,8 @@ def test_a_recipe_rebuilds_the_same_vocabulary_and_prototypes(tmp_path):
     assert data["vocab"] == {"n_atoms": 6, "seed": 0, "visual_only": False} and data["protos"]["top_k"] == 3
     restored, todo = restore.read_recipe(data, svc)
     s = Session(owner="b:owner", job_id="job-1")
+    message = restore.rebuild(svc, restored, todo, s.owner)
     restore.adopt(s, restored)
-    message = restore.rebuild(svc, s, todo, s.owner)
     assert message == "Restored from this browser: 4 classes, 16 sentences, 6 atoms, 4 prototypes."
     assert s.names == NAMES and s.descriptions == DESC and s.source == "typed in" and s.owner == "b:owner" and s.job_id == "job-1"
     assert s.offtopic == before.offtopic
