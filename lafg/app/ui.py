@@ -100,6 +100,8 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
 
         def on_load(s: Session, job_id: str, token: str, request: gr.Request):
             note = model_note()
+            # both come from the browser's localStorage, which a client can set to anything
+            job_id, token = (v if isinstance(v, str) else "" for v in (job_id, token))
             if not s.owner:
                 token = token if re.fullmatch(r"b:[0-9a-f]{32}", token or "") else f"b:{secrets.token_hex(16)}"
                 s.owner = token

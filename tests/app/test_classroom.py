@@ -156,6 +156,17 @@ def test_values_gradio_itself_refuses_cost_one_log_line(app, client, capfd, capl
     assert len(refused) == 4 and all("\n" not in m for m in refused), refused
 
 
+def test_the_page_load_events_take_whatever_the_browser_stored(app, capfd):
+    """localStorage is the client's: a stored job id, owner token or session recipe of the wrong type is ignored."""
+    for value in ({"x": 1}, [1, 2], 7):
+        answer = _raw_call(app[0], "on_load", [None, value, value])
+        assert "event: complete" in answer, answer
+        answer = _raw_call(app[0], "restore_session", [None, value])
+        assert "event: complete" in answer, answer
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+
+
 def _raw_call(url: str, api: str, data: list) -> str:
     import urllib.request
 
