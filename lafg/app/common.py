@@ -44,7 +44,7 @@ class Session:
     set_aside: dict = field(default_factory=dict)  # class -> [(sentence, reason)] the visual filter set aside
     offtopic: dict = field(default_factory=dict)  # class -> [(sentence, reason)] flagged by lafg.language.offtopic
     colour_by: str = "atom"  # vocabulary map colours: "atom" or "class"
-    replaced: int = 0  # times the visitor replaced tabs 1–3 (a run bundle, the demo): a slower restore yields to them
+    replaced: bool = False  # the visitor replaced tabs 1–3 (a run bundle, the demo): a slower restore yields to it
 
     def __hash__(self) -> int:
         # Gradio decides that a gr.State changed (and fires its .change) by hashing it before and after an event

@@ -6,12 +6,13 @@ from pathlib import Path
 
 from lafg.errors import InputError
 from lafg.language.describe import load_descriptions_json
+from lafg.vision.data import shared_data_path
 
 from .limits import Limits
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DIR = ROOT / "assets" / "demo"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = shared_data_path()
 DEMO_LABEL = "demo (20 CUB birds, embedded)"  # assets/demo: 14 seen + 6 unseen classes, 6 images each
 
 

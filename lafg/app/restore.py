@@ -18,16 +18,16 @@ from lafg.errors import InputError
 from lafg.language.describe import validate_descriptions
 from lafg.language.prototypes import PrototypeConfig
 from lafg.language.vocabulary import VocabularyConfig
-from lafg.store.cache import content_key
 
 from .common import Session
-from .services import Services
+from .services import Services, vocab_key
 
 log = logging.getLogger("lafg.app")
 
 VERSION = 1
 MAX_RECIPE_CHARS = 2_000_000  # localStorage holds ~5 MB per site; bigger sessions are saved as run bundles
 VOCAB_KEYS = ("n_atoms", "seed", "visual_only")  # what the Vocabulary tab sets (the rest: library defaults)
+VARIANTS = ("lafg", "grounded")  # the Prototypes tab's choices (tab_protos.VARIANT_CHOICES)
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Rebuild:
 
     vocab: VocabularyConfig | None = None
     protos: PrototypeConfig | None = None  # only with a vocabulary
+    variant: str = "lafg"  # which atoms the prototypes were chosen from (the Prototypes tab's choice)
 
 
 def recipe(s: Session) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def recipe(s: Session) -> dict[str, Any]:
         cfg = s.vocab.config.to_dict()
         out["vocab"] = {k: cfg[k] for k in VOCAB_KEYS}
         if s.prototypes is not None:
-            out["protos"] = s.prototypes.config.to_dict()
+            out["protos"] = {**s.prototypes.config.to_dict(), "variant": s.prototypes.variant}
     if len(json.dumps(out, ensure_ascii=False)) > MAX_RECIPE_CHARS:
         return {"v": VERSION, "too_big": True}
     return out
@@ -99,6 +100,10 @@ def read_recipe(data: Any, svc: Services) -> tuple[Session, Rebuild] | None:
                 tau=_bounded(protos.get("tau"), float, 1e-3, 100, "τ_p"),
             )
             proto_cfg.fill("x")  # a template without "{}" is refused here
+            variant = protos.get("variant", "lafg")
+            if variant not in VARIANTS:
+                raise InputError(f"unknown prototype variant {str(variant)[:40]!r}")
+            return s, Rebuild(vocab_cfg, proto_cfg, variant)
     return s, Rebuild(vocab_cfg, proto_cfg)
 
 
@@ -110,7 +115,7 @@ def adopt(s: Session, restored: Session) -> None:
     s.highlight = []
 
 
-def rebuild(svc: Services, s: Session, todo: Rebuild, owner: str) -> str:
+def rebuild(svc: Services, s: Session, todo: Rebuild, owner: str, request: Any = None) -> str:
     """Build the vocabulary and prototypes a recipe asked for into the restored session ``s`` (the visitor's own
     session is changed only afterwards, by :func:`adopt`); returns a one-line summary."""
     from lafg.language.side import encode_vocabulary, language_prototypes
@@ -124,12 +129,13 @@ def rebuild(svc: Services, s: Session, todo: Rebuild, owner: str) -> str:
         filtered = filter_descriptions(current) if cfg.visual_only else None
         s.visual_only = cfg.visual_only
         s.set_aside = filtered.set_aside if filtered else {}
-        with svc.heavy(owner):
+        with svc.heavy(owner, request):
             s.vocab = encode_vocabulary(filtered.kept if filtered else current, s.names, encoder, cfg, svc.cache)
-        s.vocab_key = content_key(encoder.name, s.vocab.sentences)
+        s.vocab_key = vocab_key(encoder.name, s.vocab)  # the key tab 2 gives the same vocabulary's map
         parts.append(f"{s.vocab.n_atoms} atoms")
         if todo.protos is not None:
-            s.prototypes = language_prototypes(s.names, s.descriptions, encoder, None, todo.protos, "lafg", s.vocab, svc.cache)
+            s.prototypes = language_prototypes(s.names, s.descriptions, encoder, None, todo.protos, todo.variant, s.vocab,
+                                               svc.cache)
             parts.append(f"{len(s.prototypes.names)} prototypes")
     return "Restored from this browser: " + ", ".join(parts) + "."
 

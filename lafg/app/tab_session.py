@@ -87,8 +87,7 @@ def build(svc: Services, state: gr.State, describe: dict, vocab: dict, protos: d
             raise InputError("the run bundle holds no class names")
         # a session restore still rebuilding after a reload (it holds ``s``) or starting later (it gets ``fresh``)
         # must not overwrite this one
-        s.replaced += 1
-        fresh.replaced = s.replaced
+        s.replaced = fresh.replaced = True
         return (fresh, message, *describe["redraw"](fresh), *vocab["redraw"](fresh), *protos["redraw"](fresh))
 
     upload.upload(load, [state, upload], [state, load_md, *describe["outputs"], *vocab["outputs"], *protos["outputs"]], api_name="load_bundle")

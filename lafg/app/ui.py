@@ -24,6 +24,7 @@ from . import (
 from .common import Session, demo_session, log, note
 from .limits import install_fair_queue, limit_threads
 from .refusals import quiet_input_refusals
+from .safe_text import md
 from .services import Services, default_services
 from .uploads import owner_of, sweep_uploads
 
@@ -127,24 +128,25 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
                 return (gr.skip(), "Your last session was too large to keep in this browser: save it as a run bundle (tab 6) next time.", *skip[2:])
             if s.replaced:  # the visitor loaded a run bundle or the demo before this began: theirs stays
                 return (gr.skip(), "Not restored from this browser: you loaded another session.", *skip[2:])
+            before = s.fingerprint()
             try:
                 got = restore.read_recipe(data, svc)
                 if got is None:
                     return skip
                 restored, todo = got
-                message = restore.rebuild(svc, restored, todo, owner_of(s, request))
+                message = restore.rebuild(svc, restored, todo, owner_of(s, request), request)
             except LafgError as exc:  # a recipe edited in the browser, or one this server cannot rebuild
                 log.info("session restore refused: %s", exc)
-                return (gr.skip(), f"Your last session could not be restored ({exc}).", *skip[2:])
-            if s.replaced:  # ... or while this rebuilt
-                return (gr.skip(), "Not restored from this browser: you loaded another session.", *skip[2:])
+                return (gr.skip(), f"Your last session could not be restored ({md(str(exc), 300)}).", *skip[2:])
+            if s.replaced or s.fingerprint() != before:  # ... or loaded or edited tabs 1–3 while this rebuilt
+                return (gr.skip(), "Not restored from this browser: you changed the session meanwhile.", *skip[2:])
             restore.adopt(s, restored)
             origin = "restored after a reload"
             return (s, message, *describe["redraw"](s), *vocab["redraw"](s, origin), *protos["redraw"](s, origin), *restore.settings_values(s))
 
         def reset_tabs(s: Session):
             """Tabs 1–3 back to the embedded demo (the visitor's owner, uploads and job stay)."""
-            s.replaced += 1
+            s.replaced = True
             restore.adopt(s, demo_session())
             origin = "the demo"
             return (s, "Back to the embedded demo.", *describe["redraw"](s), *vocab["redraw"](s, origin), *protos["redraw"](s, origin), *restore.settings_values(s))

@@ -57,10 +57,15 @@ class ImageSet:
         return len(self.items)
 
 
-def shared_data_root() -> Path | None:
-    """``$LAFG_SHARED_DATA`` if set, else ``../shared/data`` beside the repository; None when absent."""
+def shared_data_path() -> Path:
+    """Where the shared data sets live: ``$LAFG_SHARED_DATA`` if set, else ``../shared/data`` beside the repository."""
     env = os.environ.get("LAFG_SHARED_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def shared_data_root() -> Path | None:
+    """:func:`shared_data_path`, or None when it is absent."""
+    path = shared_data_path()
     return path if path.is_dir() else None
 
 

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lafg.store.cache import ArrayCache
 from lafg.vision.data import load_image
-from lafg.vision.onnx_embed import module_device, runtime_for
+from lafg.vision.onnx_embed import module_device, runtime_for, transform_name
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +28,6 @@ Progress = Callable[[int, int, str], None]
 Transform = Callable[..., torch.Tensor]
 
 MAX_WORKERS = 2  # image decoding processes; more only competes with the model for 2-core machines
-
-
-def transform_name(transform: Transform) -> str:
-    """A stable name for a transform (its ``name`` attribute, else its repr): part of cache keys."""
-    return str(getattr(transform, "name", None) or repr(transform))
 
 
 def view_seed(path: Path, view: int, seed: int) -> int:

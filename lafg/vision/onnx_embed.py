@@ -41,6 +41,11 @@ _SESSIONS: dict[str, OnnxBackbone | None] = {}
 _LOCK = threading.Lock()
 
 
+def transform_name(transform: object) -> str:
+    """A stable name for a transform (its ``name`` attribute, else its repr): part of cache keys."""
+    return str(getattr(transform, "name", None) or repr(transform))
+
+
 def module_device(module) -> torch.device:
     """Device of the module's first parameter (CPU for parameter-free callables): inputs are moved there."""
     params = getattr(module, "parameters", None)
@@ -182,9 +187,10 @@ def runtime_for(backbone: nn.Module, engine: str | OnnxBackbone = "auto") -> nn.
 INT8_RECIPE = "qdq-perchannel-s8w-u8a-minmax-v1"  # part of the cache key: change it when the recipe changes
 
 
-def calibration_key(paths) -> str:
-    """Digest of the calibration images (path, size, mtime) and the recipe: names a cached int8 model."""
-    h = hashlib.sha256(INT8_RECIPE.encode())
+def calibration_key(paths, transform) -> str:
+    """Digest of the calibration images (path, size, mtime), their transform and the recipe: names a cached int8
+    model (and, through its name, the features it gives)."""
+    h = hashlib.sha256(f"{INT8_RECIPE}\0{transform_name(transform)}".encode())
     for p in sorted(str(p) for p in paths):
         st = os.stat(p)
         h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -206,23 +212,25 @@ def int8_backbone(backbone: nn.Module, calibration_paths, transform=None, cache_
     if len(paths) < 16:
         raise InputError(f"int8 calibration needs at least 16 images, got {len(paths)}")
     folder = Path(cache_dir) if cache_dir else default_cache_dir() / "onnx"
-    out = folder / f"{fp32.path.stem}-int8-{calibration_key(paths)}.onnx"
+    transform = transform or backbone.eval_transform()
+    key = calibration_key(paths, transform)
+    out = folder / f"{fp32.path.stem}-int8-{key}.onnx"
     if not out.is_file():
-        _quantise(fp32.path, out, _calibration_batches(paths, transform or backbone.eval_transform(), batch_size))
-    return OnnxBackbone(out, f"{fp32.name}[int8]", fp32.feature_dim, n_threads or threads(), precision="int8")
+        _quantise(fp32.path, out, _calibration_batches(paths, transform, batch_size))
+    # the name keys the feature cache: two calibrations are two models
+    return OnnxBackbone(out, f"{fp32.name}:{key}[int8]", fp32.feature_dim, n_threads or threads(), precision="int8")
 
 
 def _calibration_batches(paths: list[Path], transform, batch_size: int):
     """Preprocessed float32 batches ``{"images": (B, 3, H, W)}`` of the calibration images (unreadable skipped)."""
-    from PIL import Image
+    from lafg.vision.data import load_image
 
     batch = []
     for p in paths:
-        try:
-            with Image.open(p) as im:
-                batch.append(transform(im.convert("RGB")).numpy())
-        except OSError:
+        image = load_image(p)  # the one safe reader: upright RGB, pixel cap, None when unreadable
+        if image is None:
             continue
+        batch.append(transform(image).numpy())
         if len(batch) == batch_size:
             yield {"images": np.stack(batch).astype(np.float32)}
             batch = []

@@ -81,6 +81,24 @@ def test_a_recipe_edited_in_the_browser_is_refused(tmp_path, change, message):
         restore.read_recipe(data, svc)
 
 
+def test_grounded_prototypes_come_back_grounded_with_the_vocabulary_maps_own_key(tmp_path):
+    from lafg.app.services import vocab_key
+
+    svc = fake_services(tmp_path)
+    before = built_session(svc)
+    before.prototypes = language_prototypes(before.names, before.descriptions, FakeTextEncoder(), None,
+                                            PrototypeConfig(top_k=3, tau=0.05), "grounded", before.vocab, svc.cache)
+    data = restore.recipe(before)
+    restored, todo = restore.read_recipe(data, svc)
+    restore.rebuild(svc, restored, todo, "b:owner")
+    assert restored.prototypes.variant == "grounded"
+    np.testing.assert_allclose(restored.prototypes.vectors, before.prototypes.vectors, atol=1e-6)
+    assert restored.vocab_key == vocab_key(FakeTextEncoder().name, restored.vocab)  # tab 2's key: one map, not two
+    data["protos"]["variant"] = "<b>x</b>"
+    with pytest.raises(InputError, match="unknown prototype variant"):
+        restore.read_recipe(data, svc)
+
+
 def test_nothing_usable_is_ignored(tmp_path):
     svc = fake_services(tmp_path)
     for data in (None, [], {"v": 99, "names": NAMES}, {"v": 1, "names": []}, {"v": 1, "too_big": True}, {"v": 1, "names": [3]}):

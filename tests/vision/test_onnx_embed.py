@@ -85,3 +85,18 @@ def test_int8_is_opt_in_close_to_fp32_cached_per_calibration_set_and_cached_apar
     np.testing.assert_allclose(again, fp32[:2], atol=1e-5)
     with pytest.raises(InputError, match="at least 16"):
         int8_backbone(lite0, paths[:3], cache_dir=tmp_path)
+
+
+def test_an_int8_models_name_and_file_follow_its_calibration_images_and_transform(tmp_path):
+    """Its name keys the feature cache: two calibrations must never share cached features."""
+    from torchvision import transforms as T
+
+    from lafg.vision.onnx_embed import calibration_key
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.jpg")
+        paths[-1].write_bytes(b"x" * (i + 1))
+    a, b = T.Compose([T.Resize(224), T.ToTensor()]), T.Compose([T.Resize(256), T.ToTensor()])
+    keys = {calibration_key(paths, a), calibration_key(paths, b), calibration_key(paths[:2], a)}
+    assert len(keys) == 3 and calibration_key(list(reversed(paths)), a) == calibration_key(paths, a)
