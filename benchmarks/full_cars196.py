@@ -15,14 +15,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-SRC = Path(os.environ.get("LAFG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "cars196"
+from lafg.vision.data import shared_data_path
+
+SRC = shared_data_path() / "cars196"
 DESCRIPTORS = SRC.parent / "descriptors" / "cars196_gpt4_adaptclipzs.json"
 
 

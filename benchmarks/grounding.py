@@ -52,6 +52,7 @@ from lafg.retrieval.attribute_space import (
     readout_space,
     text_scores,
 )
+from lafg.retrieval.explain import atom_activations
 from lafg.retrieval.grounding import (
     attribute_correlations,
     attribute_phrase,
@@ -206,9 +207,7 @@ class Bench:
 
         y = self.language.class_atoms().astype(np.float64)
         probe = Ridge(alpha=alpha).fit(self.seen.feats, y[self.labels])
-        mix = self.language.centroids @ self.phrases.T / 0.05
-        mix = np.exp(mix - mix.max(axis=0))
-        mix /= mix.sum(axis=0)
+        mix = atom_activations(self.phrases, self.language.centroids, 0.05).T  # (N atoms, phrases)
         return self.score_row(f"concept probe onto the classes' own atoms (ridge α = {alpha:g})",
                               probe.predict(self.unseen.feats) @ mix, probe.predict(self.seen.feats) @ mix)
 
@@ -290,8 +289,9 @@ def backbone_embeddings(paths: list[str]) -> np.ndarray:
     return feats
 
 
-def trained_run(paths, names, seen, image_set, descriptions, out_dir: Path, reading: str):
-    """A head-mode run through the library pipeline (the CLI's defaults), then loaded from its checkpoint."""
+def trained_run(paths, names, seen, image_set, descriptions, out_dir: Path, reading: str, feats: np.ndarray):
+    """A head-mode run through the library pipeline (the CLI's defaults), then loaded from its checkpoint; the
+    embeddings of all images through it (``feats``: their frozen features, already at hand)."""
     from lafg.pipeline import RunConfig, load_run, train_run
     from lafg.training.loop import DEFAULT_EPOCHS, TrainConfig
 
@@ -302,8 +302,7 @@ def trained_run(paths, names, seen, image_set, descriptions, out_dir: Path, read
     train_run(cfg, [paths[i] for i in rows], labels, seen_names, out_dir, descriptions=descriptions,
               feature_cache=ArrayCache(name="features"), text_cache=ArrayCache(name="text"), num_workers=1)
     run = load_run(out_dir / "checkpoint.pt")
-    emb, kept = run.embed_images(paths, cache=ArrayCache(name="features"))
-    return run, emb
+    return run, run.embed_features(feats)
 
 
 def main(argv=None) -> int:
@@ -335,7 +334,7 @@ def main(argv=None) -> int:
     if not args.no_train:
         for reading in [r for r in args.readings.split(",") if r]:
             with tempfile.TemporaryDirectory() as tmp:
-                run, emb = trained_run(paths, names, seen, image_set, descriptions, Path(tmp), reading)
+                run, emb = trained_run(paths, names, seen, image_set, descriptions, Path(tmp), reading, feats)
                 tb = Bench(feats, emb, names, seen, run.language, descriptions, attrs, encoder, cache, trained=run)
                 model = f"trained head-mode run (lafg, {reading} reading, {run.epochs_done} epochs, library pipeline)"
                 rows, _ = selection(tb, (FEATURES, EMBEDDINGS), ("descriptions",), (ReadoutConfig().alpha,))

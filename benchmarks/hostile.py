@@ -45,7 +45,7 @@ def attack_key(tmp: Path) -> str:
     from gradio_client import Client
 
     from tests.app.test_hostile import Launched, generate, services
-    from tests.llm.test_openai_backend import _Server
+    from tests.language.llm.test_openai_backend import _Server
 
     os.environ["OPENAI_API_KEY"] = SECRET
     with _Server() as rogue:
@@ -120,7 +120,7 @@ def attack_ssrf(url: str) -> str:
 
     from tests.app.conftest import free_port
     from tests.app.test_hostile import generate
-    from tests.llm.test_openai_backend import _Server
+    from tests.language.llm.test_openai_backend import _Server
 
     client = Client(url, verbose=False)
     client.predict("Blue Jay", None, None, api_name="/set_names")

@@ -48,10 +48,10 @@ from lafg.training.inputs import DEFAULT_TOP_STAGES, DEFAULT_VIEWS, PreparedInpu
 from lafg.training.loop import TrainConfig
 from lafg.training.methods import get_method, list_methods
 from lafg.vision.backbones import create_backbone
-from lafg.vision.data import load_image_set
+from lafg.vision.data import load_image_set, shared_data_path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DATA = Path(os.environ.get("LAFG_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+DATA = shared_data_path()
 BACKBONE = "efficientnet_lite0"
 TOP_STAGES = DEFAULT_TOP_STAGES  # partial mode fine-tunes the last two MBConv stages + conv head
 SETS = ("cars196", "cub100")
@@ -209,16 +209,6 @@ def load_descriptions(set_name: str, llm: str) -> dict[str, list[str]]:
     return json.loads(path.read_text())
 
 
-_ENCODERS: dict[str, object] = {}
-
-
-def text_encoder(name: str):
-    """A registered text encoder (MiniLM or :data:`BRIDGE`), built once per process."""
-    if name not in _ENCODERS:
-        _ENCODERS[name] = create_text_encoder(name)
-    return _ENCODERS[name]
-
-
 LANGUAGE_VARIANTS = ("template", "descriptions", "lafg", "grounded")
 
 
@@ -231,13 +221,13 @@ def language(
 ) -> Language:
     """The language side of the set's training classes (:func:`lafg.language.side.seen_language`: their descriptions
     only), every prototype variant; ``encoder`` a registered text encoder (MiniLM or :data:`BRIDGE`)."""
-    return seen_language(data.train_names, descriptions, text_encoder(encoder), vocab, proto, LANGUAGE_VARIANTS,
+    return seen_language(data.train_names, descriptions, create_text_encoder(encoder), vocab, proto, LANGUAGE_VARIANTS,
                          text_cache())
 
 
 def eval_prototypes(lang: Language, data: SetData, variant: str, encoder: str = "minilm") -> np.ndarray:
     """The evaluation classes' prototypes from their names only, through the training classes' vocabulary."""
-    return lang.prototypes_for(data.eval_names, text_encoder(encoder), variant, text_cache())
+    return lang.prototypes_for(data.eval_names, create_text_encoder(encoder), variant, text_cache())
 
 
 def oracle_language(data: SetData) -> Language:
@@ -270,7 +260,7 @@ def run_method(
     run_cfg = RunConfig(train=replace(cfg, method=method_name, seed=seed), backbone=BACKBONE, views=data.views,
                         n_top_stages=data.stages, encoder=encoder if encoder != ORACLE else "minilm",
                         vocab=VOCAB, proto=PROTO)
-    enc = text_encoder(encoder) if method.align and encoder != ORACLE else None
+    enc = create_text_encoder(encoder) if method.align and encoder != ORACLE else None
     with tempfile.TemporaryDirectory() as out:
         result = train_run(run_cfg, data.train_paths, data.train_labels, data.train_names, out,
                            language=lang if method.align else None, backbone=data.backbone, encoder=enc,

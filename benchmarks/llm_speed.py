@@ -24,8 +24,9 @@ sys.path.insert(0, str(REPO))
 from lafg.language.describe import DescribeConfig, describe_classes, empty_classes  # noqa: E402
 from lafg.language.llm import create_llm  # noqa: E402
 from lafg.store.cache import JsonCache  # noqa: E402
+from lafg.vision.data import shared_data_path  # noqa: E402
 
-SHARED = Path(os.environ.get("LAFG_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED = shared_data_path()
 GPT4_JSON = SHARED / "descriptors" / "cub200_gpt4_adaptclipzs.json"
 RESULTS = REPO / "benchmarks" / "results"
 

@@ -42,7 +42,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 OUT = ROOT / "benchmarks" / "results"
-SHARED = Path(os.environ.get("LAFG_SHARED_DATA", ROOT.parent / "shared" / "data"))  # worktrees: set it
+
+from lafg.app.datasets import shared_descriptions  # noqa: E402
+from lafg.vision.data import shared_data_path  # noqa: E402
+
+SHARED = shared_data_path()
 DIM, TEXT_DIM, N_QUERIES = 512, 128, 100
 
 
@@ -461,12 +465,6 @@ def linked_set(tmp: Path, n: int, name: str = "set") -> Path:
     return set_dir
 
 
-def cub_descriptions() -> dict[str, list[str]]:
-    """The shared GPT-4 descriptions of the CUB classes (read from ``SHARED``, which worktrees set)."""
-    path = SHARED / "descriptors" / "cub200_gpt4_adaptclipzs.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
 def synthetic_services(work: Path, set_dir: Path, calls: list, **options):
     """App services whose embedder gives the set's files synthetic features (counting the images embedded)."""
     from app_speed import SyntheticGalleryEmbedder
@@ -497,7 +495,7 @@ def bench_restart(n: int = 100_000) -> dict:
 
     tmp = Path(tempfile.mkdtemp(prefix="lafg-scale-"))
     set_dir = linked_set(tmp, n)
-    descriptions = cub_descriptions()
+    descriptions = shared_descriptions(SHARED / "cub100")
     calls = []
     first = synthetic_services(tmp / "work", set_dir, calls)
     t = time.perf_counter()
@@ -559,7 +557,7 @@ def measure_app_memory(tmp: Path, budget: int, step: str) -> dict:
     process, RSS before / after reloading it and after 10 text and 10 image queries with explanations."""
     from lafg.app import retrieval
 
-    descriptions = cub_descriptions()
+    descriptions = shared_descriptions(SHARED / "cub100")
     svc = synthetic_services(tmp / "work", tmp / "set", [], index_bytes_per_image=budget)
     if step == "build":
         for name in ("warm", "set"):

@@ -101,13 +101,13 @@ def ridge_zero_shot(fit_feats, fit_labels, fit_vecs, feats, labels, class_vecs) 
 def bridge_temperature_grid(sets: dict, temperatures=BRIDGE_TEMPERATURES) -> list[dict]:
     """Seen-class zero-shot accuracy of the bridge per (temperature, centring): the validation that fixes
     :data:`lafg.language.bridge.DEFAULT_TEMPERATURE` (unseen classes untouched)."""
-    from lafg.language.bridge import BridgeEncoder
+    from lafg.language.encoders import create_text_encoder
 
     rows = []
     seen = {set_name: (data.train_features(), data.kept_train_labels) for set_name, data in sets.items()}
     for t in temperatures:
         for center in (True, False):
-            enc = BridgeEncoder(temperature=t, center=center)
+            enc = create_text_encoder(BRIDGE, temperature=t, center=center)  # the registry's: one shared MiniLM
             for set_name, data in sets.items():
                 vecs = enc.encode([PROTO.fill(n) for n in data.train_names])
                 acc = zero_shot(vecs, *seen[set_name])

@@ -55,7 +55,7 @@ RUN_FILE = "run.json"  # a human-readable copy of the run spec (never read back:
 
 # ------------------------------------------------------------------------------------------- language side
 def language_variants(method: Method) -> tuple[str, ...]:
-    """Variants a run builds: its own (for training) and ``lafg`` (the read-out's target)."""
+    """Variants a run builds: its own (for training) and ``lafg`` (kept in every checkpoint beside it)."""
     return tuple(dict.fromkeys([v for v in (method.language_variant, "lafg") if v]))
 
 
@@ -161,29 +161,27 @@ def train_run(
         prepared = prepare_inputs(backbone, cfg.train.mode, paths, cfg.views, cfg.n_top_stages, feature_cache,
                                   progress, num_workers=num_workers)
     kept_labels = labels[prepared.kept]
+    kept_paths = [paths[i] for i in prepared.kept]
+    encoder_name, encoder_kw = _encoder_registry(encoder, cfg)
     parts = trained_parts(cfg.train)
     spec = RunSpec(
         backbone=cfg.backbone, backbone_kw=dict(cfg.backbone_kw),
         backbone_id=backbone_id or getattr(backbone, "name", cfg.backbone),
         mode=cfg.train.mode, n_top_stages=int(cfg.n_top_stages), views=int(cfg.views),
-        encoder=_encoder_registry(encoder, cfg)[0], encoder_kw=_encoder_registry(encoder, cfg)[1],
+        encoder=encoder_name, encoder_kw=encoder_kw,
         encoder_id=language.encoder_id if language else getattr(encoder, "name", cfg.encoder),
         vocabulary=(language.vocabulary.config if language and language.vocabulary else cfg.vocab).to_dict(),
         prototypes=(language.proto_config if language else cfg.proto).to_dict(),
         method=method.name, reading=cfg.train.reading, train=cfg.train.to_dict(), seen_classes=list(seen_names),
-        data_fingerprint=data_fingerprint([paths[i] for i in prepared.kept], kept_labels, seen_names),
+        data_fingerprint=data_fingerprint(kept_paths, kept_labels, seen_names),
         language_source=language.source if language else "none", trained=parts,
         notes=list(language.notes) if language else [],
     )
     extra = {"run": spec.to_dict(), "language": language.to_state() if language else None}
     out = Path(out_dir)
-    kept_paths = [paths[i] for i in prepared.kept]
     from lafg.training import distributed
 
     is_main = distributed.context().is_main  # torchrun: rank 0 alone writes files
-    # the read-out reads the frozen features: taken before training (full mode trains the backbone in place)
-    frozen = _frozen_features(cfg.train.mode, prepared, kept_paths, backbone, feature_cache, num_workers) \
-        if is_main and language is not None and language.vocabulary is not None else None
     result = train(
         cfg.train, prepared.inputs, kept_labels, out, in_dim=prepared.in_dim,
         prototypes=method_prototypes(language, method, cfg.train.seed) if language else None,
@@ -199,6 +197,8 @@ def train_run(
         # Every run gets the read-out explanations read by default, projector-trained ones too (their projectors
         # stay readable: Run.attribute_space(PROJECTOR)); benchmarks/grounding.py measures both.
         state = read_checkpoint(ckpt, parse=False)
+        # the frozen backbone's features (training fine-tuned a copy of the trunk: the backbone is as it was)
+        frozen = _frozen_features(cfg.train.mode, prepared, kept_paths, backbone, feature_cache, num_workers)
         if frozen is not None:
             readout = fit_readout(language, frozen, kept_labels)
         else:  # no frozen backbone at hand (prepared partial inputs without one): the trained embeddings
@@ -229,9 +229,9 @@ def _frozen_features(mode: str, prepared: PreparedInputs, kept_paths: list, back
         return prepared.inputs.views[0].numpy()
     if backbone is None:
         return None
-    from lafg.vision.features import extract_features
+    from lafg.training.inputs import frozen_inputs
 
-    return extract_features(backbone, kept_paths, backbone.eval_transform(), cache=cache, num_workers=num_workers)
+    return frozen_inputs(backbone, "head", kept_paths, cache=cache, num_workers=num_workers)[0]
 
 
 @torch.no_grad()

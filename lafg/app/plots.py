@@ -10,7 +10,6 @@ legend stays readable with hundreds of atoms or classes; hovering any point show
 from __future__ import annotations
 
 import functools
-import html
 import re
 import threading
 from collections.abc import Sequence
@@ -21,16 +20,16 @@ from plotly.colors import qualitative
 
 from lafg.store.cache import ArrayCache
 
+# Visitor or LLM text made inert for Plotly, which draws a subset of HTML in labels, hovers and titles (``<a href>``
+# links among it): the app's HTML escaping, whose entities Plotly shows as the characters.
+from .safe_text import plain as plot_text
+
 WEBGL_THRESHOLD = 5000  # points above which the map switches to WebGL (Scattergl)
 MAX_LEGEND = 20  # atoms with their own legend entry and colour
 PALETTE = qualitative.Dark24 + qualitative.Light24
 OTHER_COLOUR = "#b8b8b8"
 
 
-def plot_text(text: object) -> str:
-    """Visitor or LLM text made inert for Plotly, which draws a subset of HTML in labels, hovers and titles
-    (``<a href>`` links among it): ``<``, ``>`` and ``&`` become entities, which Plotly shows as the characters."""
-    return html.escape(str(text), quote=False)
 
 
 def short(text: str, n: int = 60) -> str:

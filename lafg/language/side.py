@@ -106,12 +106,10 @@ class Language:
     def class_atoms(self) -> np.ndarray:
         """(C, N) bool: the seen class has a sentence of its own in the atom."""
         v = self.vocabulary
-        out = np.zeros((len(self.seen_names), v.n_atoms), dtype=bool)
-        rows = {n: i for i, n in enumerate(self.seen_names)}
-        for c, a in zip(v.sentence_class, v.sentence_atom, strict=True):
-            if v.class_names[c] in rows:
-                out[rows[v.class_names[c]], a] = True
-        return out
+        own = np.zeros((len(v.class_names) + 1, v.n_atoms), dtype=bool)  # last row: a class without sentences
+        own[v.sentence_class, v.sentence_atom] = True
+        row = {n: i for i, n in enumerate(v.class_names)}
+        return own[[row.get(n, -1) for n in self.seen_names]]
 
     def prototypes_for(self, names: list[str], encoder, variant: str = "lafg", cache=None) -> np.ndarray:
         """Prototypes of any classes from their *names* only: template + the seen vocabulary's atoms."""

@@ -43,6 +43,12 @@ def published_set(file: str) -> dict[str, list[str]]:
     return {str(k): [str(s).strip() for s in v if str(s).strip()] for k, v in _read(file).items()}
 
 
+@lru_cache(maxsize=8)
+def loose_keys(file: str) -> dict[str, str]:
+    """One shipped file's keys by their loose form (:func:`name_key`): built once, not per name looked up."""
+    return {name_key(k): k for k in published_set(file)}
+
+
 @lru_cache(maxsize=1)
 def supplement() -> dict[str, dict[str, list[str]]]:
     return {k: v for k, v in _read("supplement.json").items() if not k.startswith("_")}
@@ -75,8 +81,7 @@ class PublishedDescriptionsLLM(LLM):
             data = published_set(entry["file"])
             target = entry["aliases"].get(name)
             if target is None:
-                loose = {name_key(k): k for k in data}
-                target = loose.get(key)
+                target = loose_keys(entry["file"]).get(key)
             if target is not None and data.get(target):
                 return list(data[target]), f"{entry['file']}:{target}"
             extra = supplement().get(preset, {})
