@@ -25,7 +25,7 @@ _REGISTRY: dict[str, Callable[..., TextEncoder]] = {
 
 
 def _bridge_lite0(**kwargs) -> TextEncoder:
-
+    kwargs.setdefault("text_encoder", create_text_encoder("minilm"))  # the one shared MiniLM, not a second copy
     return BridgeEncoder(backbone="efficientnet_lite0", **kwargs)
 
 

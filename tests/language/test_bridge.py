@@ -95,3 +95,11 @@ def test_bridge_on_the_shared_descriptors(shared_data):
     assert set(top_car) & {"sports car", "convertible", "minivan", "pickup truck", "station wagon", "limousine", "jeep", "cab", "racing car", "police van", "beach wagon", "car wheel", "grille", "moving van", "tow truck", "minibus", "ambulance"}
     bb, cc, bc = emb[:10] @ emb[:10].T, emb[10:] @ emb[10:].T, emb[:10] @ emb[10:].T
     assert bb.mean() > bc.mean() and cc.mean() > bc.mean()  # birds closer to birds than to cars
+
+
+def test_the_registrys_bridge_reads_through_the_one_shared_minilm():
+    from lafg.language.encoders import create_text_encoder
+
+    bridge = create_text_encoder("bridge:efficientnet_lite0", temperature=0.05, center=False)
+    assert bridge.text is create_text_encoder("minilm")
+    assert bridge.registry == ("bridge:efficientnet_lite0", {"temperature": 0.05, "center": False})
