@@ -142,10 +142,11 @@ def rebuild(svc: Services, s: Session, todo: Rebuild, owner: str, request: Any =
 
 def settings_values(s: Session) -> tuple:
     """The tabs' setting widgets for a restored session: N atoms, visual only, colour by, projection (tab 2) and
-    template, K, τ_p (tab 3)."""
+    template, K, τ_p, which atoms (tab 3)."""
     v = s.vocab.config if s.vocab is not None else VocabularyConfig()
     p = s.prototypes.config if s.prototypes is not None else PrototypeConfig()
-    return v.n_atoms, s.visual_only, s.colour_by, s.projection, p.template, p.top_k, p.tau
+    variant = s.prototypes.variant if s.prototypes is not None else "lafg"
+    return v.n_atoms, s.visual_only, s.colour_by, s.projection, p.template, p.top_k, p.tau, variant
 
 
 def same_as(s: Session, data: Any) -> bool:

@@ -179,4 +179,4 @@ def build(svc: Services, state: gr.State, vocab_tab: dict | None = None) -> dict
         return (info, gr.Dropdown(choices=p.names, value=first), fig, md, gr.Dropdown(choices=p.names, value=first),
                 gr.Dropdown(choices=p.names, value=second), weight_spread(p.top_weights, p.names, p.config.tau))
 
-    return {"redraw": redraw, "settings": [template, top_k, tau], "outputs": [proto_info, class_pick, class_plot, class_md, cls_a, cls_b, spread_plot], "class_plot": class_plot, "spread_plot": spread_plot, "compare_plot": compare_plot}
+    return {"redraw": redraw, "settings": [template, top_k, tau, variant], "outputs": [proto_info, class_pick, class_plot, class_md, cls_a, cls_b, spread_plot], "class_plot": class_plot, "spread_plot": spread_plot, "compare_plot": compare_plot}

@@ -54,7 +54,7 @@ def test_a_recipe_rebuilds_the_same_vocabulary_and_prototypes(tmp_path):
     assert [a.label for a in s.vocab.atoms] == [a.label for a in before.vocab.atoms]
     np.testing.assert_allclose(s.vocab.centroids, before.vocab.centroids, atol=1e-6)
     np.testing.assert_allclose(s.prototypes.vectors, before.prototypes.vectors, atol=1e-6)
-    assert restore.settings_values(s) == (6, False, "atom", "PCA", "a photo of a {}.", 3, 0.05)
+    assert restore.settings_values(s) == (6, False, "atom", "PCA", "a photo of a {}.", 3, 0.05, "lafg")
     assert restore.same_as(s, restore.recipe(s))
 
 
@@ -91,7 +91,7 @@ def test_grounded_prototypes_come_back_grounded_with_the_vocabulary_maps_own_key
     data = restore.recipe(before)
     restored, todo = restore.read_recipe(data, svc)
     restore.rebuild(svc, restored, todo, "b:owner")
-    assert restored.prototypes.variant == "grounded"
+    assert restored.prototypes.variant == "grounded" and restore.settings_values(restored)[-1] == "grounded"
     np.testing.assert_allclose(restored.prototypes.vectors, before.prototypes.vectors, atol=1e-6)
     assert restored.vocab_key == vocab_key(FakeTextEncoder().name, restored.vocab)  # tab 2's key: one map, not two
     data["protos"]["variant"] = "<b>x</b>"
@@ -138,6 +138,7 @@ def test_a_reload_restores_tabs_1_to_3_in_chromium(app, tmp_path):
         open_tab(page, "3 · Prototypes")
         page.get_by_label("number input for K atoms per class").fill("2")
         page.get_by_label("number input for K atoms per class").press("Enter")
+        page.locator("#proto-variant input[value=grounded]").check()
         page.get_by_role("button", name="Build prototypes").click()
         expect(page.locator("#proto-info")).to_contain_text("top-2", timeout=30_000)
         wait_for_new_recipe(page, saved)  # the keep_session event has written the prototypes' recipe
@@ -154,6 +155,7 @@ def test_a_reload_restores_tabs_1_to_3_in_chromium(app, tmp_path):
         expect(page.locator("#proto-info")).to_contain_text("restored after a reload")
         expect(page.locator("#proto-info")).to_contain_text("top-2")
         expect(page.get_by_label("number input for K atoms per class")).to_have_value("2")
+        expect(page.locator("#proto-variant input[value=grounded]")).to_be_checked()  # the prototypes' own atoms
         assert "Traceback" not in page.content()
         browser.close()
 
